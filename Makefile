@@ -1,0 +1,33 @@
+# dualgate — the two commands a newcomer needs are `make run` and `make test`.
+GO ?= go
+PKGS := ./...
+
+.PHONY: run build test test-short vet fuzz bench
+
+## run: start dualgate with the embedded store and demo data on 127.0.0.1:5433
+run:
+	$(GO) run ./cmd/dualgate demo
+
+build:
+	$(GO) build -o bin/dualgate ./cmd/dualgate
+
+## test: everything CI runs (vet, gofmt, race-enabled tests, fuzz seeds)
+test: vet
+	$(GO) test -race -count=1 -timeout 30m $(PKGS)
+
+vet:
+	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || (gofmt -l $$(git ls-files '*.go'); echo "gofmt needed"; exit 1)
+	$(GO) vet $(PKGS)
+
+## fuzz: long fuzzing runs (CI runs only the seeds, as part of test)
+FUZZTIME ?= 60s
+fuzz:
+	$(GO) test ./gateway/ -run '^$$' -fuzz FuzzCopyParser -fuzztime $(FUZZTIME)
+	$(GO) test ./gateway/ -run '^$$' -fuzz FuzzMessages -fuzztime $(FUZZTIME)
+	$(GO) test ./gateway/dialect/ -run '^$$' -fuzz FuzzParse -fuzztime $(FUZZTIME)
+	$(GO) test ./gateway/pgtypes/ -run '^$$' -fuzz FuzzDecode -fuzztime $(FUZZTIME)
+	$(GO) test ./catalog/ -run '^$$' -fuzz FuzzLoad -fuzztime $(FUZZTIME)
+
+## bench: dualgate vs PostgreSQL 15 side by side (see BENCHMARKS.md)
+bench:
+	$(GO) run ./cmd/dgbench

@@ -1,0 +1,255 @@
+// Command dualgate is the dualgate binary: `serve` runs the gateway,
+// `demo` runs it with the demo data, `check` validates a catalog, `passwd`
+// makes a SCRAM verifier line for the users file, `version` prints the
+// version. It only wires packages together; the work happens in them.
+package main
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/rs/zerolog"
+	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
+	"golang.org/x/term"
+
+	"github.com/dualgate/dualgate/gateway"
+)
+
+// version is set at build time with -ldflags "-X main.version=...".
+var version = "0.1.0-dev"
+
+func main() {
+	if err := newRoot().Execute(); err != nil {
+		fmt.Fprintln(os.Stderr, "dualgate:", err)
+		os.Exit(1)
+	}
+}
+
+func newRoot() *cobra.Command {
+	root := &cobra.Command{
+		Use:           "dualgate",
+		Short:         "Postgres-wire gateway for dual-pipeline data platforms",
+		SilenceUsage:  true,
+		SilenceErrors: true,
+	}
+	root.AddCommand(newServe(), newPasswd(), newVersion())
+	return root
+}
+
+// serveOptions are the flags of `dualgate serve` (and `demo`).
+type serveOptions struct {
+	listen, data, catalog, redis, admin string
+	tlsCert, tlsKey, users              string
+	logLevel, logFormat                 string
+	trust, cleartext                    bool
+	maxMessage                          int
+	shutdownGrace                       time.Duration
+}
+
+func (o *serveOptions) register(fs *pflag.FlagSet) {
+	fs.StringVar(&o.listen, "listen", "127.0.0.1:5433", "address for Postgres clients")
+	fs.StringVar(&o.data, "data", "./dualgate-data", "directory of the durable store")
+	fs.StringVar(&o.catalog, "catalog", "", "catalog FILE or DIR (one bounded context per YAML file)")
+	fs.StringVar(&o.redis, "redis", "", "Redis URL for the serving store (redis://, rediss://); embedded store if empty")
+	fs.StringVar(&o.admin, "admin", "127.0.0.1:9187", "address of the admin HTTP listener (/healthz, /readyz); empty disables")
+	fs.StringVar(&o.tlsCert, "tls-cert", "", "TLS certificate (PEM); enables SSL")
+	fs.StringVar(&o.tlsKey, "tls-key", "", "TLS private key (PEM)")
+	fs.StringVar(&o.users, "users", "", "users file of `name:SCRAM-SHA-256$...` lines (see `dualgate passwd`)")
+	fs.StringVar(&o.logLevel, "log-level", "info", "debug, info, warn or error")
+	fs.StringVar(&o.logFormat, "log-format", "json", "json or console")
+	fs.BoolVar(&o.trust, "trust", false, "accept clients without a password (loopback listen addresses only)")
+	fs.BoolVar(&o.cleartext, "allow-cleartext", false, "offer cleartext password authentication over TLS")
+	fs.IntVar(&o.maxMessage, "max-message-size", gateway.DefaultMaxMessageSize, "largest protocol message accepted, in bytes")
+	fs.DurationVar(&o.shutdownGrace, "shutdown-grace", 10*time.Second, "how long running statements may finish after SIGTERM")
+}
+
+// applyEnv gives every flag not set on the command line the value of its
+// DUALGATE_* environment variable (--tls-cert -> DUALGATE_TLS_CERT).
+func applyEnv(fs *pflag.FlagSet) error {
+	var errs []error
+	fs.VisitAll(func(f *pflag.Flag) {
+		if f.Changed {
+			return
+		}
+		env := "DUALGATE_" + strings.ToUpper(strings.ReplaceAll(f.Name, "-", "_"))
+		if v, ok := os.LookupEnv(env); ok {
+			if err := fs.Set(f.Name, v); err != nil {
+				errs = append(errs, fmt.Errorf("%s: %w", env, err))
+			}
+		}
+	})
+	return errors.Join(errs...)
+}
+
+func newLogger(level, format string, w io.Writer) (zerolog.Logger, error) {
+	lvl, err := zerolog.ParseLevel(level)
+	if err != nil {
+		return zerolog.Logger{}, fmt.Errorf("--log-level %q: use debug, info, warn or error", level)
+	}
+	switch format {
+	case "json":
+	case "console":
+		w = zerolog.ConsoleWriter{Out: w, TimeFormat: time.RFC3339}
+	default:
+		return zerolog.Logger{}, fmt.Errorf("--log-format %q: use json or console", format)
+	}
+	return zerolog.New(w).Level(lvl).With().Timestamp().Logger(), nil
+}
+
+func newServe() *cobra.Command {
+	o := &serveOptions{}
+	cmd := &cobra.Command{
+		Use:   "serve",
+		Short: "Run the gateway",
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if err := applyEnv(cmd.Flags()); err != nil {
+				return err
+			}
+			return runServe(cmd.Context(), o)
+		},
+	}
+	o.register(cmd.Flags())
+	return cmd
+}
+
+func runServe(ctx context.Context, o *serveOptions) error {
+	log, err := newLogger(o.logLevel, o.logFormat, os.Stderr)
+	if err != nil {
+		return err
+	}
+	cfg := gateway.Config{
+		Listen:         o.listen,
+		Trust:          o.trust,
+		AllowCleartext: o.cleartext,
+		MaxMessageSize: o.maxMessage,
+		ShutdownGrace:  o.shutdownGrace,
+		Version:        version,
+		Log:            log,
+	}
+	if o.tlsCert != "" || o.tlsKey != "" {
+		cert, err := tls.LoadX509KeyPair(o.tlsCert, o.tlsKey)
+		if err != nil {
+			return fmt.Errorf("--tls-cert/--tls-key: %w", err)
+		}
+		cfg.TLS = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
+	}
+	if o.users != "" {
+		if cfg.Users, err = gateway.LoadUsers(o.users); err != nil {
+			return err
+		}
+	}
+	if o.redis != "" {
+		log.Warn().Str("redis", o.redis).Msg("--redis is accepted but the serving store is not wired yet; nothing is read from Redis")
+	}
+	eng := gateway.NewEngine()
+	defer eng.Close()
+	srv, err := gateway.NewServer(cfg, eng)
+	if err != nil {
+		return err
+	}
+	if err := srv.Listen(); err != nil {
+		return err
+	}
+	ctx, stop := signal.NotifyContext(ctx, syscall.SIGINT, syscall.SIGTERM)
+	defer stop()
+	if o.admin != "" {
+		adm, err := startAdmin(ctx, o.admin, srv, log)
+		if err != nil {
+			return err
+		}
+		defer adm.Close()
+	}
+	err = srv.Serve(ctx)
+	log.Info().Msg("stopped")
+	return err
+}
+
+// startAdmin serves /healthz (process up) and /readyz (accepting clients).
+func startAdmin(ctx context.Context, addr string, srv *gateway.Server, log zerolog.Logger) (*http.Server, error) {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("--admin %s: %w", addr, err)
+	}
+	mux := http.NewServeMux()
+	mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) {
+		_, _ = io.WriteString(w, "ok\n")
+	})
+	mux.HandleFunc("/readyz", func(w http.ResponseWriter, _ *http.Request) {
+		if ctx.Err() != nil || srv.Addr() == nil {
+			http.Error(w, "shutting down", http.StatusServiceUnavailable)
+			return
+		}
+		_, _ = io.WriteString(w, "ready\n")
+	})
+	hs := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
+	go func() {
+		if err := hs.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			log.Error().Err(err).Msg("admin listener stopped")
+		}
+	}()
+	log.Info().Str("admin", ln.Addr().String()).Msg("admin HTTP listening")
+	return hs, nil
+}
+
+func newPasswd() *cobra.Command {
+	return &cobra.Command{
+		Use:   "passwd USER",
+		Short: "Print a users-file line with a SCRAM-SHA-256 verifier (password read from the terminal or stdin)",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			pw, err := readPassword(cmd)
+			if err != nil {
+				return err
+			}
+			v, err := gateway.MakeVerifier(pw)
+			if err != nil {
+				return err
+			}
+			_, err = fmt.Fprintf(cmd.OutOrStdout(), "%s:%s\n", args[0], v)
+			return err
+		},
+	}
+}
+
+func readPassword(cmd *cobra.Command) (string, error) {
+	if f, ok := cmd.InOrStdin().(*os.File); ok && term.IsTerminal(int(f.Fd())) {
+		fmt.Fprint(cmd.ErrOrStderr(), "Password: ")
+		b, err := term.ReadPassword(int(f.Fd()))
+		fmt.Fprintln(cmd.ErrOrStderr())
+		if err != nil {
+			return "", fmt.Errorf("read password: %w", err)
+		}
+		return string(b), nil
+	}
+	b, err := io.ReadAll(io.LimitReader(cmd.InOrStdin(), 4096))
+	if err != nil {
+		return "", fmt.Errorf("read password: %w", err)
+	}
+	pw := strings.TrimRight(string(b), "\r\n")
+	if pw == "" {
+		return "", errors.New("empty password")
+	}
+	return pw, nil
+}
+
+func newVersion() *cobra.Command {
+	return &cobra.Command{
+		Use:   "version",
+		Short: "Print the version",
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			_, err := fmt.Fprintf(cmd.OutOrStdout(), "dualgate %s\n", version)
+			return err
+		},
+	}
+}

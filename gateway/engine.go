@@ -1,0 +1,367 @@
+package gateway
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+	"sync"
+
+	sqle "github.com/dolthub/go-mysql-server"
+	"github.com/dolthub/go-mysql-server/memory"
+	"github.com/dolthub/go-mysql-server/sql"
+	"github.com/dolthub/go-mysql-server/sql/expression"
+	"github.com/dolthub/go-mysql-server/sql/plan"
+	"github.com/dolthub/go-mysql-server/sql/transform"
+	"github.com/dolthub/go-mysql-server/sql/types"
+	"github.com/dolthub/vitess/go/vt/sqlparser"
+	errorkinds "gopkg.in/src-d/go-errors.v1"
+
+	"github.com/dualgate/dualgate/gateway/dialect"
+	"github.com/dualgate/dualgate/gateway/pgerror"
+	"github.com/dualgate/dualgate/gateway/pgtypes"
+)
+
+// engineSQLMode makes go-mysql-server read the SQL the dialect package
+// prints: "ident" is an identifier and || concatenates. Strict modes make
+// bad values errors instead of MySQL's silent truncation, as in Postgres.
+const engineSQLMode = "ANSI_QUOTES,PIPES_AS_CONCAT,STRICT_ALL_TABLES,NO_ENGINE_SUBSTITUTION,NO_ZERO_DATE,NO_ZERO_IN_DATE,ERROR_FOR_DIVISION_BY_ZERO"
+
+// Engine owns the go-mysql-server instance every session runs on and the
+// Postgres types of engine columns that MySQL types cannot express.
+type Engine struct {
+	gms      *sqle.Engine
+	provider *memory.DbProvider
+
+	mu       sync.RWMutex
+	declared map[columnKey]uint32 // (schema, table, column) -> Postgres type OID
+}
+
+var acceptOffsets sync.Once
+
+type columnKey struct{ schema, table, column string }
+
+// NewEngine returns an engine with the in-memory `public` scratch schema.
+// Its tables live only as long as the process: durable data belongs in the
+// canonical store, which registers its own schemas.
+func NewEngine() *Engine {
+	acceptOffsets.Do(func() {
+		// Postgres timestamptz text carries a UTC offset ("+00", "+05:30");
+		// the engine's datetime parser converts parsed times to UTC, so
+		// teaching it these layouts stores the right instant.
+		types.TimestampDatetimeLayouts = append(types.TimestampDatetimeLayouts,
+			"2006-01-02 15:04:05.999999999-07", "2006-01-02 15:04:05.999999999-07:00",
+			"2006-01-02T15:04:05.999999999-07", "2006-01-02T15:04:05.999999999-07:00",
+			"2006-01-02 15:04-07", "2006-01-02 15:04-07:00")
+	})
+	pro := memory.NewDBProvider(memory.NewDatabase("public"))
+	gms := sqle.NewDefault(pro)
+	return &Engine{gms: gms, provider: pro, declared: map[columnKey]uint32{}}
+}
+
+// Close releases the engine.
+func (e *Engine) Close() error { return e.gms.Close() }
+
+// engineSession is one client's session on the engine.
+type engineSession struct {
+	eng  *Engine
+	sess *memory.Session
+}
+
+func (e *Engine) newSession(id uint32, user, addr string) (*engineSession, error) {
+	base := sql.NewBaseSessionWithClientServer("dualgate", sql.Client{User: user, Address: addr, Capabilities: 0}, id)
+	sess := memory.NewSession(base, e.provider)
+	s := &engineSession{eng: e, sess: sess}
+	ctx := s.context(context.Background(), "")
+	if err := sess.SetSessionVariable(ctx, "sql_mode", engineSQLMode); err != nil {
+		return nil, fmt.Errorf("set sql_mode: %w", err)
+	}
+	sess.SetCurrentDatabase("public")
+	return s, nil
+}
+
+func (s *engineSession) close() { s.eng.gms.CloseSession(s.sess.ID()) }
+
+func (s *engineSession) context(ctx context.Context, query string) *sql.Context {
+	return sql.NewContext(ctx, sql.WithSession(s.sess), sql.WithQuery(query))
+}
+
+// hasSchema says whether a Postgres schema (engine database) exists.
+func (s *engineSession) hasSchema(ctx context.Context, name string) bool {
+	return s.eng.provider.HasDatabase(s.context(ctx, ""), name)
+}
+
+// run executes engine SQL with bind variables and returns its schema and
+// row iterator. The caller closes the iterator.
+func (s *engineSession) run(ctx *sql.Context, query string, bindings map[string]sqlparser.Expr) (sql.Schema, sql.RowIter, error) {
+	sch, iter, _, err := s.eng.gms.QueryWithBindings(ctx, query, nil, bindings, nil)
+	if err != nil {
+		return nil, nil, engineError(err)
+	}
+	return sch, iter, nil
+}
+
+// exec runs a statement whose rows are not wanted (transaction control).
+func (s *engineSession) exec(ctx context.Context, query string) error {
+	sctx := s.context(ctx, query)
+	_, iter, err := s.run(sctx, query, nil)
+	if err != nil {
+		return err
+	}
+	return drain(sctx, iter)
+}
+
+func drain(ctx *sql.Context, iter sql.RowIter) error {
+	for {
+		if _, err := iter.Next(ctx); err != nil {
+			_ = iter.Close(ctx)
+			if errors.Is(err, io.EOF) {
+				return nil
+			}
+			return engineError(err)
+		}
+	}
+}
+
+// describe binds a statement without running it, for Describe messages: it
+// returns the result schema (nil for statements without rows) and the
+// Postgres type of each parameter, inferring what the client left open from
+// the column or expression each parameter is compared with or assigned to.
+func (s *engineSession) describe(ctx context.Context, st *dialect.Statement) (sql.Schema, []uint32, error) {
+	params := make([]uint32, len(st.Params))
+	copy(params, st.Params)
+	if st.Kind != dialect.KindQuery && st.Kind != dialect.KindExec {
+		return nil, fillUnknown(params), nil
+	}
+	sctx := s.context(ctx, st.Engine)
+	node, err := s.eng.gms.PrepareQuery(sctx, st.Engine)
+	if err != nil {
+		return nil, nil, engineError(err)
+	}
+	s.inferParams(node, params)
+	var sch sql.Schema
+	if st.Kind == dialect.KindQuery {
+		sch = node.Schema()
+		if types.IsOkResultSchema(sch) {
+			sch = nil
+		}
+	}
+	return sch, fillUnknown(params), nil
+}
+
+// fillUnknown gives parameters nothing constrains the type text, which is
+// what clients then send and what the engine converts from.
+func fillUnknown(params []uint32) []uint32 {
+	for i, p := range params {
+		if p == 0 {
+			params[i] = pgtypes.Text
+		}
+	}
+	return params
+}
+
+func bindIndex(name string) int {
+	var n int
+	if _, err := fmt.Sscanf(name, "v%d", &n); err != nil || n < 1 {
+		return -1
+	}
+	return n - 1
+}
+
+// inferParams walks a bound plan: a bind variable compared with a typed
+// expression takes that type; one inserted into a column takes the column's.
+func (s *engineSession) inferParams(node sql.Node, params []uint32) {
+	set := func(bv *expression.BindVar, t sql.Type, src sql.Expression) {
+		i := bindIndex(bv.Name)
+		if i < 0 || i >= len(params) || params[i] != 0 || t == nil {
+			return
+		}
+		if gf, ok := src.(*expression.GetField); ok {
+			if oid := s.eng.declaredType(gf.Table(), gf.Name()); oid != 0 {
+				params[i] = oid
+				return
+			}
+		}
+		params[i] = pgtypes.FromEngine(t)
+	}
+	transform.InspectExpressions(node, func(e sql.Expression) bool {
+		ch := e.Children()
+		if len(ch) != 2 {
+			return true
+		}
+		if bv, ok := ch[0].(*expression.BindVar); ok {
+			if _, other := ch[1].(*expression.BindVar); !other {
+				set(bv, ch[1].Type(), ch[1])
+			}
+		}
+		if bv, ok := ch[1].(*expression.BindVar); ok {
+			if _, other := ch[0].(*expression.BindVar); !other {
+				set(bv, ch[0].Type(), ch[0])
+			}
+		}
+		return true
+	})
+	transform.Inspect(node, func(n sql.Node) bool {
+		ins, ok := n.(*plan.InsertInto)
+		if !ok {
+			return true
+		}
+		vals, ok := ins.Source.(*plan.Values)
+		if !ok {
+			return true
+		}
+		dest := ins.Destination.Schema()
+		cols := ins.ColumnNames
+		for _, tuple := range vals.ExpressionTuples {
+			for j, ex := range tuple {
+				bv, ok := ex.(*expression.BindVar)
+				if !ok {
+					continue
+				}
+				name := ""
+				if j < len(cols) {
+					name = cols[j]
+				} else if j < len(dest) {
+					name = dest[j].Name
+				}
+				for _, c := range dest {
+					if strings.EqualFold(c.Name, name) {
+						set(bv, c.Type, expression.NewGetFieldWithTable(0, 0, c.Type, c.DatabaseSource, c.Source, c.Name, c.Nullable))
+					}
+				}
+			}
+		}
+		return true
+	})
+}
+
+// declare records the Postgres types of a created table.
+func (e *Engine) declare(schema string, ct *dialect.CreateTable) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if ct.Table.Schema != "" {
+		schema = ct.Table.Schema
+	}
+	for _, c := range ct.Columns {
+		e.declared[columnKey{schema, strings.ToLower(ct.Table.Name), strings.ToLower(c.Name)}] = c.OID
+	}
+}
+
+// forget drops the recorded types of dropped tables.
+func (e *Engine) forget(schema string, rels []dialect.Relation) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	for _, r := range rels {
+		s := schema
+		if r.Schema != "" {
+			s = r.Schema
+		}
+		for k := range e.declared {
+			if k.schema == s && k.table == strings.ToLower(r.Name) {
+				delete(e.declared, k)
+			}
+		}
+	}
+}
+
+// declaredType returns the declared Postgres type of a table column found in
+// any schema, 0 if none was recorded.
+func (e *Engine) declaredType(table, column string) uint32 {
+	e.mu.RLock()
+	defer e.mu.RUnlock()
+	table, column = strings.ToLower(table), strings.ToLower(column)
+	for k, oid := range e.declared {
+		if k.table == table && k.column == column {
+			return oid
+		}
+	}
+	return 0
+}
+
+// columnOID is the Postgres type of a result column.
+func (e *Engine) columnOID(c *sql.Column) uint32 {
+	if c.Source != "" {
+		e.mu.RLock()
+		oid, ok := e.declared[columnKey{strings.ToLower(c.DatabaseSource), strings.ToLower(c.Source), strings.ToLower(c.Name)}]
+		e.mu.RUnlock()
+		if ok {
+			return oid
+		}
+	}
+	return pgtypes.FromEngine(c.Type)
+}
+
+// engineErrorCodes maps go-mysql-server error kinds to SQLSTATEs.
+var engineErrorCodes = []struct {
+	kind *errorkinds.Kind
+	code string
+}{
+	{sql.ErrTableNotFound, pgerror.UndefinedTable},
+	{sql.ErrDatabaseNotFound, pgerror.InvalidSchemaName},
+	{sql.ErrDatabaseSchemaNotFound, pgerror.InvalidSchemaName},
+	{sql.ErrColumnNotFound, pgerror.UndefinedColumn},
+	{sql.ErrTableColumnNotFound, pgerror.UndefinedColumn},
+	{sql.ErrAmbiguousColumnName, pgerror.AmbiguousColumn},
+	{sql.ErrFunctionNotFound, pgerror.UndefinedFunction},
+	{sql.ErrPrimaryKeyViolation, pgerror.UniqueViolation},
+	{sql.ErrUniqueKeyViolation, pgerror.UniqueViolation},
+	{sql.ErrDuplicateEntry, pgerror.UniqueViolation},
+	{sql.ErrInsertIntoNonNullableProvidedNull, pgerror.NotNullViolation},
+	{sql.ErrCheckConstraintViolated, pgerror.CheckViolation},
+	{sql.ErrForeignKeyChildViolation, pgerror.ForeignKeyViolation},
+	{sql.ErrForeignKeyParentViolation, pgerror.ForeignKeyViolation},
+	{sql.ErrTableAlreadyExists, pgerror.DuplicateTable},
+	{sql.ErrDatabaseExists, pgerror.DuplicateObject},
+	{sql.ErrExistingView, pgerror.DuplicateTable},
+	{sql.ErrViewDoesNotExist, pgerror.UndefinedTable},
+	{sql.ErrColumnExists, pgerror.DuplicateColumn},
+	{sql.ErrSyntaxError, pgerror.SyntaxError},
+	{sql.ErrUnsupportedFeature, pgerror.FeatureNotSupported},
+	{sql.ErrUnsupportedSyntax, pgerror.FeatureNotSupported},
+	{sql.ErrInvalidValue, pgerror.InvalidTextRepresentation},
+	{sql.ErrInvalidValueType, pgerror.InvalidTextRepresentation},
+	{sql.ErrValueOutOfRange, pgerror.NumericValueOutOfRange},
+	{types.ErrLengthBeyondLimit, pgerror.StringDataRightTruncation},
+	{sql.ErrNonAggregatedColumnWithoutGroupBy, pgerror.GroupingError},
+	{sql.ErrInvalidArgumentNumber, pgerror.UndefinedFunction},
+	{sql.ErrInvalidType, pgerror.DatatypeMismatch},
+}
+
+// engineError gives an engine error a SQLSTATE; errors that already carry
+// one pass through.
+func engineError(err error) error {
+	if err == nil {
+		return nil
+	}
+	if pe, ok := pgerror.As(err); ok {
+		return pe
+	}
+	if errors.Is(err, context.Canceled) {
+		return pgerror.New(pgerror.QueryCanceled, "canceling statement due to user request")
+	}
+	if errors.Is(err, context.DeadlineExceeded) {
+		return pgerror.New(pgerror.QueryCanceled, "canceling statement due to statement timeout")
+	}
+	var uke sql.UniqueKeyError
+	if errors.As(err, &uke) {
+		return pgerror.Wrap(pgerror.UniqueViolation, err)
+	}
+	for _, m := range engineErrorCodes {
+		if m.kind.Is(err) {
+			return pgerror.Wrap(m.code, err)
+		}
+	}
+	msg := err.Error()
+	switch {
+	case strings.Contains(msg, "duplicate primary key"), strings.Contains(msg, "duplicate unique key"), strings.Contains(msg, "Duplicate entry"):
+		return pgerror.Wrap(pgerror.UniqueViolation, err)
+	case strings.Contains(msg, "is non-nullable but attempted to set a value of null"):
+		return pgerror.Wrap(pgerror.NotNullViolation, err)
+	case strings.Contains(msg, "syntax error"):
+		return pgerror.Wrap(pgerror.SyntaxError, err)
+	case strings.Contains(msg, "division by 0"), strings.Contains(msg, "Division by 0"):
+		return pgerror.New(pgerror.DivisionByZero, "division by zero")
+	}
+	return pgerror.Wrap(pgerror.InternalError, err)
+}

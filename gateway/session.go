@@ -1,0 +1,921 @@
+package gateway
+
+import (
+	"context"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"math"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/dolthub/go-mysql-server/sql"
+	"github.com/dolthub/go-mysql-server/sql/types"
+	"github.com/dolthub/vitess/go/vt/sqlparser"
+	"github.com/jackc/pgproto3/v2"
+	"github.com/shopspring/decimal"
+
+	"github.com/dualgate/dualgate/gateway/dialect"
+	"github.com/dualgate/dualgate/gateway/pgerror"
+	"github.com/dualgate/dualgate/gateway/pgtypes"
+)
+
+// session is the state of one client: settings, transaction status,
+// prepared statements and portals. It is owned by the connection goroutine.
+type session struct {
+	c        *conn
+	eng      *engineSession
+	settings *settings
+	defaults map[string]string // values RESET returns to
+	codec    pgtypes.Codec
+
+	tx         byte              // 'I' idle, 'T' in a transaction, 'E' failed transaction
+	txSettings map[string]string // settings at BEGIN, restored by ROLLBACK
+	localUndo  map[string]string // values before SET LOCAL, restored at transaction end
+
+	prepared   map[string]*prepared
+	portals    map[string]*portal
+	skipToSync bool
+
+	rowBuf []byte // reused DataRow encoding buffer
+}
+
+// prepared is a statement made by Parse.
+type prepared struct {
+	stmt      dialect.Statement
+	params    []uint32 // parameter types, after inference
+	described bool
+	fields    []pgproto3.FieldDescription // result columns, nil if none
+}
+
+// portal is a bound statement, possibly partly executed (PortalSuspended).
+type portal struct {
+	prep     *prepared
+	bindings map[string]sqlparser.Expr
+	formats  []int16 // result format codes as sent in Bind
+
+	cursor *cursor // open result while suspended
+	done   bool
+}
+
+// cursor is an open engine result being sent to the client.
+type cursor struct {
+	sctx    *sql.Context
+	iter    sql.RowIter
+	oids    []uint32
+	formats []int16
+	sent    int64
+	release func()
+}
+
+func newSession(c *conn, startup map[string]string) (*session, error) {
+	es, err := c.srv.eng.newSession(c.id, c.user, c.nc.RemoteAddr().String())
+	if err != nil {
+		return nil, err
+	}
+	s := &session{c: c, eng: es, settings: newSettings(c.srv.cfg.Version), tx: 'I',
+		prepared: map[string]*prepared{}, portals: map[string]*portal{}}
+	s.settings.vals["session_authorization"] = c.user
+	if c.srv.cfg.Trust {
+		s.settings.vals["is_superuser"] = "on"
+	}
+	for k, v := range startup {
+		switch k {
+		case "user", "database", "replication":
+			continue
+		case "options":
+			if err := s.applyOptions(v); err != nil {
+				return nil, err
+			}
+			continue
+		}
+		if _, err := s.settings.set(k, v); err != nil {
+			return nil, err
+		}
+	}
+	s.defaults = s.settings.clone()
+	if err := s.settingChanged("timezone"); err != nil {
+		return nil, err
+	}
+	if err := s.settingChanged("search_path"); err != nil {
+		return nil, err
+	}
+	_ = s.settingChanged("extra_float_digits")
+	return s, nil
+}
+
+// applyOptions applies the startup `options` parameter (-c name=value ...).
+func (s *session) applyOptions(opts string) error {
+	f := strings.Fields(opts)
+	for i := 0; i < len(f); i++ {
+		kv := f[i]
+		if kv == "-c" && i+1 < len(f) {
+			i++
+			kv = f[i]
+		} else if !strings.HasPrefix(kv, "--") {
+			continue
+		} else {
+			kv = strings.TrimPrefix(kv, "--")
+		}
+		name, val, ok := strings.Cut(kv, "=")
+		if !ok {
+			return pgerror.New(pgerror.SyntaxError, "invalid startup option %q: use -c name=value", kv)
+		}
+		if _, err := s.settings.set(strings.ReplaceAll(name, "-", "_"), val); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (s *session) close() {
+	for _, p := range s.portals {
+		p.closeCursor()
+	}
+	s.eng.close()
+}
+
+// settingChanged applies a setting's side effects after it changed.
+func (s *session) settingChanged(key string) error {
+	switch strings.ToLower(key) {
+	case "timezone":
+		loc, err := loadLocation(s.settings.get("timezone"))
+		if err != nil {
+			return pgerror.New(pgerror.InvalidParameterValue, "%v", err)
+		}
+		s.codec.TimeZone = loc
+	case "extra_float_digits":
+		n, _ := strconv.Atoi(s.settings.get("extra_float_digits"))
+		s.codec.ExtraFloatDigits = n
+	case "search_path":
+		s.eng.sess.SetCurrentDatabase(s.currentSchema())
+	}
+	return nil
+}
+
+// currentSchema is the first schema of search_path that exists.
+func (s *session) currentSchema() string {
+	for _, p := range strings.Split(s.settings.get("search_path"), ",") {
+		p = strings.Trim(strings.TrimSpace(p), `"`)
+		if p == "" || p == "$user" {
+			continue
+		}
+		if s.eng.hasSchema(context.Background(), p) {
+			return p
+		}
+	}
+	return "public"
+}
+
+// simpleQuery runs a Query message: every statement in it, stopping at the
+// first error, then ReadyForQuery.
+func (s *session) simpleQuery(text string) error {
+	stmts, err := dialect.Parse(text)
+	if err == nil && len(stmts) == 0 {
+		err = s.c.send(&pgproto3.EmptyQueryResponse{})
+	}
+	if err != nil {
+		if err := s.fail(err, text); err != nil {
+			return err
+		}
+		return s.ready()
+	}
+	for i := range stmts {
+		p := &portal{prep: &prepared{stmt: stmts[i]}}
+		if err := s.runPortal(p, 0, true); err != nil {
+			p.closeCursor()
+			if isWriteError(err) {
+				return err
+			}
+			if err := s.fail(err, stmts[i].Source); err != nil {
+				return err
+			}
+			break
+		}
+	}
+	return s.ready()
+}
+
+// writeError marks failures to write to the client, which end the
+// connection instead of becoming ErrorResponses.
+type writeError struct{ err error }
+
+func (w writeError) Error() string { return "write to client: " + w.err.Error() }
+func (w writeError) Unwrap() error { return w.err }
+
+func isWriteError(err error) bool {
+	var we writeError
+	return errors.As(err, &we)
+}
+
+// fail reports a statement error: logs it, sends ErrorResponse, and marks
+// an open transaction failed.
+func (s *session) fail(err error, query string) error {
+	pe := asPG(err)
+	ev := s.c.log.Info()
+	if pe.Code == pgerror.InternalError {
+		ev = s.c.log.Error()
+	}
+	ev = ev.Str("sqlstate", pe.Code).Str("error", pe.Message)
+	if s.c.log.GetLevel() <= -1 || s.c.log.Debug().Enabled() {
+		ev = ev.Str("query", query)
+	}
+	ev.Msg("statement failed")
+	if s.tx == 'T' {
+		s.tx = 'E'
+	}
+	return s.c.sendError(pe)
+}
+
+func (s *session) ready() error {
+	if err := s.c.send(&pgproto3.ReadyForQuery{TxStatus: s.tx}); err != nil {
+		return err
+	}
+	return s.c.flush()
+}
+
+// extended finishes an extended-protocol message: on error, reply with
+// ErrorResponse and skip everything until Sync.
+func (s *session) extended(err error) error {
+	if err == nil || isWriteError(err) {
+		return err
+	}
+	s.skipToSync = true
+	return s.fail(err, "")
+}
+
+func (s *session) parse(m *pgproto3.Parse) error {
+	if m.Name != "" {
+		if _, dup := s.prepared[m.Name]; dup {
+			return pgerror.New("42P05", "prepared statement %q already exists", m.Name)
+		}
+	}
+	stmts, err := dialect.Parse(m.Query)
+	if err != nil {
+		return err
+	}
+	if len(stmts) > 1 {
+		return pgerror.New(pgerror.SyntaxError, "cannot insert multiple commands into a prepared statement")
+	}
+	p := &prepared{}
+	if len(stmts) == 1 {
+		p.stmt = stmts[0]
+	}
+	n := len(p.stmt.Params)
+	if len(m.ParameterOIDs) > n {
+		n = len(m.ParameterOIDs)
+	}
+	p.params = make([]uint32, n)
+	copy(p.params, p.stmt.Params)
+	for i, oid := range m.ParameterOIDs {
+		if oid != 0 {
+			p.params[i] = oid
+		}
+	}
+	p.stmt.Params = p.params
+	s.prepared[m.Name] = p
+	return s.c.send(&pgproto3.ParseComplete{})
+}
+
+// describeStatement infers parameter and result types once per statement.
+func (s *session) describeStatement(p *prepared) error {
+	if p.described {
+		return nil
+	}
+	if s.tx == 'E' {
+		return errAborted()
+	}
+	ctx, done := s.c.statementContext(s.settings.statementTimeout())
+	defer done()
+	sch, params, err := s.eng.describe(ctx, &p.stmt)
+	if err != nil {
+		return err
+	}
+	p.params = params
+	p.fields = nil
+	switch p.stmt.Kind {
+	case dialect.KindQuery:
+		if sch != nil {
+			p.fields = s.fields(&p.stmt, sch, nil)
+		}
+	case dialect.KindShow:
+		p.fields = s.showFields(p.stmt.Show)
+	}
+	p.described = true
+	return nil
+}
+
+func (s *session) bind(m *pgproto3.Bind) error {
+	p, ok := s.prepared[m.PreparedStatement]
+	if !ok {
+		return pgerror.New(pgerror.InvalidSQLStatementName, "prepared statement %q does not exist", m.PreparedStatement)
+	}
+	if m.DestinationPortal != "" {
+		if _, dup := s.portals[m.DestinationPortal]; dup {
+			return pgerror.New("42P03", "portal %q already exists", m.DestinationPortal)
+		}
+	}
+	if len(m.Parameters) != len(p.params) {
+		return pgerror.New(pgerror.ProtocolViolation, "bind message supplies %d parameters, but prepared statement %q requires %d", len(m.Parameters), m.PreparedStatement, len(p.params))
+	}
+	if len(m.ParameterFormatCodes) > 1 && len(m.ParameterFormatCodes) != len(m.Parameters) {
+		return pgerror.New(pgerror.ProtocolViolation, "bind message has %d parameter formats but %d parameters", len(m.ParameterFormatCodes), len(m.Parameters))
+	}
+	if err := s.describeStatement(p); err != nil {
+		return err
+	}
+	var bindings map[string]sqlparser.Expr
+	if len(m.Parameters) > 0 {
+		bindings = make(map[string]sqlparser.Expr, len(m.Parameters))
+	}
+	for i, raw := range m.Parameters {
+		f := formatAt(m.ParameterFormatCodes, i)
+		var v any
+		if raw != nil {
+			var err error
+			v, err = s.codec.Decode(p.params[i], f, raw)
+			if err != nil {
+				pe := asPG(err)
+				pe.Message = fmt.Sprintf("parameter $%d: %s", i+1, pe.Message)
+				return pe
+			}
+		}
+		e, err := bindExpr(v)
+		if err != nil {
+			return pgerror.New(pgerror.InvalidParameterValue, "parameter $%d: %v", i+1, err)
+		}
+		bindings["v"+strconv.Itoa(i+1)] = e
+	}
+	formats := append([]int16(nil), m.ResultFormatCodes...)
+	if old := s.portals[m.DestinationPortal]; old != nil {
+		old.closeCursor()
+	}
+	s.portals[m.DestinationPortal] = &portal{prep: p, bindings: bindings, formats: formats}
+	return s.c.send(&pgproto3.BindComplete{})
+}
+
+// formatAt applies the Bind format-code rule: none means text, one applies
+// to all, otherwise one per value.
+func formatAt(codes []int16, i int) int16 {
+	switch len(codes) {
+	case 0:
+		return 0
+	case 1:
+		return codes[0]
+	}
+	if i < len(codes) {
+		return codes[i]
+	}
+	return 0
+}
+
+// bindExpr turns a decoded parameter into an engine literal.
+func bindExpr(v any) (sqlparser.Expr, error) {
+	switch x := v.(type) {
+	case nil:
+		return &sqlparser.NullVal{}, nil
+	case bool:
+		return sqlparser.BoolVal(x), nil
+	case int64:
+		return sqlparser.NewIntVal([]byte(strconv.FormatInt(x, 10))), nil
+	case int32:
+		return sqlparser.NewIntVal([]byte(strconv.FormatInt(int64(x), 10))), nil
+	case int16:
+		return sqlparser.NewIntVal([]byte(strconv.FormatInt(int64(x), 10))), nil
+	case int:
+		return sqlparser.NewIntVal([]byte(strconv.Itoa(x))), nil
+	case float32:
+		return floatExpr(float64(x))
+	case float64:
+		return floatExpr(x)
+	case decimal.Decimal:
+		return sqlparser.NewFloatVal([]byte(x.String())), nil
+	case string:
+		return sqlparser.NewStrVal([]byte(x)), nil
+	case []byte:
+		return sqlparser.NewHexVal([]byte(hex.EncodeToString(x))), nil
+	case time.Time:
+		return sqlparser.NewStrVal([]byte(x.UTC().Format("2006-01-02 15:04:05.999999"))), nil
+	case fmt.Stringer:
+		return sqlparser.NewStrVal([]byte(x.String())), nil
+	}
+	return nil, fmt.Errorf("unsupported parameter value of type %T", v)
+}
+
+func floatExpr(f float64) (sqlparser.Expr, error) {
+	if math.IsNaN(f) || math.IsInf(f, 0) {
+		return nil, fmt.Errorf("%v cannot be stored: the engine has no NaN or infinite floats", f)
+	}
+	s := strconv.FormatFloat(f, 'e', -1, 64)
+	return sqlparser.NewFloatVal([]byte(s)), nil
+}
+
+func (s *session) describe(m *pgproto3.Describe) error {
+	switch m.ObjectType {
+	case 'S':
+		p, ok := s.prepared[m.Name]
+		if !ok {
+			return pgerror.New(pgerror.InvalidSQLStatementName, "prepared statement %q does not exist", m.Name)
+		}
+		if err := s.describeStatement(p); err != nil {
+			return err
+		}
+		if err := s.c.send(&pgproto3.ParameterDescription{ParameterOIDs: p.params}); err != nil {
+			return err
+		}
+		return s.sendFields(p.fields, nil)
+	case 'P':
+		pt, ok := s.portals[m.Name]
+		if !ok {
+			return pgerror.New(pgerror.InvalidCursorName, "portal %q does not exist", m.Name)
+		}
+		if err := s.describeStatement(pt.prep); err != nil {
+			return err
+		}
+		return s.sendFields(pt.prep.fields, pt.formats)
+	}
+	return pgerror.New(pgerror.ProtocolViolation, "invalid Describe object type %q", m.ObjectType)
+}
+
+// sendFields sends RowDescription with the given result formats, or NoData.
+func (s *session) sendFields(fields []pgproto3.FieldDescription, formats []int16) error {
+	if fields == nil {
+		return s.c.send(&pgproto3.NoData{})
+	}
+	out := make([]pgproto3.FieldDescription, len(fields))
+	copy(out, fields)
+	for i := range out {
+		out[i].Format = formatAt(formats, i)
+	}
+	return s.c.send(&pgproto3.RowDescription{Fields: out})
+}
+
+func (s *session) execute(m *pgproto3.Execute) error {
+	p, ok := s.portals[m.Portal]
+	if !ok {
+		return pgerror.New(pgerror.InvalidCursorName, "portal %q does not exist", m.Portal)
+	}
+	if p.done {
+		return s.c.send(&pgproto3.CommandComplete{CommandTag: []byte(p.prep.stmt.Tag)})
+	}
+	err := s.runPortal(p, int64(m.MaxRows), false)
+	if err != nil {
+		p.closeCursor()
+		p.done = true
+	}
+	return err
+}
+
+func (s *session) closeObject(m *pgproto3.Close) error {
+	switch m.ObjectType {
+	case 'S':
+		delete(s.prepared, m.Name)
+	case 'P':
+		if p := s.portals[m.Name]; p != nil {
+			p.closeCursor()
+			delete(s.portals, m.Name)
+		}
+	default:
+		return pgerror.New(pgerror.ProtocolViolation, "invalid Close object type %q", m.ObjectType)
+	}
+	return s.c.send(&pgproto3.CloseComplete{})
+}
+
+// sync ends an extended-protocol batch: outside an explicit transaction
+// the implicit one ends and portals are dropped, as in Postgres.
+func (s *session) sync() error {
+	if s.tx == 'I' {
+		for name, p := range s.portals {
+			p.closeCursor()
+			delete(s.portals, name)
+		}
+	}
+	return s.ready()
+}
+
+func (p *portal) closeCursor() {
+	if p.cursor != nil {
+		_ = p.cursor.iter.Close(p.cursor.sctx)
+		p.cursor.release()
+		p.cursor = nil
+	}
+}
+
+func errAborted() error {
+	return pgerror.New(pgerror.InFailedSQLTransaction, "current transaction is aborted, commands ignored until end of transaction block").
+		WithHint("ROLLBACK (or ROLLBACK TO SAVEPOINT) to continue")
+}
+
+// runPortal executes (or continues) a portal. With describe, the row
+// description is sent first (simple protocol). maxRows > 0 suspends the
+// portal after that many rows.
+func (s *session) runPortal(p *portal, maxRows int64, describe bool) error {
+	st := &p.prep.stmt
+	if p.cursor != nil {
+		return s.sendRows(p, maxRows)
+	}
+	if s.tx == 'E' {
+		switch st.Kind {
+		case dialect.KindRollback, dialect.KindCommit, dialect.KindRollbackTo:
+		default:
+			return errAborted()
+		}
+	}
+	switch st.Kind {
+	case dialect.KindEmpty:
+		p.done = true
+		return s.c.send(&pgproto3.EmptyQueryResponse{})
+	case dialect.KindQuery, dialect.KindExec:
+		return s.runEngine(p, maxRows, describe)
+	case dialect.KindCopyFrom:
+		p.done = true
+		return s.copyFrom(st)
+	case dialect.KindCopyTo:
+		p.done = true
+		return s.copyTo(st)
+	case dialect.KindShow:
+		p.done = true
+		return s.show(st.Show, describe, p.formats)
+	}
+	p.done = true
+	tag, err := s.runSessionStatement(st)
+	if err != nil {
+		return err
+	}
+	return s.c.send(&pgproto3.CommandComplete{CommandTag: []byte(tag)})
+}
+
+// runSessionStatement runs statements the session handles itself and
+// returns the command tag.
+func (s *session) runSessionStatement(st *dialect.Statement) (string, error) {
+	ctx := context.Background()
+	switch st.Kind {
+	case dialect.KindBegin:
+		if s.tx != 'I' {
+			return st.Tag, s.c.send(&pgproto3.NoticeResponse{Severity: "WARNING", SeverityUnlocalized: "WARNING", Code: pgerror.ActiveSQLTransaction, Message: "there is already a transaction in progress"})
+		}
+		if err := s.eng.exec(ctx, "START TRANSACTION"); err != nil {
+			return "", err
+		}
+		s.tx = 'T'
+		s.txSettings = s.settings.clone()
+		return st.Tag, nil
+	case dialect.KindCommit, dialect.KindRollback:
+		if s.tx == 'I' {
+			return st.Tag, s.c.send(&pgproto3.NoticeResponse{Severity: "WARNING", SeverityUnlocalized: "WARNING", Code: pgerror.NoActiveSQLTransaction, Message: "there is no transaction in progress"})
+		}
+		tag := st.Tag
+		rollback := st.Kind == dialect.KindRollback || s.tx == 'E'
+		if rollback {
+			tag = "ROLLBACK"
+			if err := s.eng.exec(ctx, "ROLLBACK"); err != nil {
+				return "", err
+			}
+			if err := s.restoreSettings(s.txSettings); err != nil {
+				return "", err
+			}
+		} else if err := s.eng.exec(ctx, "COMMIT"); err != nil {
+			s.tx = 'I'
+			return "", err
+		}
+		if err := s.restoreSettings(s.localUndo); err != nil {
+			return "", err
+		}
+		s.tx, s.txSettings, s.localUndo = 'I', nil, nil
+		return tag, nil
+	case dialect.KindSavepoint, dialect.KindRelease, dialect.KindRollbackTo:
+		if s.tx == 'I' {
+			return "", pgerror.New(pgerror.NoActiveSQLTransaction, "%s can only be used in transaction blocks", st.Tag)
+		}
+		verb := map[dialect.Kind]string{dialect.KindSavepoint: "SAVEPOINT ", dialect.KindRelease: "RELEASE SAVEPOINT ", dialect.KindRollbackTo: "ROLLBACK TO SAVEPOINT "}[st.Kind]
+		if err := s.eng.exec(ctx, verb+quoteIdent(st.Savepoint)); err != nil {
+			pe := asPG(err)
+			if strings.Contains(strings.ToLower(pe.Message), "savepoint") {
+				return "", pgerror.New(pgerror.InvalidSavepointSpec, "savepoint %q does not exist", st.Savepoint)
+			}
+			return "", err
+		}
+		if st.Kind == dialect.KindRollbackTo {
+			s.tx = 'T'
+		}
+		return st.Tag, nil
+	case dialect.KindSet, dialect.KindReset:
+		return st.Tag, s.set(st.Set)
+	case dialect.KindDiscard:
+		for name, p := range s.portals {
+			p.closeCursor()
+			delete(s.portals, name)
+		}
+		s.prepared = map[string]*prepared{}
+		return st.Tag, s.restoreSettings(s.defaults)
+	case dialect.KindDeallocate:
+		name := st.Savepoint
+		if name == "" || strings.EqualFold(name, "all") {
+			s.prepared = map[string]*prepared{}
+		} else if _, ok := s.prepared[name]; !ok {
+			return "", pgerror.New(pgerror.InvalidSQLStatementName, "prepared statement %q does not exist", name)
+		} else {
+			delete(s.prepared, name)
+		}
+		return st.Tag, nil
+	case dialect.KindCall:
+		return "", pgerror.New(pgerror.UndefinedFunction, "procedure %s.%s does not exist", st.Call.Schema, st.Call.Name).
+			WithHint("dualgate procedures are dualgate.replay, dualgate.rebuild, dualgate.verify and reconcile.run/ack/resolve, available with the canonical store")
+	case dialect.KindNoop:
+		return st.Tag, nil
+	}
+	return "", pgerror.Unsupported(fmt.Sprintf("statement kind %d", st.Kind))
+}
+
+// set runs SET and RESET.
+func (s *session) set(set *dialect.Set) error {
+	if set.All {
+		return s.restoreSettings(s.defaults)
+	}
+	if set.Local && s.tx == 'I' {
+		return s.c.send(&pgproto3.NoticeResponse{Severity: "WARNING", SeverityUnlocalized: "WARNING", Code: pgerror.NoActiveSQLTransaction, Message: "SET LOCAL can only be used in transaction blocks"})
+	}
+	key := strings.ToLower(set.Name)
+	old, had := s.settings.vals[key]
+	var def *settingDef
+	var err error
+	if set.Reset {
+		def, err = s.settings.reset(set.Name, s.defaults)
+	} else {
+		def, err = s.settings.set(set.Name, strings.Join(set.Value, ", "))
+	}
+	if err != nil {
+		return err
+	}
+	if err := s.settingChanged(key); err != nil {
+		return err
+	}
+	if set.Local && had {
+		if s.localUndo == nil {
+			s.localUndo = map[string]string{}
+		}
+		if _, seen := s.localUndo[key]; !seen {
+			s.localUndo[key] = old
+		}
+	}
+	if def.report {
+		return s.c.send(&pgproto3.ParameterStatus{Name: def.name, Value: s.settings.vals[key]})
+	}
+	return nil
+}
+
+// restoreSettings puts back saved values, reporting those clients track.
+func (s *session) restoreSettings(saved map[string]string) error {
+	for k, v := range saved {
+		if s.settings.vals[k] == v {
+			continue
+		}
+		s.settings.vals[k] = v
+		if err := s.settingChanged(k); err != nil {
+			return err
+		}
+		if d, ok := settingDefs[k]; ok && d.report {
+			if err := s.c.send(&pgproto3.ParameterStatus{Name: d.name, Value: v}); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+func (s *session) showFields(name string) []pgproto3.FieldDescription {
+	if name == "all" {
+		return []pgproto3.FieldDescription{textField("name"), textField("setting"), textField("description")}
+	}
+	col, _, err := s.settings.show(name)
+	if err != nil {
+		col = name
+	}
+	return []pgproto3.FieldDescription{textField(col)}
+}
+
+func textField(name string) pgproto3.FieldDescription {
+	return pgproto3.FieldDescription{Name: []byte(name), DataTypeOID: pgtypes.Text, DataTypeSize: -1, TypeModifier: -1}
+}
+
+// show answers SHOW name / SHOW ALL.
+func (s *session) show(name string, describe bool, formats []int16) error {
+	var rows [][]any
+	if name == "all" {
+		for _, r := range s.settings.all() {
+			rows = append(rows, []any{r[0], r[1], r[2]})
+		}
+	} else {
+		_, v, err := s.settings.show(name)
+		if err != nil {
+			return err
+		}
+		rows = [][]any{{v}}
+	}
+	if describe {
+		if err := s.sendFields(s.showFields(name), nil); err != nil {
+			return err
+		}
+	}
+	oids := make([]uint32, len(rows[0]))
+	for i := range oids {
+		oids[i] = pgtypes.Text
+	}
+	for _, r := range rows {
+		if err := s.sendRow(r, oids, formats); err != nil {
+			return err
+		}
+	}
+	return s.c.send(&pgproto3.CommandComplete{CommandTag: []byte("SHOW")})
+}
+
+// runEngine runs an engine statement of a portal and sends its results.
+func (s *session) runEngine(p *portal, maxRows int64, describe bool) error {
+	st := &p.prep.stmt
+	ctx, release := s.c.statementContext(s.settings.statementTimeout())
+	sctx := s.eng.context(ctx, st.Engine)
+	sch, iter, err := s.eng.run(sctx, st.Engine, p.bindings)
+	if err != nil {
+		err = contextError(sctx, err)
+		release()
+		return err
+	}
+	if types.IsOkResultSchema(sch) {
+		row, err := iter.Next(sctx)
+		_ = iter.Close(sctx)
+		if err != nil && !errors.Is(err, io.EOF) {
+			err = contextError(sctx, err)
+			release()
+			return err
+		}
+		release()
+		var n uint64
+		if row != nil {
+			n = types.GetOkResult(row).RowsAffected
+		}
+		s.afterDDL(st)
+		p.done = true
+		return s.c.send(&pgproto3.CommandComplete{CommandTag: []byte(commandTag(st.Tag, n))})
+	}
+	var fields []pgproto3.FieldDescription
+	if p.prep.described && p.prep.fields != nil && len(p.prep.fields) == len(sch) {
+		fields = p.prep.fields
+	} else {
+		fields = s.fields(st, sch, nil)
+	}
+	oids := make([]uint32, len(fields))
+	for i, f := range fields {
+		oids[i] = f.DataTypeOID
+	}
+	if describe {
+		if err := s.sendFields(fields, p.formats); err != nil {
+			_ = iter.Close(sctx)
+			release()
+			return err
+		}
+	}
+	p.cursor = &cursor{sctx: sctx, iter: iter, oids: oids, formats: p.formats, release: release}
+	return s.sendRows(p, maxRows)
+}
+
+// afterDDL records declared column types of created tables.
+func (s *session) afterDDL(st *dialect.Statement) {
+	schema := s.currentSchema()
+	if st.Create != nil {
+		s.eng.eng.declare(schema, st.Create)
+	}
+	if len(st.Drop) > 0 {
+		s.eng.eng.forget(schema, st.Drop)
+	}
+}
+
+// sendRows streams rows of the portal's open cursor, suspending after
+// maxRows (if > 0).
+func (s *session) sendRows(p *portal, maxRows int64) error {
+	cur := p.cursor
+	var n int64
+	for maxRows <= 0 || n < maxRows {
+		row, err := cur.iter.Next(cur.sctx)
+		if errors.Is(err, io.EOF) {
+			tag := commandTag(p.prep.stmt.Tag, uint64(cur.sent))
+			p.closeCursor()
+			p.done = true
+			return s.c.send(&pgproto3.CommandComplete{CommandTag: []byte(tag)})
+		}
+		if err != nil {
+			return contextError(cur.sctx, err)
+		}
+		if err := s.sendRow(row, cur.oids, cur.formats); err != nil {
+			return err
+		}
+		n++
+		cur.sent++
+	}
+	return s.c.send(&pgproto3.PortalSuspended{})
+}
+
+// sendRow encodes one DataRow straight into the write buffer.
+func (s *session) sendRow(row []any, oids []uint32, formats []int16) error {
+	b := append(s.rowBuf[:0], 'D', 0, 0, 0, 0, byte(len(row)>>8), byte(len(row)))
+	for i, v := range row {
+		if v == nil {
+			b = append(b, 0xff, 0xff, 0xff, 0xff)
+			continue
+		}
+		at := len(b)
+		b = append(b, 0, 0, 0, 0)
+		var err error
+		b, err = s.codec.Encode(b, oids[i], formatAt(formats, i), v)
+		if err != nil {
+			return pgerror.Wrap(pgerror.DataException, fmt.Errorf("column %d: %w", i+1, err))
+		}
+		n := len(b) - at - 4
+		b[at], b[at+1], b[at+2], b[at+3] = byte(n>>24), byte(n>>16), byte(n>>8), byte(n)
+	}
+	n := len(b) - 1
+	b[1], b[2], b[3], b[4] = byte(n>>24), byte(n>>16), byte(n>>8), byte(n)
+	s.rowBuf = b
+	if _, err := s.c.bw.Write(b); err != nil {
+		return writeError{err}
+	}
+	return nil
+}
+
+// fields builds the RowDescription of an engine result: Postgres types
+// from the translator's hints, declared table types, then engine types.
+func (s *session) fields(st *dialect.Statement, sch sql.Schema, formats []int16) []pgproto3.FieldDescription {
+	out := make([]pgproto3.FieldDescription, len(sch))
+	hints := alignHints(st, len(sch))
+	for i, c := range sch {
+		oid := s.eng.eng.columnOID(c)
+		typmod := int32(-1)
+		if hints != nil && hints[i] != 0 {
+			oid = hints[i]
+		} else {
+			typmod = pgtypes.TypmodFromEngine(c.Type)
+		}
+		out[i] = pgproto3.FieldDescription{
+			Name:         []byte(c.Name),
+			DataTypeOID:  oid,
+			DataTypeSize: pgtypes.Size(oid),
+			TypeModifier: typmod,
+			Format:       formatAt(formats, i),
+		}
+	}
+	return out
+}
+
+// alignHints maps the translator's per-target-list result types onto n
+// result columns, expanding around a single `*`.
+func alignHints(st *dialect.Statement, n int) []uint32 {
+	rt := st.ResultTypes
+	if rt == nil {
+		return nil
+	}
+	out := make([]uint32, n)
+	if st.StarIndex < 0 {
+		if len(rt) != n {
+			return nil
+		}
+		copy(out, rt)
+		return out
+	}
+	for i := 0; i < st.StarIndex && i < n; i++ {
+		out[i] = rt[i]
+	}
+	after := rt[st.StarIndex+1:]
+	for j := range after {
+		k := n - len(after) + j
+		if k >= 0 && k < n {
+			out[k] = after[j]
+		}
+	}
+	return out
+}
+
+// commandTag appends the row count Postgres reports for a command.
+func commandTag(tag string, n uint64) string {
+	switch tag {
+	case "INSERT":
+		return "INSERT 0 " + strconv.FormatUint(n, 10)
+	case "SELECT", "UPDATE", "DELETE", "COPY", "MERGE", "FETCH", "MOVE":
+		return tag + " " + strconv.FormatUint(n, 10)
+	}
+	return tag
+}
+
+func quoteIdent(s string) string { return `"` + strings.ReplaceAll(s, `"`, `""`) + `"` }
+
+// contextError reports why a statement's context ended, when it did: the
+// engine returns context.Canceled for both a cancel and a timeout.
+func contextError(ctx context.Context, err error) error {
+	switch ctx.Err() {
+	case context.DeadlineExceeded:
+		return pgerror.New(pgerror.QueryCanceled, "canceling statement due to statement timeout")
+	case context.Canceled:
+		return pgerror.New(pgerror.QueryCanceled, "canceling statement due to user request")
+	}
+	return engineError(err)
+}
