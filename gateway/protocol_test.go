@@ -168,8 +168,8 @@ func TestOversizedMessageIsRefused(t *testing.T) {
 func TestBadStartupPacket(t *testing.T) {
 	g := startGateway(t, nil)
 	for _, pkt := range [][]byte{
-		{0, 0, 0, 8, 0, 9, 0, 0},         // unknown protocol version
-		{0, 0, 0, 3},                     // length shorter than the header
+		{0, 0, 0, 8, 0, 9, 0, 0},          // unknown protocol version
+		{0, 0, 0, 3},                      // length shorter than the header
 		{0x7f, 0xff, 0xff, 0xff, 0, 3, 0}, // absurd length
 	} {
 		nc, err := net.Dial("tcp", g.addr)

@@ -336,4 +336,3 @@ func TestCopyInAndOut(t *testing.T) {
 		t.Fatalf("COPY TO text:\n%s", out.String())
 	}
 }
-
