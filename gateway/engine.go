@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"hash/fnv"
 	"io"
 	"strings"
 	"sync"
@@ -347,6 +348,12 @@ func engineError(err error) error {
 	if errors.As(err, &uke) {
 		return pgerror.Wrap(pgerror.UniqueViolation, err)
 	}
+	switch {
+	case sql.ErrTableNotFound.Is(err):
+		return pgMessage(pgerror.UndefinedTable, err, "table not found: ", "relation %q does not exist")
+	case sql.ErrColumnNotFound.Is(err):
+		return pgMessage(pgerror.UndefinedColumn, err, "column \"", "column %q does not exist")
+	}
 	for _, m := range engineErrorCodes {
 		if m.kind.Is(err) {
 			return pgerror.Wrap(m.code, err)
@@ -364,4 +371,55 @@ func engineError(err error) error {
 		return pgerror.New(pgerror.DivisionByZero, "division by zero")
 	}
 	return pgerror.Wrap(pgerror.InternalError, err)
+}
+
+// pgMessage words an engine error as PostgreSQL does, taking the object
+// name from the engine's message after prefix.
+func pgMessage(code string, err error, prefix, format string) *pgerror.Error {
+	msg := err.Error()
+	i := strings.Index(msg, prefix)
+	if i < 0 {
+		return pgerror.Wrap(code, err)
+	}
+	name := msg[i+len(prefix):]
+	if j := strings.IndexAny(name, "\" "); j >= 0 {
+		name = name[:j]
+	}
+	pe := pgerror.New(code, format, name)
+	return pe
+}
+
+// RelationOID is the stable object id dualgate reports for a relation, in
+// RowDescription and (later) pg_catalog: FNV-1a of "schema.name" folded
+// above PostgreSQL's reserved range, so it is the same in every session
+// and across restarts.
+func RelationOID(schema, name string) uint32 {
+	h := fnv.New32a()
+	h.Write([]byte(strings.ToLower(schema)))
+	h.Write([]byte{'.'})
+	h.Write([]byte(strings.ToLower(name)))
+	return 16384 + h.Sum32()%(1<<31-16384)
+}
+
+// columnOrigin returns the table OID and 1-based column number of a result
+// column that comes straight from a table, or zeros.
+func (e *Engine) columnOrigin(s *engineSession, c *sql.Column) (uint32, uint16) {
+	if c.Source == "" || c.DatabaseSource == "" {
+		return 0, 0
+	}
+	ctx := s.context(context.Background(), "")
+	db, err := e.provider.Database(ctx, c.DatabaseSource)
+	if err != nil {
+		return 0, 0
+	}
+	t, ok, err := db.GetTableInsensitive(ctx, c.Source)
+	if err != nil || !ok {
+		return 0, 0
+	}
+	for i, col := range t.Schema() {
+		if strings.EqualFold(col.Name, c.Name) {
+			return RelationOID(c.DatabaseSource, t.Name()), uint16(i + 1)
+		}
+	}
+	return 0, 0
 }

@@ -856,9 +856,12 @@ func (s *session) fields(st *dialect.Statement, sch sql.Schema, formats []int16)
 		} else {
 			typmod = pgtypes.TypmodFromEngine(c.Type)
 		}
+		tableOID, attnum := s.eng.eng.columnOrigin(s.eng, c)
 		out[i] = pgproto3.FieldDescription{
-			Name:         []byte(c.Name),
-			DataTypeOID:  oid,
+			Name:                 []byte(c.Name),
+			TableOID:             tableOID,
+			TableAttributeNumber: attnum,
+			DataTypeOID:          oid,
 			DataTypeSize: pgtypes.Size(oid),
 			TypeModifier: typmod,
 			Format:       formatAt(formats, i),

@@ -95,6 +95,9 @@ func TestSimpleAndExtendedQueries(t *testing.T) {
 	if fds[0].DataTypeOID != 23 || fds[1].DataTypeOID != 1700 || fds[2].DataTypeOID != 1184 {
 		t.Errorf("type OIDs = %d %d %d, want 23 1700 1184", fds[0].DataTypeOID, fds[1].DataTypeOID, fds[2].DataTypeOID)
 	}
+	if fds[0].TableOID == 0 || fds[0].TableOID != fds[2].TableOID || fds[1].TableAttributeNumber != 3 || fds[2].TableAttributeNumber != 5 {
+		t.Errorf("table OID/attnum = %d/%d %d/%d, want one table OID and columns 3 and 5", fds[0].TableOID, fds[1].TableAttributeNumber, fds[2].TableOID, fds[2].TableAttributeNumber)
+	}
 
 	// Multiple statements in one simple query; the last result wins in pgx.
 	res, err := c.PgConn().Exec(ctxT(t), `UPDATE items SET active = false WHERE id = 1; SELECT count(*) FROM items WHERE active`).ReadAll()
