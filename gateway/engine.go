@@ -13,6 +13,7 @@ import (
 	"github.com/dolthub/go-mysql-server/memory"
 	"github.com/dolthub/go-mysql-server/sql"
 	"github.com/dolthub/go-mysql-server/sql/expression"
+	"github.com/dolthub/go-mysql-server/sql/expression/function/aggregation"
 	"github.com/dolthub/go-mysql-server/sql/plan"
 	"github.com/dolthub/go-mysql-server/sql/transform"
 	"github.com/dolthub/go-mysql-server/sql/types"
@@ -21,6 +22,7 @@ import (
 
 	"github.com/dualgate/dualgate/gateway/dialect"
 	"github.com/dualgate/dualgate/gateway/pgerror"
+	"github.com/dualgate/dualgate/gateway/pgfunc"
 	"github.com/dualgate/dualgate/gateway/pgtypes"
 )
 
@@ -33,7 +35,7 @@ const engineSQLMode = "ANSI_QUOTES,PIPES_AS_CONCAT,STRICT_ALL_TABLES,NO_ENGINE_S
 // Postgres types of engine columns that MySQL types cannot express.
 type Engine struct {
 	gms      *sqle.Engine
-	provider *memory.DbProvider
+	provider *provider
 
 	mu       sync.RWMutex
 	declared map[columnKey]uint32 // (schema, table, column) -> Postgres type OID
@@ -56,8 +58,10 @@ func NewEngine() *Engine {
 			"2006-01-02T15:04:05.999999999-07", "2006-01-02T15:04:05.999999999-07:00",
 			"2006-01-02 15:04-07", "2006-01-02 15:04-07:00")
 	})
-	pro := memory.NewDBProvider(memory.NewDatabase("public"))
+	pro := newProvider(pgfunc.TableFunctions())
+	pro.add(memory.NewDatabase("public"), false)
 	gms := sqle.NewDefault(pro)
+	pgfunc.Register(gms)
 	return &Engine{gms: gms, provider: pro, declared: map[columnKey]uint32{}}
 }
 
@@ -422,4 +426,75 @@ func (e *Engine) columnOrigin(s *engineSession, c *sql.Column) (uint32, uint16) 
 		}
 	}
 	return 0, 0
+}
+
+// aggregateTypes gives, per output column, the type PostgreSQL gives a SUM
+// or AVG there (0 elsewhere). The engine reports both as double whatever
+// they add up (and keeps exact decimals in the values), while Postgres says
+// sum(int4) is int8, sum(int8|numeric) and avg(integer|numeric) are numeric.
+// Only called for results with double columns.
+func (s *engineSession) aggregateTypes(ctx *sql.Context, query string) []uint32 {
+	node, err := s.eng.gms.PrepareQuery(ctx, query)
+	if err != nil {
+		return nil
+	}
+	// The planner projects aggregates by name from the GROUP BY node
+	// (Alias -> GetField "sum(p.price)"), so find the aggregates first.
+	aggs := map[string]uint32{}
+	transform.InspectExpressions(node, func(e sql.Expression) bool {
+		var child sql.Type
+		avg := false
+		switch agg := e.(type) {
+		case *aggregation.Sum:
+			child = agg.Child.Type()
+		case *aggregation.Avg:
+			child, avg = agg.Child.Type(), true
+		default:
+			return true
+		}
+		if oid := aggregateOID(child, avg); oid != 0 {
+			aggs[strings.ToLower(e.String())] = oid
+		}
+		return true
+	})
+	if len(aggs) == 0 {
+		return nil
+	}
+	// Output columns are the projections of the topmost Project, in order.
+	var proj *plan.Project
+	transform.Inspect(node, func(n sql.Node) bool {
+		if p, ok := n.(*plan.Project); ok && proj == nil {
+			proj = p
+		}
+		return proj == nil
+	})
+	if proj == nil {
+		return nil
+	}
+	out := make([]uint32, len(proj.Projections))
+	for i, e := range proj.Projections {
+		if al, ok := e.(*expression.Alias); ok {
+			e = al.Child
+		}
+		key := strings.ToLower(e.String())
+		if gf, ok := e.(*expression.GetField); ok {
+			key = strings.ToLower(gf.Name())
+		}
+		out[i] = aggs[key]
+	}
+	return out
+}
+
+func aggregateOID(child sql.Type, avg bool) uint32 {
+	switch {
+	case types.IsFloat(child):
+		return pgtypes.Float8
+	case types.IsDecimal(child):
+		return pgtypes.Numeric
+	case types.IsInteger(child) && !avg && child != types.Int64 && child != types.Uint64 && child != types.Uint32:
+		return pgtypes.Int8
+	case types.IsInteger(child):
+		return pgtypes.Numeric
+	}
+	return 0
 }

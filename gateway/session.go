@@ -848,11 +848,20 @@ func (s *session) sendRow(row []any, oids []uint32, formats []int16) error {
 func (s *session) fields(st *dialect.Statement, sch sql.Schema, formats []int16) []pgproto3.FieldDescription {
 	out := make([]pgproto3.FieldDescription, len(sch))
 	hints := alignHints(st, len(sch))
+	var aggs []uint32
+	for _, c := range sch {
+		if c.Type == types.Float64 && st.Engine != "" {
+			aggs = s.eng.aggregateTypes(s.eng.context(context.Background(), st.Engine), st.Engine)
+			break
+		}
+	}
 	for i, c := range sch {
 		oid := s.eng.eng.columnOID(c)
 		typmod := int32(-1)
 		if hints != nil && hints[i] != 0 {
 			oid = hints[i]
+		} else if len(aggs) == len(sch) && aggs[i] != 0 && c.Type == types.Float64 {
+			oid = aggs[i]
 		} else {
 			typmod = pgtypes.TypmodFromEngine(c.Type)
 		}
