@@ -23,7 +23,9 @@ import (
 	"github.com/spf13/pflag"
 	"golang.org/x/term"
 
+	"github.com/dualgate/dualgate/catalog"
 	"github.com/dualgate/dualgate/gateway"
+	"github.com/dualgate/dualgate/testdata"
 )
 
 // version is set at build time with -ldflags "-X main.version=...".
@@ -43,7 +45,7 @@ func newRoot() *cobra.Command {
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
-	root.AddCommand(newServe(), newPasswd(), newVersion())
+	root.AddCommand(newServe(), newDemo(), newPasswd(), newVersion(), newCheck())
 	return root
 }
 
@@ -116,18 +118,70 @@ func newServe() *cobra.Command {
 			if err := applyEnv(cmd.Flags()); err != nil {
 				return err
 			}
-			return runServe(cmd.Context(), o)
+			log, err := newLogger(o.logLevel, o.logFormat, os.Stderr)
+			if err != nil {
+				return err
+			}
+			var cat *catalog.Catalog
+			if o.catalog != "" {
+				report, ok := catalog.Check(o.catalog)
+				if !ok {
+					fmt.Fprintln(os.Stderr, report)
+					return errInvalidCatalog
+				}
+				if cat, err = catalog.Load(o.catalog); err != nil {
+					return err
+				}
+			}
+			return runServe(cmd.Context(), o, cat, log, nil)
 		},
 	}
 	o.register(cmd.Flags())
 	return cmd
 }
 
-func runServe(ctx context.Context, o *serveOptions) error {
-	log, err := newLogger(o.logLevel, o.logFormat, os.Stderr)
-	if err != nil {
-		return err
+// newDemo runs the gateway with the embedded demo catalog, trust
+// authentication on loopback and a temporary data directory.
+func newDemo() *cobra.Command {
+	o := &serveOptions{}
+	cmd := &cobra.Command{
+		Use:   "demo",
+		Short: "Run dualgate on loopback with the retailer demo (no password; psql can connect right away)",
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if err := applyEnv(cmd.Flags()); err != nil {
+				return err
+			}
+			o.trust = true
+			log, err := newLogger(o.logLevel, o.logFormat, os.Stderr)
+			if err != nil {
+				return err
+			}
+			if !cmd.Flags().Changed("data") {
+				dir, err := os.MkdirTemp("", "dualgate-demo-")
+				if err != nil {
+					return err
+				}
+				defer os.RemoveAll(dir)
+				o.data = dir
+			}
+			cat, err := catalog.LoadFS(testdata.Catalog, "catalog")
+			if err != nil {
+				return fmt.Errorf("demo catalog: %w", err)
+			}
+			return runServe(cmd.Context(), o, cat, log, func(addr net.Addr) {
+				host, port, _ := net.SplitHostPort(addr.String())
+				fmt.Fprintf(os.Stderr, "\ndualgate demo is ready (data in %s). Connect with:\n\n    psql -h %s -p %s -U demo dualgate\n\nthen try: SELECT * FROM catalog.lineage;\n\n", o.data, host, port)
+			})
+		},
 	}
+	o.register(cmd.Flags())
+	cmd.Flags().Lookup("log-format").DefValue = "console"
+	_ = cmd.Flags().Set("log-format", "console")
+	_ = cmd.Flags().Set("log-level", "warn")
+	return cmd
+}
+
+func runServe(ctx context.Context, o *serveOptions, cat *catalog.Catalog, log zerolog.Logger, ready func(net.Addr)) error {
 	cfg := gateway.Config{
 		Listen:         o.listen,
 		Trust:          o.trust,
@@ -145,6 +199,7 @@ func runServe(ctx context.Context, o *serveOptions) error {
 		cfg.TLS = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
 	}
 	if o.users != "" {
+		var err error
 		if cfg.Users, err = gateway.LoadUsers(o.users); err != nil {
 			return err
 		}
@@ -154,12 +209,21 @@ func runServe(ctx context.Context, o *serveOptions) error {
 	}
 	eng := gateway.NewEngine()
 	defer eng.Close()
+	if cat != nil {
+		if err := eng.AddCatalogViews(cat); err != nil {
+			return err
+		}
+		log.Info().Str("catalog", cat.Summary()).Msg("catalog loaded")
+	}
 	srv, err := gateway.NewServer(cfg, eng)
 	if err != nil {
 		return err
 	}
 	if err := srv.Listen(); err != nil {
 		return err
+	}
+	if ready != nil {
+		ready(srv.Addr())
 	}
 	ctx, stop := signal.NotifyContext(ctx, syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
