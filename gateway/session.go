@@ -871,9 +871,9 @@ func (s *session) fields(st *dialect.Statement, sch sql.Schema, formats []int16)
 			TableOID:             tableOID,
 			TableAttributeNumber: attnum,
 			DataTypeOID:          oid,
-			DataTypeSize: pgtypes.Size(oid),
-			TypeModifier: typmod,
-			Format:       formatAt(formats, i),
+			DataTypeSize:         pgtypes.Size(oid),
+			TypeModifier:         typmod,
+			Format:               formatAt(formats, i),
 		}
 	}
 	return out
