@@ -256,3 +256,10 @@ func systemCreate(schema string, t SystemTable) *dialect.CreateTable {
 	}
 	return ct
 }
+
+func (p *provider) remove(name string) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	delete(p.dbs, strings.ToLower(name))
+	delete(p.system, strings.ToLower(name))
+}

@@ -63,6 +63,9 @@ type Statement struct {
 	Call      *Call        // KindCall
 	Create    *CreateTable // CREATE TABLE (also KindExec): declared Postgres types
 	Drop      []Relation   // DROP TABLE: the dropped relations
+	// AddColumns records the declared Postgres types of the columns an
+	// ALTER TABLE ... ADD COLUMN adds (nil otherwise).
+	AddColumns *CreateTable
 	// Relations lists every relation the statement reads or writes, as
 	// written (schema may be empty when unqualified).
 	Relations []Relation

@@ -1,0 +1,155 @@
+package dialect
+
+import (
+	"strings"
+
+	pg "github.com/pganalyze/pg_query_go/v6"
+)
+
+func (p *printer) insert(s *pg.InsertStmt) string {
+	if s.WithClause != nil {
+		p.unsupported(-1, "WITH on INSERT")
+	}
+	if len(s.ReturningList) > 0 {
+		p.unsupported(-1, "RETURNING")
+	}
+	if s.Override != pg.OverridingKind_OVERRIDING_NOT_SET && s.Override != pg.OverridingKind_OVERRIDING_KIND_UNDEFINED {
+		p.unsupported(-1, "OVERRIDING")
+	}
+	if s.Relation.Alias != nil {
+		p.unsupported(s.Relation.Location, "INSERT target alias")
+	}
+	var b strings.Builder
+	b.WriteString("INSERT ")
+	oc := s.OnConflictClause
+	if oc != nil && oc.Action == pg.OnConflictAction_ONCONFLICT_NOTHING {
+		// ON CONFLICT DO NOTHING: skip rows that hit a unique key. The
+		// engine's INSERT IGNORE does this; note it also downgrades other
+		// errors (NOT NULL, conversions) to warnings, unlike Postgres, and
+		// it ignores the conflict target (any unique key counts).
+		b.WriteString("IGNORE ")
+	}
+	b.WriteString("INTO " + p.relName(s.Relation))
+	var cols []string
+	for _, c := range s.Cols {
+		rt := c.GetResTarget()
+		if rt == nil || len(rt.Indirection) > 0 {
+			p.unsupported(-1, "INSERT column with subscripts")
+		}
+		cols = append(cols, ident(rt.Name))
+	}
+	if len(cols) > 0 {
+		b.WriteString(" (" + strings.Join(cols, ", ") + ")")
+	}
+	switch {
+	case s.SelectStmt == nil:
+		// DEFAULT VALUES
+		if len(cols) == 0 {
+			b.WriteString(" ()")
+		}
+		b.WriteString(" VALUES ()")
+	default:
+		sel := s.SelectStmt.GetSelectStmt()
+		if sel == nil {
+			p.unsupported(-1, "INSERT source %s", nodeName(s.SelectStmt))
+		}
+		if len(sel.ValuesLists) > 0 && sel.WithClause == nil && len(sel.SortClause) == 0 && sel.LimitCount == nil && sel.LimitOffset == nil {
+			var rows []string
+			for _, r := range sel.ValuesLists {
+				rows = append(rows, "("+p.exprList(r.GetList().Items)+")")
+			}
+			b.WriteString(" VALUES " + strings.Join(rows, ", "))
+		} else {
+			b.WriteString(" " + p.selectStmt(sel, nil))
+		}
+	}
+	if oc != nil && oc.Action == pg.OnConflictAction_ONCONFLICT_UPDATE {
+		if oc.WhereClause != nil {
+			p.unsupported(oc.Location, "ON CONFLICT DO UPDATE ... WHERE")
+		}
+		// ON DUPLICATE KEY UPDATE fires on any unique key, not only the
+		// conflict target; with one unique key (the usual upsert) they agree.
+		p.excluded = true
+		b.WriteString(" ON DUPLICATE KEY UPDATE " + p.setList(oc.TargetList, ""))
+		p.excluded = false
+	}
+	return b.String()
+}
+
+// setList prints SET assignments; qual qualifies the target column (for
+// multi-table UPDATE).
+func (p *printer) setList(list []*pg.Node, qual string) string {
+	var parts []string
+	for _, n := range list {
+		rt := n.GetResTarget()
+		if rt == nil || len(rt.Indirection) > 0 {
+			p.unsupported(-1, "SET with subscripts or field selection")
+		}
+		if rt.Val.GetMultiAssignRef() != nil {
+			p.unsupported(rt.Location, "SET (a, b) = (...)")
+		}
+		col := ident(rt.Name)
+		if qual != "" {
+			col = qual + "." + col
+		}
+		parts = append(parts, col+" = "+p.expr(rt.Val))
+	}
+	return strings.Join(parts, ", ")
+}
+
+func (p *printer) update(s *pg.UpdateStmt) string {
+	if s.WithClause != nil {
+		p.unsupported(-1, "WITH on UPDATE")
+	}
+	if len(s.ReturningList) > 0 {
+		p.unsupported(-1, "RETURNING")
+	}
+	var b strings.Builder
+	b.WriteString("UPDATE " + p.relName(s.Relation))
+	if len(s.FromClause) == 0 {
+		b.WriteString(p.alias(s.Relation.Alias, false))
+		b.WriteString(" SET " + p.setList(s.TargetList, ""))
+	} else {
+		// UPDATE t SET ... FROM f WHERE ... -> UPDATE t AS t, f SET t.c = ...
+		// (MySQL's multi-table UPDATE; SET targets are qualified with the
+		// target's name because Postgres SET columns always belong to it).
+		name := s.Relation.Relname
+		if s.Relation.Alias != nil {
+			name = s.Relation.Alias.Aliasname
+		}
+		b.WriteString(" AS " + ident(name) + ", " + p.fromList(s.FromClause))
+		b.WriteString(" SET " + p.setList(s.TargetList, ident(name)))
+	}
+	if s.WhereClause != nil {
+		b.WriteString(" WHERE " + p.expr(s.WhereClause))
+	}
+	return b.String()
+}
+
+func (p *printer) delete(s *pg.DeleteStmt) string {
+	if s.WithClause != nil {
+		p.unsupported(-1, "WITH on DELETE")
+	}
+	if len(s.ReturningList) > 0 {
+		p.unsupported(-1, "RETURNING")
+	}
+	var b strings.Builder
+	if len(s.UsingClause) == 0 && s.Relation.Alias == nil {
+		b.WriteString("DELETE FROM " + p.relName(s.Relation))
+	} else {
+		// DELETE FROM t USING u WHERE ... -> DELETE t FROM t AS t, u WHERE ...
+		name := s.Relation.Relname
+		if s.Relation.Alias != nil {
+			name = s.Relation.Alias.Aliasname
+		}
+		// (also for a bare alias: the engine's single-table DELETE takes none)
+		b.WriteString("DELETE " + ident(name) + " FROM " + p.relName(s.Relation) + " AS " + ident(name))
+		if len(s.UsingClause) > 0 {
+			b.WriteString(", " + p.fromList(s.UsingClause))
+		}
+	}
+	if s.WhereClause != nil {
+		b.WriteString(" WHERE " + p.expr(s.WhereClause))
+	}
+	return b.String()
+}

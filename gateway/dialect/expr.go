@@ -1,0 +1,700 @@
+package dialect
+
+import (
+	"regexp"
+	"strconv"
+	"strings"
+
+	pg "github.com/pganalyze/pg_query_go/v6"
+
+	"github.com/dualgate/dualgate/gateway/pgerror"
+)
+
+func (p *printer) exprs(list []*pg.Node) []string {
+	out := make([]string, len(list))
+	for i, n := range list {
+		out[i] = p.expr(n)
+	}
+	return out
+}
+
+func (p *printer) exprList(list []*pg.Node) string {
+	return strings.Join(p.exprs(list), ", ")
+}
+
+// expr prints a scalar expression. Every operand is parenthesised where
+// precedence could differ between the dialects.
+func (p *printer) expr(n *pg.Node) string {
+	if n == nil || n.Node == nil {
+		p.unsupported(-1, "empty expression")
+	}
+	switch e := n.Node.(type) {
+	case *pg.Node_ColumnRef:
+		return p.columnRef(e.ColumnRef)
+	case *pg.Node_AConst:
+		return p.constant(e.AConst)
+	case *pg.Node_ParamRef:
+		if e.ParamRef.Number < 1 || e.ParamRef.Number > 65535 {
+			p.fail(e.ParamRef.Location, pgerror.New(pgerror.UndefinedParameter, "there is no parameter $%d", e.ParamRef.Number))
+		}
+		p.param(int(e.ParamRef.Number), 0)
+		return ":v" + strconv.Itoa(int(e.ParamRef.Number))
+	case *pg.Node_TypeCast:
+		return p.cast(e.TypeCast)
+	case *pg.Node_AExpr:
+		return p.aexpr(e.AExpr)
+	case *pg.Node_BoolExpr:
+		b := e.BoolExpr
+		switch b.Boolop {
+		case pg.BoolExprType_AND_EXPR, pg.BoolExprType_OR_EXPR:
+			op := " AND "
+			if b.Boolop == pg.BoolExprType_OR_EXPR {
+				op = " OR "
+			}
+			parts := p.exprs(b.Args)
+			return "(" + strings.Join(parts, op) + ")"
+		case pg.BoolExprType_NOT_EXPR:
+			if sl := b.Args[0].GetSubLink(); sl != nil && sl.SubLinkType == pg.SubLinkType_EXISTS_SUBLINK {
+				// GMS v0.20.0 turns NOT EXISTS into an anti-join that loses
+				// rows when the correlated column holds NULLs; EXISTS is
+				// never NULL, so IS NOT TRUE is the same predicate and
+				// keeps the engine off that path.
+				return "(" + p.expr(b.Args[0]) + " IS NOT TRUE)"
+			}
+			if sl := b.Args[0].GetSubLink(); sl != nil && sl.SubLinkType == pg.SubLinkType_ANY_SUBLINK {
+				// NOT (x IN (subquery)): see notIn.
+				return "(" + p.expr(b.Args[0]) + " = FALSE)"
+			}
+			return "(NOT " + p.expr(b.Args[0]) + ")"
+		}
+	case *pg.Node_NullTest:
+		if e.NullTest.Nulltesttype == pg.NullTestType_IS_NOT_NULL {
+			return "(" + p.expr(e.NullTest.Arg) + " IS NOT NULL)"
+		}
+		return "(" + p.expr(e.NullTest.Arg) + " IS NULL)"
+	case *pg.Node_BooleanTest:
+		a := p.expr(e.BooleanTest.Arg)
+		switch e.BooleanTest.Booltesttype {
+		case pg.BoolTestType_IS_TRUE:
+			return "(" + a + " IS TRUE)"
+		case pg.BoolTestType_IS_NOT_TRUE:
+			return "(" + a + " IS NOT TRUE)"
+		case pg.BoolTestType_IS_FALSE:
+			return "(" + a + " IS FALSE)"
+		case pg.BoolTestType_IS_NOT_FALSE:
+			return "(" + a + " IS NOT FALSE)"
+		case pg.BoolTestType_IS_UNKNOWN:
+			return "(" + a + " IS NULL)"
+		case pg.BoolTestType_IS_NOT_UNKNOWN:
+			return "(" + a + " IS NOT NULL)"
+		}
+	case *pg.Node_SubLink:
+		return p.sublink(e.SubLink)
+	case *pg.Node_CaseExpr:
+		c := e.CaseExpr
+		var b strings.Builder
+		b.WriteString("CASE")
+		if c.Arg != nil {
+			b.WriteString(" " + p.expr(c.Arg))
+		}
+		for _, w := range c.Args {
+			cw := w.GetCaseWhen()
+			if cw == nil {
+				p.unsupported(c.Location, "CASE arm %s", nodeName(w))
+			}
+			b.WriteString(" WHEN " + p.expr(cw.Expr) + " THEN " + p.expr(cw.Result))
+		}
+		if c.Defresult != nil {
+			b.WriteString(" ELSE " + p.expr(c.Defresult))
+		}
+		b.WriteString(" END")
+		return b.String()
+	case *pg.Node_CoalesceExpr:
+		return "COALESCE(" + p.exprList(e.CoalesceExpr.Args) + ")"
+	case *pg.Node_MinMaxExpr:
+		// Postgres's GREATEST/LEAST ignore NULL arguments; MySQL's return
+		// NULL if any is NULL. Replacing each argument a_i by
+		// COALESCE(a_i, a_1, ..., a_n) keeps the result and is NULL only
+		// when all arguments are.
+		fn := "GREATEST"
+		if e.MinMaxExpr.Op == pg.MinMaxOp_IS_LEAST {
+			fn = "LEAST"
+		}
+		args := p.exprs(e.MinMaxExpr.Args)
+		if len(args) == 1 {
+			return args[0]
+		}
+		parts := make([]string, len(args))
+		for i := range args {
+			others := []string{args[i]}
+			for j := range args {
+				if j != i {
+					others = append(others, args[j])
+				}
+			}
+			parts[i] = "COALESCE(" + strings.Join(others, ", ") + ")"
+		}
+		return fn + "(" + strings.Join(parts, ", ") + ")"
+	case *pg.Node_SqlvalueFunction:
+		return p.sqlValueFunction(e.SqlvalueFunction)
+	case *pg.Node_FuncCall:
+		return p.funcCall(e.FuncCall)
+	case *pg.Node_RowExpr:
+		return "(" + p.exprList(e.RowExpr.Args) + ")"
+	case *pg.Node_SetToDefault:
+		return "DEFAULT"
+	case *pg.Node_CollateClause:
+		cn := p.names(e.CollateClause.Collname)
+		last := strings.ToLower(cn[len(cn)-1])
+		if last == "default" || last == "c" || last == "posix" {
+			// The engine's default collation is binary, like "C".
+			return p.expr(e.CollateClause.Arg)
+		}
+		p.unsupported(e.CollateClause.Location, "COLLATE %q", cn[len(cn)-1])
+	case *pg.Node_AArrayExpr:
+		p.unsupported(e.AArrayExpr.Location, "array constructor ARRAY[...]")
+	case *pg.Node_AIndirection:
+		p.unsupported(-1, "subscripts and field selection")
+	case *pg.Node_GroupingFunc:
+		p.unsupported(e.GroupingFunc.Location, "GROUPING()")
+	}
+	p.unsupported(-1, "expression %s", nodeName(n))
+	return ""
+}
+
+func (p *printer) columnRef(c *pg.ColumnRef) string {
+	var parts []string
+	for i, f := range c.Fields {
+		switch v := f.Node.(type) {
+		case *pg.Node_String_:
+			parts = append(parts, ident(v.String_.Sval))
+		case *pg.Node_AStar:
+			if i != len(c.Fields)-1 {
+				p.unsupported(c.Location, "* in the middle of a name")
+			}
+			parts = append(parts, "*")
+		default:
+			p.unsupported(c.Location, "column reference part %s", nodeName(f))
+		}
+	}
+	if len(parts) > 3 {
+		p.unsupported(c.Location, "column reference with %d parts", len(parts))
+	}
+	if p.excluded && len(parts) == 2 && strings.EqualFold(parts[0], `"excluded"`) {
+		// ON CONFLICT DO UPDATE: EXCLUDED.x is the proposed row, MySQL's VALUES(x).
+		return "VALUES(" + parts[1] + ")"
+	}
+	return strings.Join(parts, ".")
+}
+
+func (p *printer) constant(c *pg.A_Const) string {
+	if c.Isnull {
+		return "NULL"
+	}
+	switch v := c.Val.(type) {
+	case *pg.A_Const_Ival:
+		return strconv.FormatInt(int64(v.Ival.Ival), 10)
+	case *pg.A_Const_Fval:
+		// Kept as written: MySQL reads 1.50 as an exact DECIMAL, like
+		// Postgres's numeric. Exponent forms are approximate in MySQL.
+		return v.Fval.Fval
+	case *pg.A_Const_Boolval:
+		if v.Boolval.Boolval {
+			return "TRUE"
+		}
+		return "FALSE"
+	case *pg.A_Const_Sval:
+		return strLit(v.Sval.Sval)
+	case *pg.A_Const_Bsval:
+		s := v.Bsval.Bsval
+		if strings.HasPrefix(s, "b") {
+			return "b'" + s[1:] + "'"
+		}
+		p.unsupported(c.Location, "hexadecimal bit-string constants")
+	}
+	p.unsupported(c.Location, "constant")
+	return ""
+}
+
+func opName(list []*pg.Node) string {
+	var parts []string
+	for _, n := range list {
+		if s, ok := strVal(n); ok {
+			parts = append(parts, s)
+		}
+	}
+	if len(parts) == 2 && parts[0] == "pg_catalog" {
+		return parts[1]
+	}
+	return strings.Join(parts, ".")
+}
+
+var simpleOps = map[string]string{
+	"=": "=", "<>": "<>", "!=": "<>", "<": "<", ">": ">", "<=": "<=", ">=": ">=",
+	"+": "+", "-": "-", "*": "*", "%": "%",
+}
+
+func (p *printer) aexpr(a *pg.A_Expr) string {
+	op := opName(a.Name)
+	switch a.Kind {
+	case pg.A_Expr_Kind_AEXPR_OP:
+		if a.Lexpr == nil {
+			switch op {
+			case "-":
+				return "(- " + p.expr(a.Rexpr) + ")" // the space keeps "- -1" from reading as a comment
+			case "+":
+				return "(+" + p.expr(a.Rexpr) + ")"
+			case "@":
+				return "ABS(" + p.expr(a.Rexpr) + ")"
+			case "|/":
+				return "SQRT(" + p.expr(a.Rexpr) + ")"
+			}
+			p.unsupported(a.Location, "prefix operator %s", op)
+		}
+		if op == "+" || op == "-" {
+			// ts +/- interval '1 day 2 hours' -> ts + INTERVAL 1 DAY + INTERVAL 2 HOUR
+			if parts, ok := intervalConst(a.Rexpr); ok && len(parts) > 1 {
+				return "(" + p.expr(a.Lexpr) + " " + op + " " + strings.Join(parts, " "+op+" ") + ")"
+			}
+		}
+		l, r := p.expr(a.Lexpr), p.expr(a.Rexpr)
+		if m, ok := simpleOps[op]; ok {
+			return "(" + l + " " + m + " " + r + ")"
+		}
+		switch op {
+		case "||":
+			// GMS v0.20.0 accepts sql_mode PIPES_AS_CONCAT but does not
+			// implement it (|| stays OR), so concatenation is spelled out.
+			// Both return NULL when an operand is NULL.
+			return "CONCAT(" + l + ", " + r + ")"
+		case "/":
+			// Postgres divides integers as integers (7/2 = 3); MySQL's /
+			// always yields a decimal. pg_div (package pgfunc) decides by
+			// the operand types at run time.
+			return "pg_div(" + l + ", " + r + ")"
+		case "^":
+			// ^ is XOR in MySQL.
+			return "POWER(" + l + ", " + r + ")"
+		case "->", "->>":
+			// JSON field/element access with a constant key or index:
+			// j->'k' = JSON_EXTRACT(j, '$."k"'), ->> unquotes to text.
+			path, ok := jsonPath(a.Rexpr)
+			if !ok {
+				p.unsupported(a.Location, "%s with a non-constant key", op)
+			}
+			if op == "->" {
+				return "JSON_EXTRACT(" + l + ", " + path + ")"
+			}
+			return "JSON_UNQUOTE(JSON_EXTRACT(" + l + ", " + path + "))"
+		case "~":
+			return "REGEXP_LIKE(" + l + ", " + r + ", 'c')"
+		case "~*":
+			return "REGEXP_LIKE(" + l + ", " + r + ", 'i')"
+		case "!~":
+			return "(NOT REGEXP_LIKE(" + l + ", " + r + ", 'c'))"
+		case "!~*":
+			return "(NOT REGEXP_LIKE(" + l + ", " + r + ", 'i'))"
+		}
+		p.unsupported(a.Location, "operator %s", op)
+	case pg.A_Expr_Kind_AEXPR_OP_ANY, pg.A_Expr_Kind_AEXPR_OP_ALL:
+		arr := a.Rexpr.GetAArrayExpr()
+		any := a.Kind == pg.A_Expr_Kind_AEXPR_OP_ANY
+		if arr != nil && len(arr.Elements) > 0 {
+			if op == "=" && any {
+				return "(" + p.expr(a.Lexpr) + " IN (" + p.exprList(arr.Elements) + "))"
+			}
+			if (op == "<>" || op == "!=") && !any {
+				return "(" + p.expr(a.Lexpr) + " NOT IN (" + p.exprList(arr.Elements) + "))"
+			}
+		}
+		word := "ANY"
+		if !any {
+			word = "ALL"
+		}
+		p.unsupported(a.Location, "%s %s (array)", op, word)
+	case pg.A_Expr_Kind_AEXPR_DISTINCT:
+		return "(NOT (" + p.expr(a.Lexpr) + " <=> " + p.expr(a.Rexpr) + "))"
+	case pg.A_Expr_Kind_AEXPR_NOT_DISTINCT:
+		return "(" + p.expr(a.Lexpr) + " <=> " + p.expr(a.Rexpr) + ")"
+	case pg.A_Expr_Kind_AEXPR_NULLIF:
+		return "NULLIF(" + p.expr(a.Lexpr) + ", " + p.expr(a.Rexpr) + ")"
+	case pg.A_Expr_Kind_AEXPR_IN:
+		list := a.Rexpr.GetList()
+		if list == nil {
+			p.unsupported(a.Location, "IN with %s", nodeName(a.Rexpr))
+		}
+		not := ""
+		if op == "<>" {
+			not = "NOT "
+		}
+		return "(" + p.expr(a.Lexpr) + " " + not + "IN (" + p.exprList(list.Items) + "))"
+	case pg.A_Expr_Kind_AEXPR_LIKE, pg.A_Expr_Kind_AEXPR_ILIKE:
+		not := ""
+		if strings.HasPrefix(op, "!") {
+			not = "NOT "
+		}
+		l := p.expr(a.Lexpr)
+		pat, esc := a.Rexpr, ""
+		if fc := a.Rexpr.GetFuncCall(); fc != nil && opName(fc.Funcname) == "like_escape" && len(fc.Args) == 2 {
+			pat = fc.Args[0]
+			esc = " ESCAPE " + p.expr(fc.Args[1])
+		}
+		r := p.expr(pat)
+		if a.Kind == pg.A_Expr_Kind_AEXPR_ILIKE {
+			l, r = "LOWER("+l+")", "LOWER("+r+")"
+		}
+		return "(" + l + " " + not + "LIKE " + r + esc + ")"
+	case pg.A_Expr_Kind_AEXPR_BETWEEN, pg.A_Expr_Kind_AEXPR_NOT_BETWEEN:
+		list := a.Rexpr.GetList()
+		not := ""
+		if a.Kind == pg.A_Expr_Kind_AEXPR_NOT_BETWEEN {
+			not = "NOT "
+		}
+		return "(" + p.expr(a.Lexpr) + " " + not + "BETWEEN " + p.expr(list.Items[0]) + " AND " + p.expr(list.Items[1]) + ")"
+	case pg.A_Expr_Kind_AEXPR_BETWEEN_SYM, pg.A_Expr_Kind_AEXPR_NOT_BETWEEN_SYM:
+		list := a.Rexpr.GetList()
+		x, lo, hi := p.expr(a.Lexpr), p.expr(list.Items[0]), p.expr(list.Items[1])
+		s := "(" + x + " BETWEEN LEAST(" + lo + ", " + hi + ") AND GREATEST(" + lo + ", " + hi + "))"
+		if a.Kind == pg.A_Expr_Kind_AEXPR_NOT_BETWEEN_SYM {
+			return "(NOT " + s + ")"
+		}
+		return s
+	case pg.A_Expr_Kind_AEXPR_SIMILAR:
+		p.unsupported(a.Location, "SIMILAR TO")
+	}
+	p.unsupported(a.Location, "operator expression")
+	return ""
+}
+
+func (p *printer) sublink(s *pg.SubLink) string {
+	sel := s.Subselect.GetSelectStmt()
+	if sel == nil {
+		p.unsupported(s.Location, "subquery %s", nodeName(s.Subselect))
+	}
+	q := "(" + p.selectStmt(sel, nil) + ")"
+	switch s.SubLinkType {
+	case pg.SubLinkType_EXISTS_SUBLINK:
+		return "(EXISTS " + q + ")"
+	case pg.SubLinkType_EXPR_SUBLINK:
+		return q
+	case pg.SubLinkType_ANY_SUBLINK, pg.SubLinkType_ALL_SUBLINK:
+		op := opName(s.OperName)
+		any := s.SubLinkType == pg.SubLinkType_ANY_SUBLINK
+		// The engine has IN / NOT IN but not op ANY/ALL (subquery); the
+		// two equivalences below cover x IN (...), x = ANY (...) and
+		// x <> ALL (...), with identical NULL semantics.
+		if any && (op == "" || op == "=") {
+			return "(" + p.expr(s.Testexpr) + " IN " + q + ")"
+		}
+		if !any && (op == "<>" || op == "!=") {
+			// x <> ALL (q) is x NOT IN (q). GMS v0.20.0 runs NOT IN
+			// (subquery) as an anti-join that keeps rows whose x is NULL;
+			// (x IN (q)) = FALSE is the same three-valued predicate and
+			// avoids that plan.
+			return "((" + p.expr(s.Testexpr) + " IN " + q + ") = FALSE)"
+		}
+		word := "ANY"
+		if !any {
+			word = "ALL"
+		}
+		p.unsupported(s.Location, "%s %s (subquery)", op, word)
+	case pg.SubLinkType_ARRAY_SUBLINK:
+		p.unsupported(s.Location, "ARRAY(subquery)")
+	}
+	p.unsupported(s.Location, "subquery expression")
+	return ""
+}
+
+func (p *printer) sqlValueFunction(f *pg.SQLValueFunction) string {
+	prec := func() string {
+		if f.Typmod >= 0 {
+			return strconv.Itoa(int(f.Typmod))
+		}
+		return "6"
+	}
+	switch f.Op {
+	case pg.SQLValueFunctionOp_SVFOP_CURRENT_DATE:
+		return "CURRENT_DATE()"
+	case pg.SQLValueFunctionOp_SVFOP_CURRENT_TIME, pg.SQLValueFunctionOp_SVFOP_CURRENT_TIME_N,
+		pg.SQLValueFunctionOp_SVFOP_LOCALTIME, pg.SQLValueFunctionOp_SVFOP_LOCALTIME_N:
+		return "CURRENT_TIME(" + prec() + ")"
+	case pg.SQLValueFunctionOp_SVFOP_CURRENT_TIMESTAMP, pg.SQLValueFunctionOp_SVFOP_CURRENT_TIMESTAMP_N,
+		pg.SQLValueFunctionOp_SVFOP_LOCALTIMESTAMP, pg.SQLValueFunctionOp_SVFOP_LOCALTIMESTAMP_N:
+		return "NOW(" + prec() + ")"
+	case pg.SQLValueFunctionOp_SVFOP_CURRENT_USER, pg.SQLValueFunctionOp_SVFOP_CURRENT_ROLE,
+		pg.SQLValueFunctionOp_SVFOP_USER, pg.SQLValueFunctionOp_SVFOP_SESSION_USER:
+		// MySQL's CURRENT_USER is 'user@host'; Postgres gives the bare name.
+		return "pg_session_user()"
+	case pg.SQLValueFunctionOp_SVFOP_CURRENT_SCHEMA:
+		return "DATABASE()"
+	case pg.SQLValueFunctionOp_SVFOP_CURRENT_CATALOG:
+		return "pg_current_catalog()"
+	}
+	p.unsupported(f.Location, "SQL value function")
+	return ""
+}
+
+// cast prints x::type / CAST(x AS type) with the MySQL CAST target that
+// matches the Postgres type.
+func (p *printer) cast(c *pg.TypeCast) string {
+	t := typeNameOf(c.TypeName)
+	if pr := c.Arg.GetParamRef(); pr != nil && pr.Number >= 1 && pr.Number <= 65535 {
+		p.param(int(pr.Number), t.oid)
+	}
+	if t.array {
+		p.unsupported(c.Location, "cast to array type %s", t.display())
+	}
+	arg := p.expr(c.Arg)
+	var sconst *string
+	if ac := c.Arg.GetAConst(); ac != nil && !ac.Isnull {
+		if sv := ac.GetSval(); sv != nil {
+			sconst = &sv.Sval
+		}
+	}
+	switch t.canon {
+	case "int2", "int4", "int8", "oid":
+		return "CAST(" + arg + " AS SIGNED)"
+	case "numeric":
+		switch len(t.mods) {
+		case 0:
+			// Unconstrained numeric: a numeric literal already is an exact
+			// decimal of its own scale; anything else gets the widest
+			// decimal (the gateway trims trailing zeros for typmod -1).
+			if ac := c.Arg.GetAConst(); ac != nil && (ac.GetIval() != nil || ac.GetFval() != nil) {
+				return arg
+			}
+			if sconst != nil && decimalText.MatchString(strings.TrimSpace(*sconst)) {
+				return strings.TrimSpace(*sconst) // '12.50'::numeric is the exact literal 12.50
+			}
+			return "CAST(" + arg + " AS DECIMAL(65,30))"
+		case 1:
+			return "CAST(" + arg + " AS DECIMAL(" + strconv.FormatInt(t.mods[0], 10) + ",0))"
+		default:
+			return "CAST(" + arg + " AS DECIMAL(" + strconv.FormatInt(t.mods[0], 10) + "," + strconv.FormatInt(t.mods[1], 10) + "))"
+		}
+	case "float4":
+		return "CAST(" + arg + " AS FLOAT)"
+	case "float8":
+		return "CAST(" + arg + " AS DOUBLE)"
+	case "text", "name", "uuid":
+		return "CAST(" + arg + " AS CHAR)"
+	case "varchar", "bpchar":
+		if len(t.mods) > 0 {
+			// An explicit cast to varchar(n) truncates in Postgres; the
+			// engine's CAST AS CHAR(n) does not.
+			return "LEFT(CAST(" + arg + " AS CHAR), " + strconv.FormatInt(t.mods[0], 10) + ")"
+		}
+		return "CAST(" + arg + " AS CHAR)"
+	case "date":
+		return "CAST(" + arg + " AS DATE)"
+	case "timestamp", "timestamptz":
+		// pg_timestamp/pg_timestamptz (package pgfunc) read the Postgres
+		// input forms: the engine's CAST yields NULL for '...+02' offsets
+		// and for bad input, where Postgres converts or fails.
+		fn := "pg_timestamp("
+		if t.canon == "timestamptz" {
+			fn = "pg_timestamptz("
+		}
+		if len(t.mods) > 0 {
+			return fn + arg + ", " + precision(t) + ")"
+		}
+		return fn + arg + ")"
+	case "time":
+		return "CAST(" + arg + " AS TIME(" + precision(t) + "))"
+	case "json", "jsonb":
+		return "CAST(" + arg + " AS JSON)"
+	case "bytea":
+		return "CAST(" + arg + " AS BINARY)"
+	case "bool":
+		if sconst != nil {
+			switch strings.ToLower(strings.TrimSpace(*sconst)) {
+			case "t", "tr", "tru", "true", "y", "ye", "yes", "on", "1":
+				return "TRUE"
+			case "f", "fa", "fal", "fals", "false", "n", "no", "of", "off", "0":
+				return "FALSE"
+			}
+			p.fail(c.Location, pgerror.New(pgerror.InvalidTextRepresentation, "invalid input syntax for type boolean: %q", *sconst))
+		}
+		if ac := c.Arg.GetAConst(); ac != nil && ac.GetIval() != nil {
+			if ac.GetIval().Ival != 0 {
+				return "TRUE"
+			}
+			return "FALSE"
+		}
+		// Works for integers (non-zero is true, as for int::bool) and for
+		// the text spellings Postgres accepts.
+		txt := "LOWER(TRIM(CAST(" + arg + " AS CHAR)))"
+		return "(CASE WHEN " + arg + " IS NULL THEN NULL WHEN " + txt + " IN ('t','true','y','yes','on','1') THEN TRUE " +
+			"WHEN " + txt + " IN ('f','false','n','no','off','0') THEN FALSE ELSE (" + arg + " <> 0) END)"
+	case "interval":
+		if sconst != nil && len(c.TypeName.Typmods) == 0 {
+			if parts, ok := intervalParts(*sconst); ok && len(parts) == 1 {
+				return parts[0]
+			}
+			if _, ok := intervalParts(*sconst); ok {
+				p.unsupported(c.Location, "multi-unit interval %s outside timestamp +/- interval", arg)
+			}
+		}
+		p.unsupported(c.Location, "interval value %s (only constant intervals in date arithmetic)", arg)
+	}
+	p.unsupported(c.Location, "cast to type %s", t.display())
+	return ""
+}
+
+func precision(t pgType) string {
+	if len(t.mods) > 0 && t.mods[0] >= 0 && t.mods[0] <= 6 {
+		return strconv.FormatInt(t.mods[0], 10)
+	}
+	return "6"
+}
+
+var decimalText = regexp.MustCompile(`^[+-]?([0-9]+\.?[0-9]*|\.[0-9]+)$`)
+
+var intervalUnits = map[string]string{
+	"microsecond": "MICROSECOND", "microseconds": "MICROSECOND", "us": "MICROSECOND",
+	"millisecond": "MILLISECOND", "milliseconds": "MILLISECOND", "ms": "MILLISECOND",
+	"second": "SECOND", "seconds": "SECOND", "sec": "SECOND", "secs": "SECOND", "s": "SECOND",
+	"minute": "MINUTE", "minutes": "MINUTE", "min": "MINUTE", "mins": "MINUTE", "m": "MINUTE",
+	"hour": "HOUR", "hours": "HOUR", "h": "HOUR", "hr": "HOUR", "hrs": "HOUR",
+	"day": "DAY", "days": "DAY", "d": "DAY",
+	"week": "WEEK", "weeks": "WEEK", "w": "WEEK",
+	"month": "MONTH", "months": "MONTH", "mon": "MONTH", "mons": "MONTH",
+	"year": "YEAR", "years": "YEAR", "y": "YEAR", "yr": "YEAR", "yrs": "YEAR",
+}
+
+// intervalParts turns a Postgres interval literal ('3 days', '-1 hour',
+// '1 day 02:30:00', '1.5 seconds', '2 weeks ago') into engine INTERVAL
+// operands, one per unit. The engine has intervals only as operands of
+// date arithmetic, which is where Postgres queries use them.
+func intervalParts(s string) ([]string, bool) {
+	f := strings.Fields(strings.ToLower(s))
+	neg := false
+	if len(f) > 0 && f[len(f)-1] == "ago" {
+		neg, f = true, f[:len(f)-1]
+	}
+	if len(f) > 0 && f[0] == "@" {
+		f = f[1:]
+	}
+	if len(f) == 0 {
+		return nil, false
+	}
+	var parts []string
+	add := func(n int64, unit string) {
+		if neg {
+			n = -n
+		}
+		parts = append(parts, "INTERVAL "+strconv.FormatInt(n, 10)+" "+unit)
+	}
+	for i := 0; i < len(f); i++ {
+		tok := f[i]
+		if strings.Contains(tok, ":") {
+			sign := int64(1)
+			if strings.HasPrefix(tok, "-") {
+				sign, tok = -1, tok[1:]
+			} else {
+				tok = strings.TrimPrefix(tok, "+")
+			}
+			hms := strings.Split(tok, ":")
+			if len(hms) < 2 || len(hms) > 3 {
+				return nil, false
+			}
+			h, err1 := strconv.ParseInt(hms[0], 10, 64)
+			m, err2 := strconv.ParseInt(hms[1], 10, 64)
+			if err1 != nil || err2 != nil {
+				return nil, false
+			}
+			add(sign*h, "HOUR")
+			add(sign*m, "MINUTE")
+			if len(hms) == 3 {
+				us, ok := micros(hms[2])
+				if !ok {
+					return nil, false
+				}
+				add(sign*us, "MICROSECOND")
+			}
+			continue
+		}
+		if i+1 >= len(f) {
+			return nil, false
+		}
+		u, ok := intervalUnits[f[i+1]]
+		if !ok {
+			return nil, false
+		}
+		i++
+		if n, err := strconv.ParseInt(tok, 10, 64); err == nil {
+			if u == "MILLISECOND" {
+				n, u = n*1000, "MICROSECOND"
+			}
+			add(n, u)
+			continue
+		}
+		// Fractional seconds only ('1.5 seconds').
+		if u != "SECOND" {
+			return nil, false
+		}
+		us, ok := micros(tok)
+		if !ok {
+			return nil, false
+		}
+		add(us, "MICROSECOND")
+	}
+	return parts, true
+}
+
+// micros parses seconds with an optional fraction into microseconds.
+func micros(s string) (int64, bool) {
+	sign := int64(1)
+	if strings.HasPrefix(s, "-") {
+		sign, s = -1, s[1:]
+	}
+	whole, frac, _ := strings.Cut(s, ".")
+	w, err := strconv.ParseInt(whole, 10, 64)
+	if err != nil {
+		return 0, false
+	}
+	if len(frac) > 6 {
+		frac = frac[:6]
+	}
+	frac += strings.Repeat("0", 6-len(frac))
+	fr, err := strconv.ParseInt(frac, 10, 64)
+	if err != nil {
+		return 0, false
+	}
+	return sign * (w*1_000_000 + fr), true
+}
+
+// intervalConst returns the parts of an interval-typed string constant
+// (interval '1 day', '1 day'::interval).
+func intervalConst(n *pg.Node) ([]string, bool) {
+	tc := n.GetTypeCast()
+	if tc == nil || typeNameOf(tc.TypeName).canon != "interval" || len(tc.TypeName.Typmods) > 0 {
+		return nil, false
+	}
+	c := tc.Arg.GetAConst()
+	if c == nil || c.GetSval() == nil {
+		return nil, false
+	}
+	return intervalParts(c.GetSval().Sval)
+}
+
+// jsonPath turns the constant right operand of -> / ->> into a MySQL JSON
+// path literal: a string key becomes $."key", an integer $[n].
+func jsonPath(n *pg.Node) (string, bool) {
+	c := n.GetAConst()
+	if c == nil || c.Isnull {
+		return "", false
+	}
+	if iv := c.GetIval(); iv != nil {
+		if iv.Ival < 0 {
+			return "", false // Postgres counts from the end; MySQL uses 'last-n'
+		}
+		return strLit("$[" + strconv.Itoa(int(iv.Ival)) + "]"), true
+	}
+	if sv := c.GetSval(); sv != nil {
+		k := strings.ReplaceAll(sv.Sval, `\`, `\\`)
+		k = strings.ReplaceAll(k, `"`, `\"`)
+		return strLit(`$."` + k + `"`), true
+	}
+	return "", false
+}
