@@ -26,11 +26,6 @@ import (
 	"github.com/dualgate/dualgate/gateway/pgtypes"
 )
 
-// engineSQLMode makes go-mysql-server read the SQL the dialect package
-// prints: "ident" is an identifier and || concatenates. Strict modes make
-// bad values errors instead of MySQL's silent truncation, as in Postgres.
-const engineSQLMode = "ANSI_QUOTES,PIPES_AS_CONCAT,STRICT_ALL_TABLES,NO_ENGINE_SUBSTITUTION,NO_ZERO_DATE,NO_ZERO_IN_DATE,ERROR_FOR_DIVISION_BY_ZERO"
-
 // Engine owns the go-mysql-server instance every session runs on and the
 // Postgres types of engine columns that MySQL types cannot express.
 type Engine struct {
@@ -78,12 +73,21 @@ func (e *Engine) newSession(id uint32, user, addr string) (*engineSession, error
 	base := sql.NewBaseSessionWithClientServer("dualgate", sql.Client{User: user, Address: addr, Capabilities: 0}, id)
 	sess := memory.NewSession(base, e.provider)
 	s := &engineSession{eng: e, sess: sess}
-	ctx := s.context(context.Background(), "")
-	if err := sess.SetSessionVariable(ctx, "sql_mode", engineSQLMode); err != nil {
-		return nil, fmt.Errorf("set sql_mode: %w", err)
-	}
 	sess.SetCurrentDatabase("public")
+	for _, q := range pgfunc.SessionInit {
+		if err := s.exec(context.Background(), q); err != nil {
+			return nil, fmt.Errorf("engine session setup %q: %w", q, err)
+		}
+	}
+	if err := s.setUserVar(pgfunc.BackendPIDVar, int64(id), types.Int64); err != nil {
+		return nil, fmt.Errorf("engine session setup: %w", err)
+	}
 	return s, nil
+}
+
+// setUserVar sets an engine user variable (@name) of the session.
+func (s *engineSession) setUserVar(name string, v any, t sql.Type) error {
+	return s.sess.SetUserVariable(s.context(context.Background(), ""), name, v, t)
 }
 
 func (s *engineSession) close() { s.eng.gms.CloseSession(s.sess.ID()) }
@@ -347,6 +351,12 @@ func engineError(err error) error {
 	}
 	if errors.Is(err, context.DeadlineExceeded) {
 		return pgerror.New(pgerror.QueryCanceled, "canceling statement due to statement timeout")
+	}
+	if errors.Is(err, pgfunc.ErrDivisionByZero) {
+		return pgerror.New(pgerror.DivisionByZero, "division by zero")
+	}
+	if errors.Is(err, pgfunc.ErrInvalidDatetime) {
+		return pgerror.Wrap(pgerror.InvalidDatetimeFormat, err)
 	}
 	var uke sql.UniqueKeyError
 	if errors.As(err, &uke) {

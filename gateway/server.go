@@ -25,6 +25,8 @@ import (
 	"time"
 
 	"github.com/rs/zerolog"
+
+	"github.com/dualgate/dualgate/gateway/pgfunc"
 )
 
 // Config configures a Server.
@@ -94,6 +96,7 @@ func NewServer(cfg Config, eng *Engine) (*Server, error) {
 	} else if cfg.Users == nil {
 		return nil, errors.New("no users file: pass --users FILE (lines made by `dualgate passwd USER`) or run the loopback-only demo")
 	}
+	pgfunc.Version = cfg.Version
 	s := &Server{cfg: cfg, eng: eng, log: cfg.Log, conns: map[uint32]*conn{}, shutdown: make(chan struct{})}
 	if _, err := rand.Read(s.secret[:]); err != nil {
 		return nil, fmt.Errorf("server secret: %w", err)

@@ -19,6 +19,7 @@ import (
 
 	"github.com/dualgate/dualgate/gateway/dialect"
 	"github.com/dualgate/dualgate/gateway/pgerror"
+	"github.com/dualgate/dualgate/gateway/pgfunc"
 	"github.com/dualgate/dualgate/gateway/pgtypes"
 )
 
@@ -78,6 +79,13 @@ func newSession(c *conn, startup map[string]string) (*session, error) {
 	s := &session{c: c, eng: es, settings: newSettings(c.srv.cfg.Version), tx: 'I',
 		prepared: map[string]*prepared{}, portals: map[string]*portal{}}
 	s.settings.vals["session_authorization"] = c.user
+	db := startup["database"]
+	if db == "" {
+		db = c.user
+	}
+	if err := es.setUserVar(pgfunc.DatabaseVar, db, types.LongText); err != nil {
+		return nil, err
+	}
 	if c.srv.cfg.Trust {
 		s.settings.vals["is_superuser"] = "on"
 	}

@@ -40,6 +40,14 @@ func TestStartupParameterStatus(t *testing.T) {
 	if v := pc.ParameterStatus("server_version"); !strings.HasPrefix(v, "15.") || !strings.Contains(v, "dualgate") {
 		t.Errorf("server_version = %q, want a 15.x string naming dualgate", v)
 	}
+	var pid int32
+	var db, who, ver string
+	if err := c.QueryRow(ctxT(t), `SELECT pg_backend_pid(), current_database(), current_user, version()`).Scan(&pid, &db, &who, &ver); err != nil {
+		t.Fatal(err)
+	}
+	if uint32(pid) != pc.PID() || db != "dualgate" || who != "tester" || !strings.Contains(ver, "dualgate") {
+		t.Errorf("pg_backend_pid=%d (BackendKeyData %d), current_database=%q, current_user=%q, version=%q", pid, pc.PID(), db, who, ver)
+	}
 	if pc.PID() == 0 || len(pc.SecretKey()) == 0 {
 		t.Errorf("BackendKeyData pid=%d secret=%d, want non-zero", pc.PID(), pc.SecretKey())
 	}

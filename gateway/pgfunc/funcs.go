@@ -27,6 +27,7 @@ package pgfunc
 import (
 	"fmt"
 	"strings"
+	"time"
 	"unicode"
 
 	sqle "github.com/dolthub/go-mysql-server"
@@ -96,6 +97,8 @@ var specs = []spec{
 		desc: "Postgres timestamptz input (optional precision): offsets are applied and the value is returned in UTC"}},
 	{name: "pg_timestamp", min: 1, max: 2, proto: fnExpr{typ: fixed(types.DatetimeMaxPrecision), strict: true, eval: timestampEval(false),
 		desc: "Postgres timestamp input: an offset, if any, is ignored"}},
+	{name: "pg_sleep", min: 1, max: 1, proto: fnExpr{typ: fixed(types.LongText), strict: true, eval: evalSleep,
+		desc: "waits the given seconds; a cancel or statement_timeout ends the wait"}},
 	{name: "split_part", min: 3, max: 3, proto: fnExpr{typ: fixed(types.LongText), strict: true, eval: evalSplitPart,
 		desc: "the n-th field of a string split on a delimiter (negative n counts from the end)"}},
 	{name: "initcap", min: 1, max: 1, proto: fnExpr{typ: fixed(types.LongText), strict: true, eval: evalInitcap,
@@ -249,4 +252,21 @@ func evalInitcap(ctx *sql.Context, v []any, _ []sql.Expression) (any, error) {
 		start = !alnum
 	}
 	return string(s), nil
+}
+
+// evalSleep implements pg_sleep(seconds): the wait ends early, with the
+// context's error, when the statement is canceled or times out.
+func evalSleep(ctx *sql.Context, v []any, _ []sql.Expression) (any, error) {
+	f, _, err := types.Float64.Convert(ctx, v[0])
+	if err != nil {
+		return nil, err
+	}
+	t := time.NewTimer(time.Duration(f.(float64) * float64(time.Second)))
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	case <-t.C:
+		return "", nil
+	}
 }
