@@ -298,6 +298,12 @@ func (e *Engine) columnOID(c *sql.Column) uint32 {
 			return oid
 		}
 	}
+	// Postgres has no one-byte integer and types integer literals as int4;
+	// the engine types small literals (and VALUES columns) as tinyint or
+	// smallint. Declared smallint columns were answered above.
+	if c.Type == types.Int8 || c.Type == types.Int16 {
+		return pgtypes.Int4
+	}
 	return pgtypes.FromEngine(c.Type)
 }
 

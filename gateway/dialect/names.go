@@ -1,6 +1,7 @@
 package dialect
 
 import (
+	"strconv"
 	"strings"
 
 	pg "github.com/pganalyze/pg_query_go/v6"
@@ -90,8 +91,17 @@ func resultOID(n *pg.Node) uint32 {
 	case *pg.Node_TypeCast:
 		return typeNameOf(e.TypeCast.TypeName).oid
 	case *pg.Node_AConst:
-		if e.AConst.GetBoolval() != nil {
+		switch {
+		case e.AConst.GetBoolval() != nil:
 			return oidBool
+		case e.AConst.GetIval() != nil:
+			return oidInt4 // Postgres types an integer literal that fits as int4
+		case e.AConst.GetFval() != nil:
+			// Integers too big for int4 arrive as Fval: int8 if they fit.
+			if _, err := strconv.ParseInt(e.AConst.GetFval().Fval, 10, 64); err == nil {
+				return oidInt8
+			}
+			return oidNumeric
 		}
 	case *pg.Node_BoolExpr, *pg.Node_NullTest, *pg.Node_BooleanTest:
 		return oidBool
@@ -103,6 +113,11 @@ func resultOID(n *pg.Node) uint32 {
 				return oidBool
 			case "->>":
 				return oidText
+			case "+", "-", "*", "/", "%":
+				if e.AExpr.Lexpr == nil { // unary minus
+					return resultOID(e.AExpr.Rexpr)
+				}
+				return arithmeticOID(resultOID(e.AExpr.Lexpr), resultOID(e.AExpr.Rexpr))
 			case "->":
 				if o := resultOID(e.AExpr.Lexpr); o == oidJSON {
 					return oidJSON
@@ -205,8 +220,18 @@ func resultOID(n *pg.Node) uint32 {
 			return oidNumeric
 		case "date_part":
 			return oidFloat8
-		case "pg_backend_pid":
+		case "pg_backend_pid", "length", "char_length", "character_length", "octet_length", "position", "strpos":
 			return oidInt4
+		case "abs", "greatest", "least":
+			var oid uint32
+			for i, a := range f.Args {
+				if i == 0 {
+					oid = resultOID(a)
+				} else {
+					oid = arithmeticOID(oid, resultOID(a))
+				}
+			}
+			return oid
 		case "current_schema", "current_database":
 			return oidName
 		case "min", "max", "coalesce", "date_trunc":
@@ -216,4 +241,37 @@ func resultOID(n *pg.Node) uint32 {
 		}
 	}
 	return 0
+}
+
+// arithmeticOID is the type Postgres gives an arithmetic expression over
+// operands of types l and r (0 = unknown, which makes the result unknown):
+// integers widen to the wider integer, numeric absorbs integers, float8
+// absorbs both.
+func arithmeticOID(l, r uint32) uint32 {
+	rank := func(o uint32) int {
+		switch o {
+		case oidInt2, oidInt4:
+			return 1
+		case oidInt8:
+			return 2
+		case oidNumeric:
+			return 3
+		case oidFloat4, oidFloat8:
+			return 4
+		}
+		return 0
+	}
+	a, b := rank(l), rank(r)
+	if a == 0 || b == 0 {
+		return 0
+	}
+	switch max(a, b) {
+	case 1:
+		return oidInt4
+	case 2:
+		return oidInt8
+	case 3:
+		return oidNumeric
+	}
+	return oidFloat8
 }

@@ -77,8 +77,22 @@ func (g *GenerateSeries) Schema() sql.Schema {
 	t := sql.Type(types.Int64)
 	if g.timestamps() {
 		t = types.DatetimeMaxPrecision
+	} else if g.int4() {
+		t = types.Int32
 	}
 	return sql.Schema{{Name: "generate_series", Type: t, Source: "generate_series", Nullable: false}}
+}
+
+// int4 says whether every argument is an integer of at most 32 bits, in
+// which case the series is int4 as in Postgres (generate_series(int4, int4)).
+func (g *GenerateSeries) int4() bool {
+	for _, a := range g.args {
+		t := a.Type()
+		if !types.IsInteger(t) || t == types.Int64 || t == types.Uint64 || t == types.Uint32 {
+			return false
+		}
+	}
+	return len(g.args) > 0
 }
 
 func (g *GenerateSeries) timestamps() bool {
@@ -125,12 +139,13 @@ func (g *GenerateSeries) RowIter(ctx *sql.Context, row sql.Row) (sql.RowIter, er
 	if vals[2] == 0 {
 		return nil, fmt.Errorf("step size cannot equal zero")
 	}
-	return &seriesIter{cur: vals[0], stop: vals[1], step: vals[2]}, nil
+	return &seriesIter{cur: vals[0], stop: vals[1], step: vals[2], int4: g.int4()}, nil
 }
 
 type seriesIter struct {
 	cur, stop, step int64
 	done            bool
+	int4            bool // emit int32 values
 }
 
 func (s *seriesIter) Next(*sql.Context) (sql.Row, error) {
@@ -143,6 +158,9 @@ func (s *seriesIter) Next(*sql.Context) (sql.Row, error) {
 		s.done = true // overflow
 	}
 	s.cur = next
+	if s.int4 {
+		return sql.Row{int32(v)}, nil
+	}
 	return sql.Row{v}, nil
 }
 
