@@ -18,6 +18,7 @@ import (
 // 42601 for syntax errors (with a 1-based character Position) and 0A000 for
 // constructs dualgate does not translate.
 func Parse(sql string) (stmts []Statement, err error) {
+	sql, revs := timeTravel(sql)
 	tree, perr := pg.Parse(sql)
 	if perr != nil {
 		return nil, syntaxError(sql, perr)
@@ -26,7 +27,7 @@ func Parse(sql string) (stmts []Statement, err error) {
 		return []Statement{{Kind: KindEmpty, StarIndex: -1}}, nil
 	}
 	for _, raw := range tree.Stmts {
-		st, err := translateRaw(sql, raw)
+		st, err := translateRaw(sql, raw, revs)
 		if err != nil {
 			return nil, err
 		}
@@ -63,7 +64,7 @@ func charPos(sql string, byteOff int) int {
 // bail carries a translation error out of the recursive printer.
 type bail struct{ err *pgerror.Error }
 
-func translateRaw(sql string, raw *pg.RawStmt) (st Statement, err error) {
+func translateRaw(sql string, raw *pg.RawStmt, revs map[int32]string) (st Statement, err error) {
 	start := int(raw.StmtLocation)
 	end := len(sql)
 	if raw.StmtLen > 0 {
@@ -72,7 +73,7 @@ func translateRaw(sql string, raw *pg.RawStmt) (st Statement, err error) {
 	if start < 0 || start > len(sql) || end > len(sql) || end < start {
 		start, end = 0, len(sql)
 	}
-	p := &printer{sql: sql}
+	p := &printer{sql: sql, asOf: revs}
 	defer func() {
 		if r := recover(); r != nil {
 			b, ok := r.(bail)
@@ -101,6 +102,7 @@ func translateRaw(sql string, raw *pg.RawStmt) (st Statement, err error) {
 // on the way (parameters, relations).
 type printer struct {
 	sql      string
+	asOf     map[int32]string // time travel per relation location (see asof.go)
 	params   map[int]uint32
 	maxParam int
 	rels     []Relation
@@ -271,12 +273,16 @@ func (p *printer) relName(rv *pg.RangeVar) string {
 	if rv.Relpersistence == "t" {
 		p.unsupported(rv.Location, "temporary tables")
 	}
-	r := Relation{Schema: rv.Schemaname, Name: rv.Relname}
+	r := Relation{Schema: rv.Schemaname, Name: rv.Relname, AsOf: p.asOf[rv.Location]}
 	p.addRel(r)
+	name := ident(rv.Relname)
 	if rv.Schemaname != "" {
-		return ident(rv.Schemaname) + "." + ident(rv.Relname)
+		name = ident(rv.Schemaname) + "." + name
 	}
-	return ident(rv.Relname)
+	if r.AsOf != "" {
+		name += " AS OF " + r.AsOf
+	}
+	return name
 }
 
 func strVal(n *pg.Node) (string, bool) {

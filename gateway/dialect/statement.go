@@ -75,6 +75,9 @@ type Statement struct {
 type Relation struct {
 	Schema string
 	Name   string
+	// AsOf is the engine literal of a per-table time-travel clause
+	// (`FOR SYSTEM_TIME AS OF 'rev'` or `AS OF 'rev'`), empty if none.
+	AsOf string
 }
 
 // Set describes SET and RESET.
