@@ -100,7 +100,7 @@ func isWord(sql string, t *pg.ScanToken, word string) bool {
 	return t.Token == pg.Token_IDENT && strings.EqualFold(sql[t.Start:t.End], word)
 }
 
-// unquote returns the value of a '...' literal (E'' strings are not revs).
+// unquote returns the value of a '...' literal (E” strings are not revs).
 func unquote(s string) string {
 	if len(s) >= 2 && s[0] == '\'' && s[len(s)-1] == '\'' {
 		s = s[1 : len(s)-1]
