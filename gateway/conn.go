@@ -36,6 +36,7 @@ type conn struct {
 
 	user    string
 	appName string
+	started time.Time
 	sess    *session
 
 	mu     sync.Mutex
@@ -62,7 +63,7 @@ func (b *boundedReader) Next(n int) ([]byte, error) {
 
 func (s *Server) handle(nc net.Conn) {
 	start := time.Now()
-	c := &conn{srv: s, nc: nc}
+	c := &conn{srv: s, nc: nc, started: start}
 	c.id = s.nextID.Add(1)
 	var sb [4]byte
 	_, _ = rand.Read(sb[:])

@@ -80,7 +80,8 @@ func (s *session) copyFrom(st *dialect.Statement) error {
 	if err := s.insertCopyRows(ctx, table, cols, rows, parser.lines, cp); err != nil {
 		return err
 	}
-	return s.c.send(&pgproto3.CommandComplete{CommandTag: []byte(commandTag("COPY", uint64(len(rows))))})
+	l := s.labelFor(ctx, st)
+	return s.complete(commandTag("COPY", uint64(len(rows))), &l)
 }
 
 // receiveCopyData collects CopyData until CopyDone; CopyFail aborts.
@@ -299,5 +300,6 @@ func (s *session) copyTo(st *dialect.Statement) error {
 	if err := s.c.send(&pgproto3.CopyDone{}); err != nil {
 		return err
 	}
-	return s.c.send(&pgproto3.CommandComplete{CommandTag: []byte(commandTag("COPY", n))})
+	l := s.labelFor(ctx, st)
+	return s.complete(commandTag("COPY", n), &l)
 }

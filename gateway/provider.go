@@ -135,9 +135,16 @@ type SystemTable struct {
 	Rows        func(ctx context.Context) ([][]any, error)
 }
 
-// AddSystemSchema registers (or replaces) a schema of system tables.
-func (e *Engine) AddSystemSchema(name string, tables []SystemTable) error {
-	db := &systemDB{name: name, tables: map[string]*systemTable{}}
+// AddSystemSchema registers (or replaces) a schema of system tables, plus
+// any engine tables made elsewhere (e.g. the canonical store's
+// dualgate.commits), which must carry their own Postgres types (declare
+// them with DeclareTable).
+func (e *Engine) AddSystemSchema(name string, tables []SystemTable, extra ...sql.Table) error {
+	db := &systemDB{name: name, tables: map[string]sql.Table{}}
+	for _, t := range extra {
+		db.tables[strings.ToLower(t.Name())] = t
+		db.order = append(db.order, t.Name())
+	}
 	for _, t := range tables {
 		st := &systemTable{db: name, def: t}
 		for _, c := range t.Columns {
@@ -188,7 +195,7 @@ func engineType(oid uint32) (sql.Type, error) {
 
 type systemDB struct {
 	name   string
-	tables map[string]*systemTable
+	tables map[string]sql.Table
 	order  []string
 }
 
@@ -246,6 +253,23 @@ func (t *systemTable) PartitionRows(ctx *sql.Context, _ sql.Partition) (sql.RowI
 type systemPartition struct{}
 
 func (systemPartition) Key() []byte { return []byte("all") }
+
+// AddDatabase registers an engine database made elsewhere (the canonical
+// store's canonical, history, diff and raw schemas) as a system schema.
+func (e *Engine) AddDatabase(db sql.Database) {
+	e.provider.add(db, true)
+}
+
+// DeclareTable records the Postgres types of a table's columns, for
+// engine types that cannot tell them apart (boolean vs smallint, jsonb vs
+// json, timestamptz vs timestamp, uuid vs text).
+func (e *Engine) DeclareTable(schema, table string, cols []SystemColumn) {
+	ct := &dialect.CreateTable{Table: dialect.Relation{Schema: schema, Name: table}}
+	for _, c := range cols {
+		ct.Columns = append(ct.Columns, dialect.ColumnDef{Name: c.Name, OID: c.OID, Typmod: -1})
+	}
+	e.declare(schema, ct)
+}
 
 // systemCreate describes a system table's Postgres column types for the
 // type registry, as a CREATE TABLE would.

@@ -24,6 +24,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/dolthub/go-mysql-server/sql"
 	"github.com/rs/zerolog"
 
 	"github.com/dualgate/dualgate/gateway/pgfunc"
@@ -52,6 +53,14 @@ type Config struct {
 	Version string
 	// Log receives connection and statement events.
 	Log zerolog.Logger
+	// Clock reports canonical commits for result labels (nil: commit 0).
+	Clock CommitClock
+	// Hooks makes writes buffered during a statement or transaction
+	// durable when it ends (nil: nothing is buffered).
+	Hooks TxHooks
+	// DualgateTables are engine tables made elsewhere that belong in the
+	// dualgate schema next to the gateway's own (e.g. commits, quarantine).
+	DualgateTables []sql.Table
 }
 
 // DefaultMaxMessageSize is the default bound on one protocol message.
@@ -100,6 +109,11 @@ func NewServer(cfg Config, eng *Engine) (*Server, error) {
 	s := &Server{cfg: cfg, eng: eng, log: cfg.Log, conns: map[uint32]*conn{}, shutdown: make(chan struct{})}
 	if _, err := rand.Read(s.secret[:]); err != nil {
 		return nil, fmt.Errorf("server secret: %w", err)
+	}
+	if eng != nil {
+		if err := eng.AddSystemSchema("dualgate", s.dualgateTables(), cfg.DualgateTables...); err != nil {
+			return nil, err
+		}
 	}
 	return s, nil
 }

@@ -40,7 +40,8 @@ type session struct {
 	portals    map[string]*portal
 	skipToSync bool
 
-	rowBuf []byte // reused DataRow encoding buffer
+	rowBuf    []byte // reused DataRow encoding buffer
+	lastLabel *label // label of the last result (dualgate.last_result)
 }
 
 // prepared is a statement made by Parse.
@@ -69,6 +70,8 @@ type cursor struct {
 	formats []int16
 	sent    int64
 	release func()
+	label   *label
+	extra   []any // label column values appended to each row
 }
 
 func newSession(c *conn, startup map[string]string) (*session, error) {
@@ -234,6 +237,9 @@ func (s *session) fail(err error, query string) error {
 	if s.tx == 'T' {
 		s.tx = 'E'
 	}
+	if s.tx == 'I' {
+		s.discardWrites()
+	}
 	return s.c.sendError(pe)
 }
 
@@ -306,7 +312,7 @@ func (s *session) describeStatement(p *prepared) error {
 	switch p.stmt.Kind {
 	case dialect.KindQuery:
 		if sch != nil {
-			p.fields = s.fields(&p.stmt, sch, nil)
+			p.fields = s.resultFields(&p.stmt, sch)
 		}
 	case dialect.KindShow:
 		p.fields = s.showFields(p.stmt.Show)
@@ -578,15 +584,26 @@ func (s *session) runSessionStatement(st *dialect.Statement) (string, error) {
 		rollback := st.Kind == dialect.KindRollback || s.tx == 'E'
 		if rollback {
 			tag = "ROLLBACK"
+			s.discardWrites()
 			if err := s.eng.exec(ctx, "ROLLBACK"); err != nil {
 				return "", err
 			}
 			if err := s.restoreSettings(s.txSettings); err != nil {
 				return "", err
 			}
-		} else if err := s.eng.exec(ctx, "COMMIT"); err != nil {
-			s.tx = 'I'
-			return "", err
+		} else {
+			if h := s.c.srv.cfg.Hooks; h != nil {
+				if err := s.commitWrites(h); err != nil {
+					s.discardWrites()
+					_ = s.eng.exec(ctx, "ROLLBACK")
+					s.tx, s.txSettings, s.localUndo = 'I', nil, nil
+					return "", err
+				}
+			}
+			if err := s.eng.exec(ctx, "COMMIT"); err != nil {
+				s.tx = 'I'
+				return "", err
+			}
 		}
 		if err := s.restoreSettings(s.localUndo); err != nil {
 			return "", err
@@ -743,6 +760,7 @@ func (s *session) show(name string, describe bool, formats []int16) error {
 func (s *session) runEngine(p *portal, maxRows int64, describe bool) error {
 	st := &p.prep.stmt
 	ctx, release := s.c.statementContext(s.settings.statementTimeout())
+	l := s.labelFor(ctx, st)
 	sctx := s.eng.context(ctx, st.Engine)
 	sch, iter, err := s.eng.run(sctx, st.Engine, p.bindings)
 	if err != nil {
@@ -765,13 +783,14 @@ func (s *session) runEngine(p *portal, maxRows int64, describe bool) error {
 		}
 		s.afterDDL(st)
 		p.done = true
-		return s.c.send(&pgproto3.CommandComplete{CommandTag: []byte(commandTag(st.Tag, n))})
+		return s.complete(commandTag(st.Tag, n), &l)
 	}
+	labelCols := s.settings.get("dualgate.label_columns") == "on"
 	var fields []pgproto3.FieldDescription
-	if p.prep.described && p.prep.fields != nil && len(p.prep.fields) == len(sch) {
+	if p.prep.described && p.prep.fields != nil && len(p.prep.fields) == len(sch)+labelColumnCount(labelCols) {
 		fields = p.prep.fields
 	} else {
-		fields = s.fields(st, sch, nil)
+		fields = s.resultFields(st, sch)
 	}
 	oids := make([]uint32, len(fields))
 	for i, f := range fields {
@@ -784,7 +803,10 @@ func (s *session) runEngine(p *portal, maxRows int64, describe bool) error {
 			return err
 		}
 	}
-	p.cursor = &cursor{sctx: sctx, iter: iter, oids: oids, formats: p.formats, release: release}
+	p.cursor = &cursor{sctx: sctx, iter: iter, oids: oids, formats: p.formats, release: release, label: &l}
+	if labelCols {
+		p.cursor.extra = []any{l.Authority, int64(l.AsOf)}
+	}
 	return s.sendRows(p, maxRows)
 }
 
@@ -808,12 +830,16 @@ func (s *session) sendRows(p *portal, maxRows int64) error {
 		row, err := cur.iter.Next(cur.sctx)
 		if errors.Is(err, io.EOF) {
 			tag := commandTag(p.prep.stmt.Tag, uint64(cur.sent))
+			l := cur.label
 			p.closeCursor()
 			p.done = true
-			return s.c.send(&pgproto3.CommandComplete{CommandTag: []byte(tag)})
+			return s.complete(tag, l)
 		}
 		if err != nil {
 			return contextError(cur.sctx, err)
+		}
+		if len(cur.extra) > 0 {
+			row = append(row[:len(row):len(row)], cur.extra...)
 		}
 		if err := s.sendRow(row, cur.oids, cur.formats); err != nil {
 			return err
@@ -885,6 +911,63 @@ func (s *session) fields(st *dialect.Statement, sch sql.Schema, formats []int16)
 		}
 	}
 	return out
+}
+
+// resultFields is the RowDescription of a query result, with the label
+// columns _authority and _as_of appended when dualgate.label_columns is on.
+func (s *session) resultFields(st *dialect.Statement, sch sql.Schema) []pgproto3.FieldDescription {
+	fields := s.fields(st, sch, nil)
+	if s.settings.get("dualgate.label_columns") == "on" {
+		fields = append(fields, textField("_authority"),
+			pgproto3.FieldDescription{Name: []byte("_as_of"), DataTypeOID: pgtypes.Int8, DataTypeSize: 8, TypeModifier: -1})
+	}
+	return fields
+}
+
+func labelColumnCount(on bool) int {
+	if on {
+		return 2
+	}
+	return 0
+}
+
+// complete ends a statement: in autocommit, writes it buffered become
+// durable (and their notices are sent) before the client hears of
+// success; then the result's label and CommandComplete.
+func (s *session) complete(tag string, l *label) error {
+	if h := s.c.srv.cfg.Hooks; h != nil && s.tx == 'I' {
+		if err := s.commitWrites(h); err != nil {
+			return err
+		}
+	}
+	if l != nil {
+		if err := s.sendLabel(*l); err != nil {
+			return err
+		}
+	}
+	return s.c.send(&pgproto3.CommandComplete{CommandTag: []byte(tag)})
+}
+
+// commitWrites makes the session's buffered writes durable and relays the
+// pipeline's notices.
+func (s *session) commitWrites(h TxHooks) error {
+	notices, err := h.Commit(context.Background(), s.c.id, SessionInfo{User: s.c.user, CommitMessage: s.settings.get("dualgate.commit_message")})
+	if err != nil {
+		return err
+	}
+	for _, n := range notices {
+		if err := s.c.notice(pgerror.SuccessfulCompletion, n); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// discardWrites drops writes buffered by a failed statement or transaction.
+func (s *session) discardWrites() {
+	if h := s.c.srv.cfg.Hooks; h != nil {
+		h.Rollback(s.c.id)
+	}
 }
 
 // alignHints maps the translator's per-target-list result types onto n

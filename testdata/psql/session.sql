@@ -1,5 +1,7 @@
 -- psql session run against dualgate and PostgreSQL 15: outputs must match
--- each other and testdata/psql/session.out.
+-- each other and testdata/psql/session.out. Label notices are switched
+-- off (PostgreSQL accepts the dotted setting as a placeholder).
+SET dualgate.label_notices = off;
 CREATE TABLE orders (order_id text PRIMARY KEY, status text NOT NULL, total_cents int8, placed date);
 INSERT INTO orders VALUES ('o-1', 'accepted', 1250, '2024-05-01'), ('o-2', 'paid', 9900, '2024-05-02');
 \copy orders FROM 'testdata/psql/orders.csv' WITH (FORMAT csv, HEADER true)

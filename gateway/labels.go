@@ -1,0 +1,123 @@
+package gateway
+
+import (
+	"context"
+	"fmt"
+	"sort"
+	"strconv"
+	"strings"
+
+	"github.com/jackc/pgproto3/v2"
+
+	"github.com/dualgate/dualgate/gateway/dialect"
+)
+
+// CommitClock tells the gateway where canonical history stands, so results
+// can name the commit they reflect. The binary hands it the canonical
+// store; without one, authoritative results report commit 0.
+type CommitClock interface {
+	// Head is the newest commit id.
+	Head() uint64
+	// Resolve turns a time-travel rev (engine literal as written: '...'
+	// or an integer) into a commit id.
+	Resolve(ctx context.Context, rev string) (uint64, error)
+}
+
+// authoritativeSchemas hold canonical data; everything else is derived.
+var authoritativeSchemas = map[string]bool{"canonical": true, "history": true, "diff": true}
+
+// label is what a result says about itself (DESIGN.md, Result labels).
+type label struct {
+	Authority string // "authoritative" or "derived"
+	AsOf      uint64 // canonical commit the result reflects
+	Relations []string
+	Notice    string
+}
+
+// labelFor classifies a statement's result: authoritative iff it reads at
+// least one relation and every relation is in canonical, history or diff.
+// A result that reads no relation at all is derived: it is computed, not
+// a fact of record.
+func (s *session) labelFor(ctx context.Context, st *dialect.Statement) label {
+	var l label
+	clock := s.c.srv.cfg.Clock
+	if clock != nil {
+		l.AsOf = clock.Head()
+	}
+	if v := s.settings.get("dualgate.as_of"); v != "" && clock != nil {
+		if id, err := clock.Resolve(ctx, sqlLiteral(v)); err == nil {
+			l.AsOf = id
+		}
+	}
+	authoritative := len(st.Relations) > 0
+	var derivedFrom []string
+	asOfs := map[uint64]bool{}
+	for _, r := range st.Relations {
+		schema := r.Schema
+		if schema == "" {
+			schema = s.currentSchema()
+		}
+		name := schema + "." + r.Name
+		l.Relations = append(l.Relations, name)
+		if !authoritativeSchemas[schema] {
+			authoritative = false
+			derivedFrom = append(derivedFrom, name)
+			continue
+		}
+		if r.AsOf != "" && clock != nil {
+			if id, err := clock.Resolve(ctx, r.AsOf); err == nil {
+				asOfs[id] = true
+			}
+		}
+	}
+	if len(asOfs) == 1 {
+		for id := range asOfs {
+			l.AsOf = id
+		}
+	}
+	sort.Strings(l.Relations)
+	if authoritative {
+		l.Authority = "authoritative"
+		l.Notice = fmt.Sprintf("authoritative: %s as of commit %d", strings.Join(l.Relations, ", "), l.AsOf)
+		if len(asOfs) > 1 {
+			l.Notice = fmt.Sprintf("authoritative: %s at several commits (time travel per table), head commit %d", strings.Join(l.Relations, ", "), l.AsOf)
+		}
+		return l
+	}
+	l.Authority = "derived"
+	switch {
+	case len(derivedFrom) == 0:
+		l.Notice = "derived: computed without reading any relation"
+	default:
+		sort.Strings(derivedFrom)
+		l.Notice = fmt.Sprintf("derived: %s (not canonical), canonical head commit %d", strings.Join(derivedFrom, ", "), l.AsOf)
+	}
+	return l
+}
+
+// sqlLiteral renders a setting value as a rev literal: digits stay an
+// integer commit id, anything else becomes a quoted string.
+func sqlLiteral(v string) string {
+	if _, err := strconv.ParseUint(v, 10, 64); err == nil {
+		return v
+	}
+	return "'" + strings.ReplaceAll(v, "'", "''") + "'"
+}
+
+// sendLabel reports a result's label before its CommandComplete:
+// ParameterStatus dualgate.authority and dualgate.as_of always, and a
+// NOTICE unless dualgate.label_notices is off. It is also kept for
+// dualgate.last_result.
+func (s *session) sendLabel(l label) error {
+	s.lastLabel = &l
+	if err := s.c.send(&pgproto3.ParameterStatus{Name: "dualgate.authority", Value: l.Authority}); err != nil {
+		return err
+	}
+	if err := s.c.send(&pgproto3.ParameterStatus{Name: "dualgate.as_of", Value: strconv.FormatUint(l.AsOf, 10)}); err != nil {
+		return err
+	}
+	if s.settings.get("dualgate.label_notices") == "off" {
+		return nil
+	}
+	return s.c.notice("00000", l.Notice)
+}
