@@ -23,6 +23,10 @@ type CommitClock interface {
 	Resolve(ctx context.Context, rev string) (uint64, error)
 }
 
+// AsOfVar is the engine user variable (@dualgate_as_of) holding the
+// session's SET dualgate.as_of rev; canonical tables read it.
+const AsOfVar = "dualgate_as_of"
+
 // authoritativeSchemas hold canonical data; everything else is derived.
 var authoritativeSchemas = map[string]bool{"canonical": true, "history": true, "diff": true}
 

@@ -162,6 +162,19 @@ func (s *session) settingChanged(key string) error {
 		s.codec.ExtraFloatDigits = n
 	case "search_path":
 		s.eng.sess.SetCurrentDatabase(s.currentSchema())
+	case "dualgate.as_of":
+		// Canonical tables read this engine variable to serve every
+		// statement of the session at that commit (empty: head).
+		v := s.settings.get("dualgate.as_of")
+		if v != "" {
+			if clock := s.c.srv.cfg.Clock; clock != nil {
+				if _, err := clock.Resolve(context.Background(), sqlLiteral(v)); err != nil {
+					return pgerror.New(pgerror.InvalidParameterValue, "dualgate.as_of = %q: %v", v, err).
+						WithHint("use a commit id, a commit hash or unique prefix, HEAD, HEAD~n, or a timestamp at or after the first commit")
+				}
+			}
+		}
+		return s.eng.setUserVar(AsOfVar, v, types.LongText)
 	}
 	return nil
 }
@@ -675,6 +688,11 @@ func (s *session) set(set *dialect.Set) error {
 		return err
 	}
 	if err := s.settingChanged(key); err != nil {
+		if had {
+			s.settings.vals[key] = old
+		} else {
+			delete(s.settings.vals, key)
+		}
 		return err
 	}
 	if set.Local && had {
