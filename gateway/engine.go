@@ -514,3 +514,30 @@ func aggregateOID(child sql.Type, avg bool) uint32 {
 	}
 	return 0
 }
+
+// tableColumns names a table's columns in order, resolving an unqualified
+// name in the session's current schema; nil if there is no such table.
+func (s *engineSession) tableColumns(schema, table string) []string {
+	ctx := s.context(context.Background(), "")
+	if schema == "" {
+		schema = ctx.GetCurrentDatabase()
+	}
+	db, err := s.eng.provider.Database(ctx, schema)
+	if err != nil {
+		return nil
+	}
+	t, ok, err := db.GetTableInsensitive(ctx, table)
+	if err != nil || !ok {
+		return nil
+	}
+	names := make([]string, len(t.Schema()))
+	for i, c := range t.Schema() {
+		names[i] = c.Name
+	}
+	return names
+}
+
+// parse translates a client's SQL with what the session's engine knows.
+func (s *engineSession) parse(sql string) ([]dialect.Statement, error) {
+	return dialect.ParseWith(sql, dialect.Options{TableColumns: s.tableColumns})
+}

@@ -183,6 +183,8 @@ func engineType(oid uint32) (sql.Type, error) {
 		return types.LongText, nil
 	case pgtypes.Date:
 		return types.Date, nil
+	case pgtypes.Time:
+		return types.Time, nil
 	case pgtypes.Timestamp, pgtypes.Timestamptz:
 		return types.DatetimeMaxPrecision, nil
 	case pgtypes.JSON, pgtypes.JSONB:

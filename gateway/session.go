@@ -196,7 +196,7 @@ func (s *session) currentSchema() string {
 // simpleQuery runs a Query message: every statement in it, stopping at the
 // first error, then ReadyForQuery.
 func (s *session) simpleQuery(text string) error {
-	stmts, err := dialect.Parse(text)
+	stmts, err := s.eng.parse(text)
 	if err == nil && len(stmts) == 0 {
 		err = s.c.send(&pgproto3.EmptyQueryResponse{})
 	}
@@ -279,7 +279,7 @@ func (s *session) parse(m *pgproto3.Parse) error {
 			return pgerror.New("42P05", "prepared statement %q already exists", m.Name)
 		}
 	}
-	stmts, err := dialect.Parse(m.Query)
+	stmts, err := s.eng.parse(m.Query)
 	if err != nil {
 		return err
 	}

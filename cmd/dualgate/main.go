@@ -213,7 +213,16 @@ func runServe(ctx context.Context, o *serveOptions, cat *catalog.Catalog, log ze
 		if err := eng.AddCatalogViews(cat); err != nil {
 			return err
 		}
-		log.Info().Str("catalog", cat.Summary()).Msg("catalog loaded")
+		if err := os.MkdirAll(o.data, 0o750); err != nil {
+			return fmt.Errorf("--data %s: %w", o.data, err)
+		}
+		side, err := openCanonical(ctx, o.data, cat, eng, log)
+		if err != nil {
+			return err
+		}
+		defer side.Close()
+		cfg.Clock, cfg.Hooks, cfg.DualgateTables = side, side, side.dualgate
+		log.Info().Str("catalog", cat.Summary()).Uint64("commit_id", side.Head()).Str("data", o.data).Msg("catalog loaded, canonical store open")
 	}
 	srv, err := gateway.NewServer(cfg, eng)
 	if err != nil {

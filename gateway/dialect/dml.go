@@ -38,6 +38,9 @@ func (p *printer) insert(s *pg.InsertStmt) string {
 		}
 		cols = append(cols, ident(rt.Name))
 	}
+	if len(cols) == 0 {
+		cols = p.leadingColumns(s)
+	}
 	if len(cols) > 0 {
 		b.WriteString(" (" + strings.Join(cols, ", ") + ")")
 	}
@@ -152,4 +155,40 @@ func (p *printer) delete(s *pg.DeleteStmt) string {
 		b.WriteString(" WHERE " + p.expr(s.WhereClause))
 	}
 	return b.String()
+}
+
+// leadingColumns names the target columns of an INSERT without a column
+// list that supplies fewer values than the table has columns: Postgres
+// fills the first n columns and defaults the rest, the engine insists on
+// an explicit list. Needs Options.TableColumns; nil when not needed.
+func (p *printer) leadingColumns(s *pg.InsertStmt) []string {
+	sel := s.SelectStmt.GetSelectStmt()
+	if sel == nil || p.opts.TableColumns == nil {
+		return nil
+	}
+	width := 0
+	switch {
+	case len(sel.ValuesLists) > 0:
+		width = len(sel.ValuesLists[0].GetList().GetItems())
+	case len(sel.TargetList) > 0:
+		for _, t := range sel.TargetList {
+			if rt := t.GetResTarget(); rt != nil && rt.Val.GetColumnRef() != nil {
+				for _, f := range rt.Val.GetColumnRef().Fields {
+					if f.GetAStar() != nil {
+						return nil
+					}
+				}
+			}
+		}
+		width = len(sel.TargetList)
+	}
+	tcols := p.opts.TableColumns(s.Relation.Schemaname, s.Relation.Relname)
+	if width == 0 || len(tcols) <= width {
+		return nil
+	}
+	out := make([]string, width)
+	for i := range out {
+		out[i] = ident(tcols[i])
+	}
+	return out
 }

@@ -17,7 +17,19 @@ import (
 // semicolons) yields a single KindEmpty statement. Errors are *pgerror.Error:
 // 42601 for syntax errors (with a 1-based character Position) and 0A000 for
 // constructs dualgate does not translate.
-func Parse(sql string) (stmts []Statement, err error) {
+func Parse(sql string) ([]Statement, error) { return ParseWith(sql, Options{}) }
+
+// Options give the translator what it may know of the database.
+type Options struct {
+	// TableColumns returns a table's column names in order (schema empty
+	// for an unqualified name), or nil if unknown. It lets INSERT without
+	// a column list give fewer values than the table has columns, as
+	// Postgres allows.
+	TableColumns func(schema, table string) []string
+}
+
+// ParseWith is Parse with knowledge of the database.
+func ParseWith(sql string, opts Options) (stmts []Statement, err error) {
 	sql, revs := timeTravel(sql)
 	tree, perr := pg.Parse(sql)
 	if perr != nil {
@@ -27,7 +39,7 @@ func Parse(sql string) (stmts []Statement, err error) {
 		return []Statement{{Kind: KindEmpty, StarIndex: -1}}, nil
 	}
 	for _, raw := range tree.Stmts {
-		st, err := translateRaw(sql, raw, revs)
+		st, err := translateRaw(sql, raw, revs, opts)
 		if err != nil {
 			return nil, err
 		}
@@ -64,7 +76,7 @@ func charPos(sql string, byteOff int) int {
 // bail carries a translation error out of the recursive printer.
 type bail struct{ err *pgerror.Error }
 
-func translateRaw(sql string, raw *pg.RawStmt, revs map[int32]string) (st Statement, err error) {
+func translateRaw(sql string, raw *pg.RawStmt, revs map[int32]string, opts Options) (st Statement, err error) {
 	start := int(raw.StmtLocation)
 	end := len(sql)
 	if raw.StmtLen > 0 {
@@ -73,7 +85,7 @@ func translateRaw(sql string, raw *pg.RawStmt, revs map[int32]string) (st Statem
 	if start < 0 || start > len(sql) || end > len(sql) || end < start {
 		start, end = 0, len(sql)
 	}
-	p := &printer{sql: sql, asOf: revs}
+	p := &printer{sql: sql, asOf: revs, opts: opts}
 	defer func() {
 		if r := recover(); r != nil {
 			b, ok := r.(bail)
@@ -103,6 +115,7 @@ func translateRaw(sql string, raw *pg.RawStmt, revs map[int32]string) (st Statem
 type printer struct {
 	sql      string
 	asOf     map[int32]string // time travel per relation location (see asof.go)
+	opts     Options
 	params   map[int]uint32
 	maxParam int
 	rels     []Relation
