@@ -20,6 +20,7 @@ import (
 	"github.com/dolthub/vitess/go/vt/sqlparser"
 	errorkinds "gopkg.in/src-d/go-errors.v1"
 
+	"github.com/dualgate/dualgate/canonical/sqltables"
 	"github.com/dualgate/dualgate/gateway/dialect"
 	"github.com/dualgate/dualgate/gateway/pgerror"
 	"github.com/dualgate/dualgate/gateway/pgfunc"
@@ -363,6 +364,12 @@ func engineError(err error) error {
 	}
 	if errors.Is(err, pgfunc.ErrInvalidDatetime) {
 		return pgerror.Wrap(pgerror.InvalidDatetimeFormat, err)
+	}
+	if errors.Is(err, sqltables.ErrReadOnly) || errors.Is(err, sqltables.ErrAppendOnly) {
+		return pgerror.Wrap(pgerror.InsufficientPrivilege, err).WithHint("captured facts and history are never changed; correct the canonical entity instead")
+	}
+	if errors.Is(err, sqltables.ErrUnknownRev) {
+		return pgerror.Wrap(pgerror.InvalidParameterValue, err)
 	}
 	var uke sql.UniqueKeyError
 	if errors.As(err, &uke) {

@@ -61,6 +61,8 @@ type Config struct {
 	// DualgateTables are engine tables made elsewhere that belong in the
 	// dualgate schema next to the gateway's own (e.g. commits, quarantine).
 	DualgateTables []sql.Table
+	// Procedures are the CALL-able procedures by lower-case schema.name.
+	Procedures map[string]Procedure
 }
 
 // DefaultMaxMessageSize is the default bound on one protocol message.

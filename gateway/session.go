@@ -565,6 +565,9 @@ func (s *session) runPortal(p *portal, maxRows int64, describe bool) error {
 	case dialect.KindShow:
 		p.done = true
 		return s.show(st.Show, describe, p.formats)
+	case dialect.KindCall:
+		p.done = true
+		return s.call(st, describe)
 	}
 	p.done = true
 	tag, err := s.runSessionStatement(st)
@@ -658,9 +661,6 @@ func (s *session) runSessionStatement(st *dialect.Statement) (string, error) {
 			delete(s.prepared, name)
 		}
 		return st.Tag, nil
-	case dialect.KindCall:
-		return "", pgerror.New(pgerror.UndefinedFunction, "procedure %s.%s does not exist", st.Call.Schema, st.Call.Name).
-			WithHint("dualgate procedures are dualgate.replay, dualgate.rebuild, dualgate.verify and reconcile.run/ack/resolve, available with the canonical store")
 	case dialect.KindNoop:
 		return st.Tag, nil
 	}

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"path/filepath"
 	"strconv"
@@ -15,6 +16,8 @@ import (
 	"github.com/dualgate/dualgate/canonical/sqltables"
 	"github.com/dualgate/dualgate/catalog"
 	"github.com/dualgate/dualgate/gateway"
+	"github.com/dualgate/dualgate/gateway/pgerror"
+	"github.com/dualgate/dualgate/gateway/pgtypes"
 )
 
 // canonicalSide is the truth side wired into the engine: the store, the
@@ -112,9 +115,84 @@ func (c *canonicalSide) Resolve(ctx context.Context, rev string) (uint64, error)
 }
 
 // Commit implements gateway.TxHooks.
+// Pipeline refusals get the SQLSTATE a client can act on.
 func (c *canonicalSide) Commit(ctx context.Context, sessionID uint32, info gateway.SessionInfo) ([]string, error) {
-	return c.batcher.Commit(ctx, sessionID, info.User, info.CommitMessage)
+	notices, err := c.batcher.Commit(ctx, sessionID, info.User, info.CommitMessage)
+	switch {
+	case err == nil:
+	case errors.Is(err, ingest.ErrNoMessage):
+		err = pgerror.Wrap("55000", err).WithHint("SET dualgate.commit_message = 'why this correction' first")
+	case errors.Is(err, ingest.ErrRefused):
+		err = pgerror.Wrap(pgerror.CheckViolation, err)
+	}
+	return notices, err
 }
 
 // Rollback implements gateway.TxHooks.
 func (c *canonicalSide) Rollback(sessionID uint32) { c.batcher.Rollback(sessionID) }
+
+// procedures are the canonical side's CALL-able procedures.
+func (c *canonicalSide) procedures() map[string]gateway.Procedure {
+	counts := []gateway.SystemColumn{{Name: "commit_id", OID: pgtypes.Int8}, {Name: "received", OID: pgtypes.Int8},
+		{Name: "committed", OID: pgtypes.Int8}, {Name: "unchanged", OID: pgtypes.Int8},
+		{Name: "duplicates", OID: pgtypes.Int8}, {Name: "quarantined", OID: pgtypes.Int8}}
+	return map[string]gateway.Procedure{
+		"dualgate.verify": {Run: func(ctx context.Context, _ gateway.CallInfo, _ []any) (gateway.ProcedureResult, error) {
+			r, err := c.store.Verify(ctx)
+			if err != nil {
+				return gateway.ProcedureResult{}, err
+			}
+			if !r.OK {
+				return gateway.ProcedureResult{}, pgerror.New("XX001", "canonical history failed verification at commit %d: %s", r.BrokenAt, r.Problem).
+					WithHint("the store was changed outside dualgate; restore it from a backup and compare dualgate.commits")
+			}
+			return gateway.ProcedureResult{
+				Columns: []gateway.SystemColumn{{Name: "ok", OID: pgtypes.Bool}, {Name: "commits", OID: pgtypes.Int8},
+					{Name: "versions", OID: pgtypes.Int8}, {Name: "head_hash", OID: pgtypes.Text}},
+				Rows:    [][]any{{true, int64(r.Commits), int64(r.Versions), r.HeadHash.String()}},
+				Notices: []string{fmt.Sprintf("hash chain verified: %d commits, %d versions", r.Commits, r.Versions)},
+			}, nil
+		}},
+		"dualgate.replay": {Args: []string{"source", "from_seq", "to_seq"}, Run: func(ctx context.Context, call gateway.CallInfo, args []any) (gateway.ProcedureResult, error) {
+			source := fmt.Sprint(args[0])
+			from, err1 := toUint(args[1])
+			to, err2 := toUint(args[2])
+			if err1 != nil || err2 != nil || from > to {
+				return gateway.ProcedureResult{}, pgerror.New(pgerror.InvalidParameterValue, "dualgate.replay(source, from_seq, to_seq): sequence numbers must be integers with from_seq <= to_seq")
+			}
+			r, err := c.pipeline.Replay(ctx, source, from, to, call.User)
+			if err != nil {
+				return gateway.ProcedureResult{}, err
+			}
+			return gateway.ProcedureResult{
+				Columns: counts,
+				Rows:    [][]any{{int64(r.CommitID), int64(r.Received), int64(r.Committed), int64(r.Unchanged), int64(r.Duplicates), int64(r.Quarantined)}},
+				Notices: []string{r.Notice()},
+			}, nil
+		}},
+	}
+}
+
+func toUint(v any) (uint64, error) {
+	switch n := v.(type) {
+	case int64:
+		if n >= 0 {
+			return uint64(n), nil
+		}
+	case int32:
+		if n >= 0 {
+			return uint64(n), nil
+		}
+	case int8:
+		if n >= 0 {
+			return uint64(n), nil
+		}
+	case int16:
+		if n >= 0 {
+			return uint64(n), nil
+		}
+	case uint64:
+		return n, nil
+	}
+	return strconv.ParseUint(fmt.Sprint(v), 10, 64)
+}

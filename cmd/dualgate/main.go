@@ -221,7 +221,7 @@ func runServe(ctx context.Context, o *serveOptions, cat *catalog.Catalog, log ze
 			return err
 		}
 		defer side.Close()
-		cfg.Clock, cfg.Hooks, cfg.DualgateTables = side, side, side.dualgate
+		cfg.Clock, cfg.Hooks, cfg.DualgateTables, cfg.Procedures = side, side, side.dualgate, side.procedures()
 		log.Info().Str("catalog", cat.Summary()).Uint64("commit_id", side.Head()).Str("data", o.data).Msg("catalog loaded, canonical store open")
 	}
 	srv, err := gateway.NewServer(cfg, eng)

@@ -1,0 +1,119 @@
+package gateway
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"sort"
+	"strings"
+
+	"github.com/jackc/pgproto3/v2"
+
+	"github.com/dualgate/dualgate/gateway/dialect"
+	"github.com/dualgate/dualgate/gateway/pgerror"
+)
+
+// Procedure is a CALL-able procedure (dualgate.verify, dualgate.replay,
+// reconcile.run, ...). Its arguments arrive evaluated by the engine; it
+// answers with a result set (possibly empty) and notices.
+type Procedure struct {
+	// Args names the parameters, for error messages and arity checks.
+	Args []string
+	// Run does the work.
+	Run func(ctx context.Context, call CallInfo, args []any) (ProcedureResult, error)
+}
+
+// CallInfo is who calls a procedure.
+type CallInfo struct {
+	User string
+}
+
+// ProcedureResult is what a CALL returns to the client.
+type ProcedureResult struct {
+	Columns []SystemColumn
+	Rows    [][]any
+	Notices []string
+}
+
+// call runs CALL schema.name(args): arguments are evaluated by the engine
+// (so they may be any expression), then the registered procedure runs.
+//
+// Result rows go out with the simple protocol; over the extended protocol
+// a CALL reports only notices and completion, since its Describe said
+// NoData.
+func (s *session) call(st *dialect.Statement, describe bool) error {
+	key := strings.ToLower(st.Call.Schema + "." + st.Call.Name)
+	proc, ok := s.c.srv.cfg.Procedures[key]
+	if !ok {
+		return pgerror.New(pgerror.UndefinedFunction, "procedure %s(%d arguments) does not exist", key, len(st.Call.Args)).
+			WithHint("procedures: %s", strings.Join(s.c.srv.procedureNames(), ", "))
+	}
+	if len(st.Call.Args) != len(proc.Args) {
+		return pgerror.New(pgerror.UndefinedFunction, "procedure %s takes %d arguments (%s), not %d", key, len(proc.Args), strings.Join(proc.Args, ", "), len(st.Call.Args))
+	}
+	ctx, release := s.c.statementContext(s.settings.statementTimeout())
+	defer release()
+	args, err := s.evalArgs(ctx, st.Call.Args)
+	if err != nil {
+		return err
+	}
+	res, err := proc.Run(ctx, CallInfo{User: s.c.user}, args)
+	if err != nil {
+		if _, ok := pgerror.As(err); ok {
+			return err
+		}
+		return pgerror.Wrap(pgerror.InternalError, fmt.Errorf("%s: %w", key, err))
+	}
+	for _, n := range res.Notices {
+		if err := s.c.notice(pgerror.SuccessfulCompletion, n); err != nil {
+			return err
+		}
+	}
+	if len(res.Columns) > 0 && describe {
+		fields := make([]pgproto3.FieldDescription, len(res.Columns))
+		oids := make([]uint32, len(res.Columns))
+		for i, c := range res.Columns {
+			fields[i] = textField(c.Name)
+			fields[i].DataTypeOID = c.OID
+			oids[i] = c.OID
+		}
+		if err := s.c.send(&pgproto3.RowDescription{Fields: fields}); err != nil {
+			return err
+		}
+		for _, r := range res.Rows {
+			if err := s.sendRow(r, oids, nil); err != nil {
+				return err
+			}
+		}
+	}
+	return s.c.send(&pgproto3.CommandComplete{CommandTag: []byte("CALL")})
+}
+
+// evalArgs evaluates CALL arguments with the engine.
+func (s *session) evalArgs(ctx context.Context, exprs []string) ([]any, error) {
+	if len(exprs) == 0 {
+		return nil, nil
+	}
+	q := "SELECT " + strings.Join(exprs, ", ")
+	sctx := s.eng.context(ctx, q)
+	_, iter, err := s.eng.run(sctx, q, nil)
+	if err != nil {
+		return nil, err
+	}
+	defer iter.Close(sctx)
+	row, err := iter.Next(sctx)
+	if err != nil && !errors.Is(err, io.EOF) {
+		return nil, engineError(err)
+	}
+	return append([]any(nil), row...), nil
+}
+
+func (s *Server) procedureNames() []string {
+	var out []string
+	for k := range s.cfg.Procedures {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
+}
