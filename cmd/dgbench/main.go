@@ -26,6 +26,8 @@ import (
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/rs/zerolog"
 
+	"github.com/dualgate/dualgate/catalog"
+	"github.com/dualgate/dualgate/cmd/internal/primary"
 	"github.com/dualgate/dualgate/gateway"
 	"github.com/dualgate/dualgate/gateway/pgtest"
 )
@@ -71,9 +73,25 @@ func run(ctx context.Context, rows int, dur time.Duration, clients, threads int)
 	}
 	defer pg.Stop()
 
+	dataDir, err := os.MkdirTemp("", "dgbench-data-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(dataDir)
+	cat, err := catalog.LoadFiles(catalog.File{Name: "bench.yaml", Data: []byte(benchCatalog)})
+	if err != nil {
+		return err
+	}
 	eng := gateway.NewEngine()
 	defer eng.Close()
-	srv, err := gateway.NewServer(gateway.Config{Listen: "127.0.0.1:0", Trust: true, Version: "bench", Log: zerolog.Nop()}, eng)
+	side, err := primary.Open(ctx, dataDir, cat, eng, zerolog.Nop())
+	if err != nil {
+		return err
+	}
+	defer side.Close()
+	cfg := gateway.Config{Listen: "127.0.0.1:0", Trust: true, Version: "bench", Log: zerolog.Nop()}
+	side.Configure(&cfg)
+	srv, err := gateway.NewServer(cfg, eng)
 	if err != nil {
 		return err
 	}
@@ -86,16 +104,22 @@ func run(ctx context.Context, rows int, dur time.Duration, clients, threads int)
 	_, dgPort, _ := net.SplitHostPort(srv.Addr().String())
 	port, _ := strconv.Atoi(dgPort)
 
-	targets := []target{
-		{name: "postgresql-15", host: "127.0.0.1", port: pg.Port, user: "postgres", db: "postgres"},
-		{name: "dualgate", host: "127.0.0.1", port: port, user: "bench", db: "dualgate"},
+	peerT := target{name: "postgresql-15", host: "127.0.0.1", port: pg.Port, user: "postgres", db: "postgres"}
+	dgT := target{name: "dualgate", host: "127.0.0.1", port: port, user: "bench", db: "dualgate"}
+	pgLoad, err := load(ctx, peerT, "CREATE TABLE kv (id int8 PRIMARY KEY, val text NOT NULL, n int8 NOT NULL)", "COPY kv (id, val, n) FROM STDIN", rows)
+	if err != nil {
+		return fmt.Errorf("load postgresql: %w", err)
 	}
-	for _, t := range targets {
-		start := time.Now()
-		if err := load(ctx, t, rows); err != nil {
-			return fmt.Errorf("load %s: %w", t.name, err)
+	dgLoad, err := load(ctx, dgT, "", "COPY raw.kv_src (id, val, n) FROM STDIN", rows)
+	if err != nil {
+		return fmt.Errorf("load dualgate: %w", err)
+	}
+	// Nine more versions of one key in ten, so AS OF an old commit has
+	// history to skip: commits 3..11 each rewrite rows/10 keys.
+	for v := 1; v <= 9; v++ {
+		if err := rewrite(ctx, dgT, rows, v); err != nil {
+			return fmt.Errorf("versions: %w", err)
 		}
-		fmt.Fprintf(os.Stderr, "loaded %d rows into %s in %v\n", rows, t.name, time.Since(start).Round(time.Millisecond))
 	}
 
 	dir, err := os.MkdirTemp("", "dgbench-")
@@ -103,39 +127,97 @@ func run(ctx context.Context, rows int, dur time.Duration, clients, threads int)
 		return err
 	}
 	defer os.RemoveAll(dir)
-	script := filepath.Join(dir, "point.sql")
-	body := fmt.Sprintf("\\set id random(1, %d)\nSELECT id, val, n FROM kv WHERE id = :id;\n", rows)
-	if err := os.WriteFile(script, []byte(body), 0o644); err != nil {
+	bench := func(name, query string, t target) (result, error) {
+		script := filepath.Join(dir, name+".sql")
+		body := fmt.Sprintf("\\set id random(1, %d)\n%s\n", rows, query)
+		if err := os.WriteFile(script, []byte(body), 0o644); err != nil {
+			return result{}, err
+		}
+		r, err := pgbench(ctx, t, script, dir, name, dur, clients, threads)
+		if err != nil {
+			return r, fmt.Errorf("pgbench %s on %s: %w", name, t.name, err)
+		}
+		return r, nil
+	}
+	peer, err := bench("pg-point", "SELECT id, val, n FROM kv WHERE id = :id;", peerT)
+	if err != nil {
 		return err
 	}
-	results := map[string]result{}
-	for _, t := range targets {
-		r, err := pgbench(ctx, t, script, dir, dur, clients, threads)
-		if err != nil {
-			return fmt.Errorf("pgbench %s: %w", t.name, err)
-		}
-		results[t.name] = r
+	head, err := bench("canonical-point", "SELECT id, val, n FROM canonical.kv WHERE id = :id;", dgT)
+	if err != nil {
+		return err
 	}
-	peer, dg := results["postgresql-15"], results["dualgate"]
-	fmt.Printf("point lookup by primary key, %d rows, pgbench -n -M prepared -c %d -j %d -T %s\n", rows, clients, threads, dur)
-	fmt.Printf("%-24s %14s %14s %10s\n", "metric", "postgresql-15", "dualgate", "ratio")
-	fmt.Printf("%-24s %14.0f %14.0f %9.2fx\n", "TPS", peer.tps, dg.tps, dg.tps/peer.tps)
-	fmt.Printf("%-24s %14.3f %14.3f %9.2fx\n", "p50 latency (ms)", ms(peer.p50), ms(dg.p50), ms(dg.p50)/ms(peer.p50))
-	fmt.Printf("%-24s %14.3f %14.3f %9.2fx\n", "p99 latency (ms)", ms(peer.p99), ms(dg.p99), ms(dg.p99)/ms(peer.p99))
+	old, err := bench("canonical-asof", "SELECT id, val, n FROM canonical.kv AS OF 2 WHERE id = :id;", dgT)
+	if err != nil {
+		return err
+	}
+	fmt.Printf("dgbench: %d rows (x10 versions for one key in ten), pgbench -n -M prepared -c %d -j %d -T %s, one run, same machine\n\n", rows, clients, threads, dur)
+	fmt.Printf("%-44s %14s %14s %10s\n", "benchmark", "postgresql-15", "dualgate", "ratio")
+	row := func(name string, p, d float64, unit string) {
+		fmt.Printf("%-44s %14.3f %14.3f %9.2fx\n", name+" ("+unit+")", p, d, d/p)
+	}
+	row("canonical point lookup TPS", peer.tps, head.tps, "tx/s")
+	row("canonical point lookup p50", ms(peer.p50), ms(head.p50), "ms")
+	row("canonical point lookup p99", ms(peer.p99), ms(head.p99), "ms")
+	row("ingest: COPY rows, mapped and committed", rows2s(rows, pgLoad), rows2s(rows, dgLoad), "rows/s")
+	fmt.Printf("%-44s %14s %14.0f %9.2fx  (AS OF commit 2 vs head, TPS; goal <= 1.2x time)\n", "AS OF old commit point lookup TPS", "-", old.tps, head.tps/old.tps)
 	return nil
 }
 
-func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
+func rows2s(rows int, d time.Duration) float64 { return float64(rows) / d.Seconds() }
 
-// load creates the kv table and COPYs rows into it.
-func load(ctx context.Context, t target, rows int) error {
+// benchCatalog maps a raw source 1:1 onto one entity, the shape of the
+// ingest and point-lookup bars.
+const benchCatalog = `context: bench
+owner: bench
+sources:
+  kv_src:
+    columns: {id: bigint, val: text, n: bigint}
+    dedupe_key: [id, n]
+entities:
+  kv:
+    key: [id]
+    columns: {id: bigint, val: text, n: bigint}
+    mappings:
+      - source: kv_src
+        version: 1
+        select: SELECT id, val, n FROM batch
+`
+
+// rewrite makes one more version of every tenth key.
+func rewrite(ctx context.Context, t target, rows, v int) error {
 	c, err := pgconn.Connect(ctx, t.dsn())
 	if err != nil {
 		return err
 	}
 	defer c.Close(ctx)
-	if _, err := c.Exec(ctx, "CREATE TABLE kv (id int4 PRIMARY KEY, val text NOT NULL, n int8 NOT NULL)").ReadAll(); err != nil {
-		return err
+	pr, pw := io.Pipe()
+	go func() {
+		w := bufio.NewWriter(pw)
+		for i := 1; i <= rows; i += 10 {
+			fmt.Fprintf(w, "%d\tvalue-%d-v%d\t%d\n", i, i, v, i*7+v)
+		}
+		_ = w.Flush()
+		_ = pw.Close()
+	}()
+	_, err = c.CopyFrom(ctx, pr, "COPY raw.kv_src (id, val, n) FROM STDIN")
+	return err
+}
+
+func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
+
+// load runs create (if any) then COPYs rows with copySQL, and times the
+// COPY until it is acknowledged (durable on both sides).
+func load(ctx context.Context, t target, create, copySQL string, rows int) (time.Duration, error) {
+	c, err := pgconn.Connect(ctx, t.dsn())
+	if err != nil {
+		return 0, err
+	}
+	defer c.Close(ctx)
+	if create != "" {
+		if _, err := c.Exec(ctx, create).ReadAll(); err != nil {
+			return 0, err
+		}
 	}
 	pr, pw := io.Pipe()
 	go func() {
@@ -146,16 +228,19 @@ func load(ctx context.Context, t target, rows int) error {
 		_ = w.Flush()
 		_ = pw.Close()
 	}()
-	_, err = c.CopyFrom(ctx, pr, "COPY kv (id, val, n) FROM STDIN")
-	return err
+	start := time.Now()
+	if _, err = c.CopyFrom(ctx, pr, copySQL); err != nil {
+		return 0, err
+	}
+	return time.Since(start), nil
 }
 
 var tpsRe = regexp.MustCompile(`tps = ([0-9.]+) \(without initial connection time\)`)
 
 // pgbench runs the script against t and reads per-transaction latencies
 // from pgbench's log files.
-func pgbench(ctx context.Context, t target, script, dir string, dur time.Duration, clients, threads int) (result, error) {
-	prefix := filepath.Join(dir, t.name)
+func pgbench(ctx context.Context, t target, script, dir, name string, dur time.Duration, clients, threads int) (result, error) {
+	prefix := filepath.Join(dir, name)
 	cmd := exec.CommandContext(ctx, "pgbench", "-n", "-f", script, "-M", "prepared",
 		"-c", strconv.Itoa(clients), "-j", strconv.Itoa(threads), "-T", strconv.Itoa(int(dur.Seconds())),
 		"-h", t.host, "-p", strconv.Itoa(t.port), "-U", t.user, "-l", "--log-prefix", prefix, t.db)

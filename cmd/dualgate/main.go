@@ -24,6 +24,7 @@ import (
 	"golang.org/x/term"
 
 	"github.com/dualgate/dualgate/catalog"
+	"github.com/dualgate/dualgate/cmd/internal/primary"
 	"github.com/dualgate/dualgate/gateway"
 	"github.com/dualgate/dualgate/testdata"
 )
@@ -216,12 +217,12 @@ func runServe(ctx context.Context, o *serveOptions, cat *catalog.Catalog, log ze
 		if err := os.MkdirAll(o.data, 0o750); err != nil {
 			return fmt.Errorf("--data %s: %w", o.data, err)
 		}
-		side, err := openCanonical(ctx, o.data, cat, eng, log)
+		side, err := primary.Open(ctx, o.data, cat, eng, log)
 		if err != nil {
 			return err
 		}
 		defer side.Close()
-		cfg.Clock, cfg.Hooks, cfg.DualgateTables, cfg.Procedures = side, side, side.dualgate, side.procedures()
+		side.Configure(&cfg)
 		log.Info().Str("catalog", cat.Summary()).Uint64("commit_id", side.Head()).Str("data", o.data).Msg("catalog loaded, canonical store open")
 	}
 	srv, err := gateway.NewServer(cfg, eng)

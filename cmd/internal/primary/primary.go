@@ -1,4 +1,7 @@
-package main
+// Package primary wires the canonical side (store, ingest pipeline,
+// store-backed schemas, procedures) into a gateway engine and config: what
+// `dualgate serve` does as the primary, shared with the benchmark harness.
+package primary
 
 import (
 	"context"
@@ -20,20 +23,20 @@ import (
 	"github.com/dualgate/dualgate/gateway/pgtypes"
 )
 
-// canonicalSide is the truth side wired into the engine: the store, the
+// Side is the truth side wired into the engine: the store, the
 // ingest pipeline, and the adapters the gateway sees (clock, hooks,
 // dualgate.* tables).
-type canonicalSide struct {
+type Side struct {
 	store    *canonical.Store
 	pipeline *ingest.Pipeline
 	batcher  *ingest.Batcher
 	dualgate []sql.Table
 }
 
-// openCanonical opens the store under dataDir, creates or evolves the
+// Open opens the store under dataDir, creates or evolves the
 // catalog's tables, and registers canonical, history, diff and raw with
 // the engine.
-func openCanonical(ctx context.Context, dataDir string, cat *catalog.Catalog, eng *gateway.Engine, log zerolog.Logger) (*canonicalSide, error) {
+func Open(ctx context.Context, dataDir string, cat *catalog.Catalog, eng *gateway.Engine, log zerolog.Logger) (*Side, error) {
 	store, err := canonical.Open(ctx, filepath.Join(dataDir, "canonical"), canonical.Options{Logger: log})
 	if err != nil {
 		return nil, fmt.Errorf("open canonical store under %s: %w", dataDir, err)
@@ -54,7 +57,7 @@ func openCanonical(ctx context.Context, dataDir string, cat *catalog.Catalog, en
 		store.Close()
 		return nil, fmt.Errorf("canonical schema: %w", err)
 	}
-	side := &canonicalSide{store: store, pipeline: pipe, batcher: ingest.NewBatcher(pipe)}
+	side := &Side{store: store, pipeline: pipe, batcher: ingest.NewBatcher(pipe)}
 	for _, db := range sqltables.Databases(store, cat, side.batcher) {
 		sctx := sql.NewContext(ctx)
 		names, err := db.GetTableNames(sctx)
@@ -94,14 +97,24 @@ func declareTable(eng *gateway.Engine, schema string, t sql.Table) {
 	eng.DeclareTable(schema, t.Name(), cols)
 }
 
-func (c *canonicalSide) Close() error { return c.store.Close() }
+// Close closes the store.
+func (c *Side) Close() error { return c.store.Close() }
+
+// Configure points a gateway config at this side: commit clock, write
+// hooks, dualgate.* tables and procedures.
+func (c *Side) Configure(cfg *gateway.Config) {
+	cfg.Clock, cfg.Hooks, cfg.DualgateTables, cfg.Procedures = c, c, c.dualgate, c.procedures()
+}
+
+// Store is the canonical store.
+func (c *Side) Store() *canonical.Store { return c.store }
 
 // Head implements gateway.CommitClock.
-func (c *canonicalSide) Head() uint64 { return c.store.Head().ID }
+func (c *Side) Head() uint64 { return c.store.Head().ID }
 
 // Resolve implements gateway.CommitClock: rev is an engine literal, a
 // quoted string or an integer commit id.
-func (c *canonicalSide) Resolve(ctx context.Context, rev string) (uint64, error) {
+func (c *Side) Resolve(ctx context.Context, rev string) (uint64, error) {
 	if len(rev) >= 2 && rev[0] == '\'' && rev[len(rev)-1] == '\'' {
 		rev = strings.ReplaceAll(rev[1:len(rev)-1], "''", "'")
 	} else if _, err := strconv.ParseUint(rev, 10, 64); err != nil {
@@ -116,7 +129,7 @@ func (c *canonicalSide) Resolve(ctx context.Context, rev string) (uint64, error)
 
 // Commit implements gateway.TxHooks.
 // Pipeline refusals get the SQLSTATE a client can act on.
-func (c *canonicalSide) Commit(ctx context.Context, sessionID uint32, info gateway.SessionInfo) ([]string, error) {
+func (c *Side) Commit(ctx context.Context, sessionID uint32, info gateway.SessionInfo) ([]string, error) {
 	notices, err := c.batcher.Commit(ctx, sessionID, info.User, info.CommitMessage)
 	switch {
 	case err == nil:
@@ -129,10 +142,10 @@ func (c *canonicalSide) Commit(ctx context.Context, sessionID uint32, info gatew
 }
 
 // Rollback implements gateway.TxHooks.
-func (c *canonicalSide) Rollback(sessionID uint32) { c.batcher.Rollback(sessionID) }
+func (c *Side) Rollback(sessionID uint32) { c.batcher.Rollback(sessionID) }
 
 // procedures are the canonical side's CALL-able procedures.
-func (c *canonicalSide) procedures() map[string]gateway.Procedure {
+func (c *Side) procedures() map[string]gateway.Procedure {
 	counts := []gateway.SystemColumn{{Name: "commit_id", OID: pgtypes.Int8}, {Name: "received", OID: pgtypes.Int8},
 		{Name: "committed", OID: pgtypes.Int8}, {Name: "unchanged", OID: pgtypes.Int8},
 		{Name: "duplicates", OID: pgtypes.Int8}, {Name: "quarantined", OID: pgtypes.Int8}}
