@@ -106,6 +106,9 @@ func (c *Side) Configure(cfg *gateway.Config) {
 	cfg.Clock, cfg.Hooks, cfg.DualgateTables, cfg.Procedures = c, c, c.dualgate, c.procedures()
 }
 
+// Pipeline is the ingest pipeline.
+func (c *Side) Pipeline() *ingest.Pipeline { return c.pipeline }
+
 // Store is the canonical store.
 func (c *Side) Store() *canonical.Store { return c.store }
 
