@@ -1,0 +1,257 @@
+package canonical
+
+import (
+	"context"
+	"io/fs"
+	"math/rand"
+	"os"
+	"path/filepath"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/shopspring/decimal"
+)
+
+// Benchmarks run on a shared fixture: 100k keys x 10 versions (commit 1
+// creates the table, commits 2..11 each rewrite every row).
+
+const (
+	benchKeys     = 100_000
+	benchVersions = 10
+)
+
+var benchSchema = TableSchema{
+	Name: "accounts",
+	Columns: []Column{
+		{Name: "id", Kind: KindInt64},
+		{Name: "status", Kind: KindString},
+		{Name: "balance", Kind: KindDecimal},
+		{Name: "note", Kind: KindString, Nullable: true},
+		{Name: "updated_at", Kind: KindTime},
+	},
+	PrimaryKey: []string{"id"},
+	Indexes:    []Index{{Name: "by_status", Columns: []string{"status"}}},
+}
+
+func benchRow(id, version int) []any {
+	return []any{int64(id), []string{"open", "frozen", "closed"}[(id+version)%3],
+		decimal.New(int64(id*7+version*13), -2), "note for the account row",
+		time.Unix(1_700_000_000+int64(version*3600), 0).UTC()}
+}
+
+var (
+	fixtureOnce sync.Once
+	fixtureDir  string
+	fixtureErr  error
+	fixtureDisk int64
+	fixtureKeep string
+)
+
+func dirSize(dir string) int64 {
+	var n int64
+	_ = filepath.WalkDir(dir, func(_ string, d fs.DirEntry, err error) error {
+		if err == nil && !d.IsDir() {
+			if info, err := d.Info(); err == nil {
+				n += info.Size()
+			}
+		}
+		return nil
+	})
+	return n
+}
+
+func benchFixture(b *testing.B) *Store {
+	b.Helper()
+	fixtureOnce.Do(func() {
+		ctx := context.Background()
+		// CANONICAL_BENCH_FIXTURE names a directory to keep (and reuse) the
+		// fixture across runs; by default it is built in a temporary
+		// directory and removed.
+		if d := os.Getenv("CANONICAL_BENCH_FIXTURE"); d != "" {
+			if s, err := Open(ctx, d, Options{}); err == nil {
+				done := s.Head().ID == benchVersions+1
+				_ = s.Close()
+				if done {
+					fixtureDisk = dirSize(d)
+					return
+				}
+			}
+			fixtureKeep = d
+			_ = os.RemoveAll(d)
+		} else if fixtureDir, fixtureErr = os.MkdirTemp("", "canonical-bench-"); fixtureErr != nil {
+			return
+		}
+		if fixtureKeep != "" {
+			fixtureDir = fixtureKeep
+		}
+		s, err := Open(ctx, fixtureDir, Options{})
+		if err != nil {
+			fixtureErr = err
+			return
+		}
+		ts := benchSchema
+		if _, err := s.Commit(ctx, CommitRequest{Kind: KindSchema, Schema: []SchemaChange{{CreateTable: &ts}}}); err != nil {
+			fixtureErr = err
+			return
+		}
+		for v := 0; v < benchVersions; v++ {
+			ch := make([]Change, benchKeys)
+			for i := range ch {
+				ch[i] = Change{Table: "accounts", Op: OpUpsert, Row: benchRow(i, v)}
+			}
+			if _, err := s.Commit(ctx, CommitRequest{Kind: KindIngest, Changes: ch}); err != nil {
+				fixtureErr = err
+				return
+			}
+		}
+		if err := s.DB().Flush(); err != nil {
+			fixtureErr = err
+			return
+		}
+		if err := s.DB().Compact(ctx, []byte{0}, []byte{0xFF}, true); err != nil {
+			fixtureErr = err
+			return
+		}
+		fixtureErr = s.Close()
+		fixtureDisk = dirSize(fixtureDir)
+	})
+	if fixtureErr != nil {
+		b.Fatal(fixtureErr)
+	}
+	dir := fixtureDir
+	if d := os.Getenv("CANONICAL_BENCH_FIXTURE"); d != "" {
+		dir = d
+	}
+	s, err := Open(context.Background(), dir, Options{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	return s
+}
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if fixtureDir != "" && fixtureKeep == "" {
+		_ = os.RemoveAll(fixtureDir)
+	}
+	os.Exit(code)
+}
+
+func reportDisk(b *testing.B) {
+	b.ReportMetric(float64(fixtureDisk)/float64(benchKeys*benchVersions), "disk-B/version")
+}
+
+func benchGet(b *testing.B, asOf uint64) {
+	s := benchFixture(b)
+	defer s.Close()
+	ctx := context.Background()
+	r := rand.New(rand.NewSource(1))
+	keys := make([][]any, 4096)
+	for i := range keys {
+		keys[i] = []any{int64(r.Intn(benchKeys))}
+	}
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		if _, ok, err := s.Get(ctx, "accounts", keys[i&4095], asOf); err != nil || !ok {
+			b.Fatal(ok, err)
+		}
+	}
+	b.StopTimer()
+	reportDisk(b)
+}
+
+// BenchmarkGetHead: point lookup of the current row.
+func BenchmarkGetHead(b *testing.B) { benchGet(b, HEAD) }
+
+// BenchmarkGetAsOfOld: point lookup AS OF the first data commit (9 newer
+// versions of every key).
+func BenchmarkGetAsOfOld(b *testing.B) { benchGet(b, 2) }
+
+// BenchmarkGetAsOfMid: AS OF the middle of the history.
+func BenchmarkGetAsOfMid(b *testing.B) { benchGet(b, 6) }
+
+func benchScan(b *testing.B, asOf uint64, index bool) {
+	s := benchFixture(b)
+	defer s.Close()
+	ctx := context.Background()
+	b.ReportAllocs()
+	b.ResetTimer()
+	rows := 0
+	for i := 0; i < b.N; i++ {
+		var it *RowIter
+		var err error
+		if index {
+			it, err = s.ScanIndex(ctx, "accounts", "by_status", IndexScanOptions{AsOf: asOf, Lower: []any{"open"}, Upper: []any{"open"}, UpperInclusive: true})
+		} else {
+			it, err = s.Scan(ctx, "accounts", ScanOptions{AsOf: asOf})
+		}
+		if err != nil {
+			b.Fatal(err)
+		}
+		n := 0
+		for it.Next() {
+			n++
+		}
+		if it.Err() != nil {
+			b.Fatal(it.Err())
+		}
+		it.Close()
+		rows += n
+	}
+	b.StopTimer()
+	b.ReportMetric(float64(rows)/b.Elapsed().Seconds(), "rows/s")
+}
+
+// BenchmarkScanHead: full scan of 100k live rows at HEAD.
+func BenchmarkScanHead(b *testing.B) { benchScan(b, HEAD, false) }
+
+// BenchmarkScanAsOfOld: full scan AS OF the first data commit.
+func BenchmarkScanAsOfOld(b *testing.B) { benchScan(b, 2, false) }
+
+// BenchmarkScanIndexHead: a third of the rows through the secondary index.
+func BenchmarkScanIndexHead(b *testing.B) { benchScan(b, HEAD, true) }
+
+// BenchmarkScanIndexAsOfOld: the same AS OF the first data commit.
+func BenchmarkScanIndexAsOfOld(b *testing.B) { benchScan(b, 2, true) }
+
+// BenchmarkCommit1000: synced commits of 1000-row batches (half new rows,
+// half modifications), reporting rows/s and disk bytes per version written.
+func BenchmarkCommit1000(b *testing.B) {
+	ctx := context.Background()
+	dir := b.TempDir()
+	s, err := Open(ctx, dir, Options{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer s.Close()
+	ts := benchSchema
+	if _, err := s.Commit(ctx, CommitRequest{Kind: KindSchema, Schema: []SchemaChange{{CreateTable: &ts}}}); err != nil {
+		b.Fatal(err)
+	}
+	before := dirSize(dir)
+	b.ReportAllocs()
+	b.ResetTimer()
+	versions := 0
+	for i := 0; i < b.N; i++ {
+		ch := make([]Change, 1000)
+		for j := range ch {
+			id := i*500 + j // overlaps the previous batch by 500 keys
+			ch[j] = Change{Table: "accounts", Op: OpUpsert, Row: benchRow(id, i)}
+		}
+		res, err := s.Commit(ctx, CommitRequest{Kind: KindIngest, Changes: ch})
+		if err != nil {
+			b.Fatal(err)
+		}
+		versions += int(res.Commit.RowsAdded + res.Commit.RowsModified)
+	}
+	b.StopTimer()
+	b.ReportMetric(float64(versions)/b.Elapsed().Seconds(), "rows/s")
+	if err := s.DB().Flush(); err != nil {
+		b.Fatal(err)
+	}
+	if versions > 0 {
+		b.ReportMetric(float64(dirSize(dir)-before)/float64(versions), "disk-B/version")
+	}
+}

@@ -1,0 +1,402 @@
+package ingest
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"github.com/dualgate/dualgate/canonical"
+	"github.com/dualgate/dualgate/catalog"
+)
+
+// ErrRefused is wrapped by the error of a correction that fails a check.
+var ErrRefused = errors.New("correction refused")
+
+// ErrNoMessage is returned by Correct without a commit message.
+var ErrNoMessage = errors.New("SET dualgate.commit_message = '…' before correcting canonical data")
+
+// mappingQuery returns the (cached) SQL run for a mapping. Pipeline.mu is held.
+func (p *Pipeline) mappingQuery(m *catalog.Mapping) mappingQuery {
+	if q, ok := p.queries[m]; ok {
+		return q
+	}
+	sql, ok := attributedQuery(m.Select)
+	q := mappingQuery{sql: sql, attributed: ok}
+	if !ok {
+		p.log.Warn().Str("source", m.Source).Str("entity", m.Entity).Int("version", m.Version).
+			Msg("mapping is not row-wise: its rows are attributed to every raw row of the batch")
+	}
+	p.queries[m] = q
+	return q
+}
+
+var batchCounter atomic.Uint64
+
+// newBatchID names an ingest batch (the _batch column of raw rows).
+func newBatchID() string {
+	return time.Now().UTC().Format("20060102T150405.000000Z") + "-" + strconv.FormatUint(batchCounter.Add(1), 10)
+}
+
+// conformRaw converts delivered rows to the store values of the source's
+// column types. A row of the wrong width or a value that does not fit its
+// column fails the whole delivery (nothing is written): raw capture stores
+// what arrived, so what arrived must be representable.
+func conformRaw(src *catalog.Source, rows [][]any) ([][]any, error) {
+	out := make([][]any, len(rows))
+	for i, r := range rows {
+		if len(r) != len(src.Columns) {
+			return nil, fmt.Errorf("ingest: raw.%s row %d has %d values for %d columns", src.Name, i+1, len(r), len(src.Columns))
+		}
+		row := make([]any, len(r))
+		for j, v := range r {
+			n, err := Conform(src.Columns[j].Type, v)
+			if err != nil {
+				return nil, fmt.Errorf("ingest: raw.%s row %d column %s (%s): %w", src.Name, i+1, src.Columns[j].Name, src.Columns[j].Type, err)
+			}
+			row[j] = n
+		}
+		out[i] = row
+	}
+	return out, nil
+}
+
+// Ingest captures rows (in the source's column order) into raw.<source> and
+// runs them through the pipeline, all as ONE atomic, durable store commit
+// (kind ingest, committer by): the raw rows (every delivery, duplicates
+// included), the quarantine records and the entity changes are one Pebble
+// batch. Duplicates (by the source's dedupe_key, within the batch and
+// against every earlier raw row) are captured but not mapped. The current
+// mapping of every entity fed by the source runs over the other rows; each
+// output row is checked (column types, NULL key, rules, transitions) and a
+// raw row with any rejected output row is quarantined as a whole. When
+// nothing changes no commit is made, but raw rows and quarantine records
+// are still written durably. On error nothing is written.
+func (p *Pipeline) Ingest(ctx context.Context, source string, rows [][]any, by string) (Report, error) {
+	src := p.cat.Source(source)
+	if src == nil {
+		return Report{}, fmt.Errorf("ingest: unknown source %q", source)
+	}
+	rep := Report{Kind: canonical.KindIngest, Source: source, Received: len(rows)}
+	if len(rows) == 0 {
+		return rep, nil
+	}
+	norm, err := conformRaw(src, rows)
+	if err != nil {
+		return Report{}, err
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	dd, err := p.dedupe(ctx, src)
+	if err != nil {
+		return Report{}, err
+	}
+	txn, err := p.store.Begin(ctx)
+	if err != nil {
+		return Report{}, err
+	}
+	defer txn.Rollback()
+	batchID := newBatchID()
+	from, to, err := txn.AppendRaw(source, norm, batchID)
+	if err != nil {
+		return Report{}, err
+	}
+	rep.RawFrom, rep.RawTo = from, to
+	now := time.Now().UTC().Truncate(time.Microsecond)
+	c := newChecker(p, modeIngest, len(norm))
+	c.raws = make([]rawRow, len(norm))
+	dup := make([]bool, len(norm))
+	keys := make([][]byte, len(norm))
+	seen := map[string]bool{}
+	var idx []int
+	for i, r := range norm {
+		c.raws[i] = rawRow{seq: from + uint64(i), row: r, ingestedAt: now, batch: batchID}
+		if dd != nil {
+			k, err := dd.key(r)
+			if err != nil {
+				return Report{}, err
+			}
+			if k != nil {
+				if seen[string(k)] {
+					dup[i] = true
+				} else if _, found, err := dd.lookup(ctx, p.store, k); err != nil {
+					return Report{}, err
+				} else if found {
+					dup[i] = true
+				} else {
+					seen[string(k)], keys[i] = true, k
+				}
+			}
+		}
+		if !dup[i] {
+			idx = append(idx, i)
+		}
+	}
+	res, err := p.run(ctx, txn, c, src, idx, canonical.CommitRequest{Committer: by, Source: source,
+		Kind: canonical.KindIngest, Message: "batch " + batchID, RawFromSeq: from, RawToSeq: to}, &rep)
+	if err != nil {
+		return Report{}, err
+	}
+	for i, k := range keys {
+		if k != nil {
+			dd.add(k, c.raws[i].seq)
+		}
+	}
+	p.account(&rep, c, dup, res)
+	p.logReport(rep)
+	return rep, nil
+}
+
+// run maps and checks the raw rows idx of c, stages quarantine records and
+// commits.
+func (p *Pipeline) run(ctx context.Context, txn *canonical.Txn, c *checker, src *catalog.Source, idx []int,
+	req canonical.CommitRequest, rep *Report) (canonical.CommitResult, error) {
+	if err := c.mapSource(ctx, src, idx); err != nil {
+		return canonical.CommitResult{}, err
+	}
+	changes, changed, err := c.resolve(ctx)
+	if err != nil {
+		return canonical.CommitResult{}, err
+	}
+	c.changed = changed
+	for _, rj := range c.rejects {
+		id, isNew, err := txn.Quarantine(canonical.QuarantineRecord{Source: src.Name, RawSeq: c.raws[rj.raw].seq,
+			Entity: rj.entity, Rule: rj.rule, Reason: rj.reason, Payload: rj.payload})
+		if err != nil {
+			return canonical.CommitResult{}, err
+		}
+		if isNew {
+			rep.QuarantineIDs = append(rep.QuarantineIDs, id)
+		}
+	}
+	req.MappingVersion = c.mapVer
+	req.Changes = changes
+	rep.MappingVersion = c.mapVer
+	res, err := txn.Commit(ctx, req)
+	if err != nil {
+		return canonical.CommitResult{}, fmt.Errorf("ingest: commit %s batch from %s: %w", req.Kind, src.Name, err)
+	}
+	return res, nil
+}
+
+// account fills the per-row counts of rep (see Report).
+func (p *Pipeline) account(rep *Report, c *checker, dup []bool, res canonical.CommitResult) {
+	for i := range c.failed {
+		switch {
+		case dup != nil && dup[i]:
+			rep.Duplicates++
+		case c.failed[i]:
+			rep.Quarantined++
+		case c.changed[i]:
+			rep.Committed++
+		default:
+			rep.Unchanged++
+		}
+	}
+	rep.Warnings = c.warnings
+	if res.Created {
+		rep.CommitID = res.Commit.ID
+	}
+}
+
+func (p *Pipeline) logReport(rep Report) {
+	ev := p.log.Info()
+	if rep.Quarantined > 0 {
+		ev = p.log.Warn()
+	}
+	ev.Uint64("commit_id", rep.CommitID).Str("source", rep.Source).Str("kind", string(rep.Kind)).
+		Int("received", rep.Received).Int("committed", rep.Committed).Int("unchanged", rep.Unchanged).
+		Int("duplicates", rep.Duplicates).Int("quarantined", rep.Quarantined).Int("warnings", rep.Warnings).
+		Uint64("raw_from", rep.RawFrom).Uint64("raw_to", rep.RawTo).Msg(rep.Notice())
+}
+
+// Replay re-runs the CURRENT mapping versions over the stored raw rows of
+// source with fromSeq <= _seq <= toSeq (toSeq 0: to the end) and commits
+// only the difference with the current canonical rows (kind replay,
+// committer by, raw seq range = the rows replayed). Rows that were
+// duplicates when they arrived (their dedupe key was carried by a lower
+// seq) are skipped again. Checks are those of Ingest, with one difference
+// for transitions: a key that exists at head is not checked on its first
+// replayed row (its predecessor is history), but its final replayed state
+// must be reachable from its current one. Rows quarantined before that now
+// pass are committed; rows failing again keep their first quarantine record.
+// Replaying twice changes nothing: the second run makes no commit.
+func (p *Pipeline) Replay(ctx context.Context, source string, fromSeq, toSeq uint64, by string) (Report, error) {
+	src := p.cat.Source(source)
+	if src == nil {
+		return Report{}, fmt.Errorf("ingest: replay: unknown source %q", source)
+	}
+	if fromSeq == 0 {
+		fromSeq = 1
+	}
+	if toSeq != 0 && toSeq < fromSeq {
+		return Report{}, fmt.Errorf("ingest: replay %s: empty seq range %d-%d", source, fromSeq, toSeq)
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	dd, err := p.dedupe(ctx, src)
+	if err != nil {
+		return Report{}, err
+	}
+	txn, err := p.store.Begin(ctx)
+	if err != nil {
+		return Report{}, err
+	}
+	defer txn.Rollback()
+	recs, err := p.store.ScanRaw(ctx, source, fromSeq, toSeq)
+	if err != nil {
+		return Report{}, err
+	}
+	rep := Report{Kind: canonical.KindReplay, Source: source, Received: len(recs)}
+	if len(recs) == 0 {
+		return rep, nil
+	}
+	rep.RawFrom, rep.RawTo = recs[0].Seq, recs[len(recs)-1].Seq
+	c := newChecker(p, modeReplay, len(recs))
+	c.raws = make([]rawRow, len(recs))
+	dup := make([]bool, len(recs))
+	var idx []int
+	for i, r := range recs {
+		row, err := conformStored(src, r.Row)
+		if err != nil {
+			return Report{}, fmt.Errorf("ingest: replay %s seq %d: %w", source, r.Seq, err)
+		}
+		c.raws[i] = rawRow{seq: r.Seq, row: row, ingestedAt: r.IngestedAt, batch: r.Batch}
+		if dd != nil {
+			k, err := dd.key(row)
+			if err != nil {
+				return Report{}, err
+			}
+			if k != nil {
+				first, found, err := dd.lookup(ctx, p.store, k)
+				if err != nil {
+					return Report{}, err
+				}
+				dup[i] = found && first < r.Seq
+			}
+		}
+		if !dup[i] {
+			idx = append(idx, i)
+		}
+	}
+	res, err := p.run(ctx, txn, c, src, idx, canonical.CommitRequest{Committer: by, Source: source,
+		Kind: canonical.KindReplay, Message: fmt.Sprintf("replay %s seq %d-%d", source, rep.RawFrom, rep.RawTo),
+		RawFromSeq: rep.RawFrom, RawToSeq: rep.RawTo}, &rep)
+	if err != nil {
+		return Report{}, err
+	}
+	p.account(&rep, c, dup, res)
+	p.logReport(rep)
+	return rep, nil
+}
+
+// conformStored converts a stored raw row (written under possibly older
+// source columns) to the source's current column types; columns added to
+// the source since read as NULL.
+func conformStored(src *catalog.Source, r []any) ([]any, error) {
+	row := make([]any, len(src.Columns))
+	for j, col := range src.Columns {
+		if j >= len(r) {
+			continue
+		}
+		v, err := Conform(col.Type, r[j])
+		if err != nil {
+			return nil, fmt.Errorf("column %s: %w", col.Name, err)
+		}
+		row[j] = v
+	}
+	return row, nil
+}
+
+// Correct applies a steward's changes to entity as one commit of kind
+// correction (committer, message; message is required: ErrNoMessage).
+// Upserts carry full rows in the stored column order; deletes the full row
+// or the key values. Every upsert is checked like ingested rows (types,
+// NULL key, rules of every severity error/critical, transitions from the
+// current row); a failing correction is refused as a whole with an error
+// (wrapping ErrRefused) naming the rule and key, and nothing is written.
+func (p *Pipeline) Correct(ctx context.Context, entity string, changes []canonical.Change, committer, message string) (Report, error) {
+	if strings.TrimSpace(message) == "" {
+		return Report{}, ErrNoMessage
+	}
+	if p.cat.Entity(entity) == nil {
+		return Report{}, fmt.Errorf("ingest: correction: unknown entity %q", entity)
+	}
+	rep := Report{Kind: canonical.KindCorrection, Entity: entity, Received: len(changes)}
+	if len(changes) == 0 {
+		return rep, nil
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	txn, err := p.store.Begin(ctx)
+	if err != nil {
+		return Report{}, err
+	}
+	defer txn.Rollback()
+	c := newChecker(p, modeCorrection, len(changes))
+	ent, err := c.entity(entity)
+	if err != nil {
+		return Report{}, err
+	}
+	var rows []*mapped
+	for i, ch := range changes {
+		if ch.Table != "" && ch.Table != entity {
+			return Report{}, fmt.Errorf("ingest: correction of %s has a change to %s", entity, ch.Table)
+		}
+		switch ch.Op {
+		case canonical.OpUpsert:
+			if len(ch.Row) != len(ent.names) {
+				return Report{}, fmt.Errorf("ingest: correction of %s: row has %d values for %d columns", entity, len(ch.Row), len(ent.names))
+			}
+			rows = append(rows, c.convert(ent, []int{i}, ch.Row))
+		case canonical.OpDelete:
+			key := ch.Row
+			if len(ch.Row) == len(ent.names) {
+				key = ent.ts.KeyOf(ch.Row)
+			}
+			if len(key) != len(ent.ts.PrimaryKey) {
+				return Report{}, fmt.Errorf("ingest: correction of %s: a delete needs the row or the %d key values", entity, len(ent.ts.PrimaryKey))
+			}
+			m := &mapped{ent: ent, raws: []int{i}, del: true, key: make([]any, len(key))}
+			for j, pi := range ent.ts.PKIndexes() {
+				v, err := Conform(ent.types[pi], key[j])
+				if err != nil {
+					return Report{}, fmt.Errorf("ingest: correction of %s: key column %s: %w", entity, ent.names[pi], err)
+				}
+				m.key[j] = v
+			}
+			m.row = m.key
+			c.keyCheck(m, key)
+			rows = append(rows, m)
+		default:
+			return Report{}, fmt.Errorf("ingest: correction of %s: bad op %d", entity, ch.Op)
+		}
+	}
+	if err := c.evaluate(ctx, ent, rows, ""); err != nil {
+		return Report{}, fmt.Errorf("ingest: correction of %s: %w", entity, err)
+	}
+	c.rows[entity] = rows
+	out, changed, err := c.resolve(ctx)
+	if err != nil {
+		return Report{}, err
+	}
+	if len(c.rejects) > 0 {
+		msgs := make([]string, len(c.rejects))
+		for i, rj := range c.rejects {
+			msgs[i] = fmt.Sprintf("%s %s: %s", entity, rj.keyText, rj.reason)
+		}
+		return Report{}, fmt.Errorf("%w: %s", ErrRefused, strings.Join(msgs, "; "))
+	}
+	c.changed = changed
+	res, err := txn.Commit(ctx, canonical.CommitRequest{Committer: committer, Kind: canonical.KindCorrection,
+		Message: message, Changes: out})
+	if err != nil {
+		return Report{}, fmt.Errorf("ingest: commit correction of %s: %w", entity, err)
+	}
+	p.account(&rep, c, nil, res)
+	p.logReport(rep)
+	return rep, nil
+}

@@ -1,0 +1,651 @@
+package canonical
+
+import (
+	"bytes"
+	"context"
+	"encoding/binary"
+	"fmt"
+
+	"github.com/cockroachdb/pebble/v2"
+)
+
+// HEAD is the asOf value meaning "the latest commit".
+const HEAD uint64 = 0
+
+type iterMaker interface {
+	NewIter(o *pebble.IterOptions) (*pebble.Iterator, error)
+}
+
+// checkAsOf verifies that commit asOf exists (asOf != 0).
+func (s *Store) checkAsOf(asOf uint64) error {
+	if asOf <= s.head.Load().ID {
+		return nil
+	}
+	// Possibly applied but not yet published: it is durable, accept it.
+	v, err := s.get(commitKey(asOf))
+	if err != nil {
+		return err
+	}
+	if v == nil {
+		return fmt.Errorf("%w: %d", ErrNoSuchCommit, asOf)
+	}
+	return nil
+}
+
+// decodeVersion splits a version value into (deleted, prev commit, row bytes).
+func decodeVersion(v []byte) (deleted bool, prev uint64, row []byte, err error) {
+	if len(v) < 2 || v[0] > 1 {
+		return false, 0, nil, fmt.Errorf("%w: version value", errCorrupt)
+	}
+	prev, n := binary.Uvarint(v[1:])
+	if n <= 0 {
+		return false, 0, nil, fmt.Errorf("%w: version value", errCorrupt)
+	}
+	return v[0] == 1, prev, v[1+n:], nil
+}
+
+// versionAt returns the version value of pk visible at asOf (nil if none).
+// It is one seek: V|tid|pk|^asOf lands on the newest version <= asOf.
+func versionAt(it *pebble.Iterator, tid uint32, pk []byte, asOf uint64) ([]byte, uint64, error) {
+	k := versionKey(tid, pk, asOf)
+	if !it.SeekGE(k) {
+		return nil, 0, it.Error()
+	}
+	got := it.Key()
+	if len(got) != len(k) || !bytes.Equal(got[:len(k)-8], k[:len(k)-8]) {
+		return nil, 0, nil
+	}
+	return append([]byte{}, it.Value()...), ^binary.BigEndian.Uint64(got[len(got)-8:]), nil
+}
+
+func (s *Store) tableAt(table string, asOf uint64) (*TableSchema, error) {
+	cat := s.cat.Load()
+	var ts *TableSchema
+	var ok bool
+	if asOf == HEAD {
+		ts, ok = cat.head(table)
+	} else {
+		ts, ok = cat.at(table, asOf)
+	}
+	if !ok {
+		return nil, fmt.Errorf("%w: %s (as of commit %d)", ErrNoSuchTable, table, asOf)
+	}
+	return ts, nil
+}
+
+// Get returns the row of table with primary key key as of commit asOf (HEAD
+// for the latest). At HEAD it is one point read of the latest keyspace; AS OF
+// an older commit it is one seek in the versioned keyspace. The row has the
+// table's columns as of asOf; columns added later are absent, columns added
+// before asOf but after the row was written read as their default.
+func (s *Store) Get(ctx context.Context, table string, key []any, asOf uint64) ([]any, bool, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, false, err
+	}
+	if asOf != HEAD {
+		if err := s.checkAsOf(asOf); err != nil {
+			return nil, false, err
+		}
+	}
+	ts, err := s.tableAt(table, asOf)
+	if err != nil {
+		return nil, false, err
+	}
+	if len(key) != len(ts.pkIdx) {
+		return nil, false, fmt.Errorf("%w: table %s key has %d columns, got %d", ErrBadValue, table, len(ts.pkIdx), len(key))
+	}
+	nk, err := ts.normalizeKey(key)
+	if err != nil {
+		return nil, false, err
+	}
+	pk, err := AppendKey(nil, ts.pkKinds(), nk)
+	if err != nil {
+		return nil, false, err
+	}
+	if asOf == HEAD || asOf >= s.head.Load().ID {
+		v, err := s.get(latestKey(ts.ID, pk))
+		if err != nil {
+			return nil, false, err
+		}
+		if v != nil {
+			c, n := binary.Uvarint(v)
+			if n <= 0 {
+				return nil, false, fmt.Errorf("%w: latest value", errCorrupt)
+			}
+			if asOf == HEAD || c <= asOf {
+				row, err := decodeRow(v[n:])
+				if err != nil {
+					return nil, false, err
+				}
+				return ts.pad(row), true, nil
+			}
+		} else if asOf == HEAD {
+			return nil, false, nil
+		}
+	}
+	it, err := s.db.NewIter(&pebble.IterOptions{LowerBound: versionKey(ts.ID, pk, asOf), UpperBound: prefixEnd(append(tablePrefix(pVersion, ts.ID), pk...))})
+	if err != nil {
+		return nil, false, fmt.Errorf("canonical: get %s: %w", table, err)
+	}
+	defer it.Close()
+	v, _, err := versionAt(it, ts.ID, pk, asOf)
+	if err != nil || v == nil {
+		return nil, false, err
+	}
+	del, _, rb, err := decodeVersion(v)
+	if err != nil || del {
+		return nil, false, err
+	}
+	row, err := decodeRow(rb)
+	if err != nil {
+		return nil, false, err
+	}
+	return ts.pad(row), true, nil
+}
+
+// ScanOptions bound a Scan or ScanIndex. Bounds are key prefixes: for Scan,
+// leading primary key values; for ScanIndex, leading index column values.
+// Lower is inclusive unless LowerExclusive, Upper exclusive unless
+// UpperInclusive; a prefix bound covers every key starting with it (so
+// Lower=[a], Upper=[a], UpperInclusive selects all keys whose first column
+// is a).
+type ScanOptions struct {
+	AsOf           uint64
+	Lower, Upper   []any
+	LowerExclusive bool
+	UpperInclusive bool
+	Reverse        bool
+}
+
+// RowIter iterates rows. Use: for it.Next() { it.Row() }; then it.Err() and
+// it.Close(). Rows are fresh slices owned by the caller.
+type RowIter struct {
+	ctx    context.Context
+	ts     *TableSchema
+	asOf   uint64
+	next   func() ([]any, bool, error)
+	close  []func() error
+	row    []any
+	err    error
+	done   bool
+	nCalls int
+}
+
+// Next advances to the next row.
+func (r *RowIter) Next() bool {
+	if r.done {
+		return false
+	}
+	r.nCalls++
+	if r.nCalls&1023 == 0 {
+		if err := r.ctx.Err(); err != nil {
+			r.err, r.done = err, true
+			return false
+		}
+	}
+	row, ok, err := r.next()
+	if err != nil || !ok {
+		r.err, r.done, r.row = err, true, nil
+		return false
+	}
+	r.row = row
+	return true
+}
+
+// Row returns the current row.
+func (r *RowIter) Row() []any { return r.row }
+
+// Key returns the current row's primary key values.
+func (r *RowIter) Key() []any { return r.ts.KeyOf(r.row) }
+
+// Schema returns the schema the rows are shaped by.
+func (r *RowIter) Schema() *TableSchema { return r.ts }
+
+// AsOf returns the commit the rows reflect (HEAD resolved to an id).
+func (r *RowIter) AsOf() uint64 { return r.asOf }
+
+// Err returns the error that ended iteration, if any.
+func (r *RowIter) Err() error { return r.err }
+
+// Close releases the iterator's resources. It is safe to call twice.
+func (r *RowIter) Close() error {
+	r.done = true
+	var first error
+	for i := len(r.close) - 1; i >= 0; i-- {
+		if err := r.close[i](); err != nil && first == nil {
+			first = fmt.Errorf("canonical: close iterator: %w", err)
+		}
+	}
+	r.close = nil
+	return first
+}
+
+// readView is a consistent point-in-time view: a Pebble snapshot plus the
+// newest commit it contains.
+type readView struct {
+	snap *pebble.Snapshot
+	head uint64
+}
+
+func (s *Store) openView(asOf uint64) (*readView, uint64, error) {
+	if asOf != HEAD {
+		if err := s.checkAsOf(asOf); err != nil {
+			return nil, 0, err
+		}
+	}
+	h := s.head.Load().ID
+	snap := s.db.NewSnapshot()
+	// The snapshot contains at least every published commit; a commit that
+	// was applied but not yet published may also be in it.
+	for {
+		v, err := getFrom(snap, commitKey(h+1))
+		if err != nil {
+			_ = snap.Close()
+			return nil, 0, err
+		}
+		if v == nil {
+			break
+		}
+		h++
+	}
+	if asOf == HEAD {
+		asOf = h
+	}
+	if asOf > h {
+		_ = snap.Close()
+		return nil, 0, fmt.Errorf("%w: %d", ErrNoSuchCommit, asOf)
+	}
+	return &readView{snap: snap, head: h}, asOf, nil
+}
+
+func boundsFor(base []byte, kinds []Kind, o ScanOptions) (lo, hi []byte, err error) {
+	lo = append([]byte{}, base...)
+	if len(o.Lower) > 0 {
+		if lo, err = AppendKey(lo, kinds, o.Lower); err != nil {
+			return nil, nil, err
+		}
+		if o.LowerExclusive {
+			lo = prefixEnd(lo)
+		}
+	}
+	if len(o.Upper) > 0 {
+		if hi, err = AppendKey(append([]byte{}, base...), kinds, o.Upper); err != nil {
+			return nil, nil, err
+		}
+		if o.UpperInclusive {
+			hi = prefixEnd(hi)
+		}
+	} else {
+		hi = prefixEnd(base)
+	}
+	if bytes.Compare(lo, hi) > 0 {
+		hi = lo // inverted bounds: empty range
+	}
+	return lo, hi, nil
+}
+
+func normalizePrefix(kinds []Kind, vals []any) ([]any, error) {
+	if len(vals) > len(kinds) {
+		return nil, fmt.Errorf("%w: %d bound values for %d columns", ErrBadValue, len(vals), len(kinds))
+	}
+	out := make([]any, len(vals))
+	for i, v := range vals {
+		n, err := Normalize(kinds[i], v)
+		if err != nil {
+			return nil, err
+		}
+		out[i] = n
+	}
+	return out, nil
+}
+
+// Scan iterates table's rows visible at opts.AsOf in primary key order
+// (reversed if opts.Reverse) within the bounds. At the newest commit it reads
+// only the latest keyspace (live rows). AS OF an older commit it walks the
+// versioned keyspace, taking one seek per key to its version at that commit.
+func (s *Store) Scan(ctx context.Context, table string, opts ScanOptions) (*RowIter, error) {
+	view, asOf, err := s.openView(opts.AsOf)
+	if err != nil {
+		return nil, err
+	}
+	ts, err := s.tableAt(table, asOf)
+	if err != nil {
+		_ = view.snap.Close()
+		return nil, err
+	}
+	pkKinds := ts.pkKinds()
+	if opts.Lower, err = normalizePrefix(pkKinds, opts.Lower); err == nil {
+		opts.Upper, err = normalizePrefix(pkKinds, opts.Upper)
+	}
+	if err != nil {
+		_ = view.snap.Close()
+		return nil, err
+	}
+	r := &RowIter{ctx: ctx, ts: ts, asOf: asOf, close: []func() error{view.snap.Close}}
+	if asOf == view.head {
+		lo, hi, err := boundsFor(tablePrefix(pLatest, ts.ID), pkKinds, opts)
+		if err != nil {
+			_ = r.Close()
+			return nil, err
+		}
+		it, err := view.snap.NewIter(&pebble.IterOptions{LowerBound: lo, UpperBound: hi})
+		if err != nil {
+			_ = r.Close()
+			return nil, fmt.Errorf("canonical: scan %s: %w", table, err)
+		}
+		r.close = append(r.close, it.Close)
+		started := false
+		r.next = func() ([]any, bool, error) {
+			var ok bool
+			switch {
+			case !started && opts.Reverse:
+				ok = it.Last()
+			case !started:
+				ok = it.First()
+			case opts.Reverse:
+				ok = it.Prev()
+			default:
+				ok = it.Next()
+			}
+			started = true
+			if !ok {
+				return nil, false, it.Error()
+			}
+			v := it.Value()
+			_, n := binary.Uvarint(v)
+			if n <= 0 {
+				return nil, false, fmt.Errorf("%w: latest value", errCorrupt)
+			}
+			row, err := decodeRow(v[n:])
+			if err != nil {
+				return nil, false, err
+			}
+			return ts.pad(row), true, nil
+		}
+		return r, nil
+	}
+	base := tablePrefix(pVersion, ts.ID)
+	lo, hi, err := boundsFor(base, pkKinds, opts)
+	if err != nil {
+		_ = r.Close()
+		return nil, err
+	}
+	it, err := view.snap.NewIter(&pebble.IterOptions{LowerBound: lo, UpperBound: hi})
+	if err != nil {
+		_ = r.Close()
+		return nil, fmt.Errorf("canonical: scan %s: %w", table, err)
+	}
+	r.close = append(r.close, it.Close)
+	vs := &verScanner{it: it, plen: len(base), asOf: asOf, reverse: opts.Reverse}
+	r.next = func() ([]any, bool, error) {
+		for {
+			_, v, ok, err := vs.next()
+			if err != nil || !ok {
+				return nil, false, err
+			}
+			del, _, rb, err := decodeVersion(v)
+			if err != nil {
+				return nil, false, err
+			}
+			if del {
+				continue
+			}
+			row, err := decodeRow(rb)
+			if err != nil {
+				return nil, false, err
+			}
+			return ts.pad(row), true, nil
+		}
+	}
+	return r, nil
+}
+
+// verScanner walks a versioned keyspace whose keys are
+// prefix(plen) | group | ^commit(8), newest version first within a group,
+// and yields, per group, the value of the newest version <= asOf. Groups with
+// no such version are skipped. Cost: per group one read of its newest entry,
+// plus one seek when that entry is newer than asOf, plus at most a few Next
+// calls or one seek to reach the following group.
+type verScanner struct {
+	it      *pebble.Iterator
+	plen    int
+	asOf    uint64
+	reverse bool
+	started bool
+	valid   bool
+	pending bool   // forward: still positioned inside the group last returned
+	cur     []byte // prefix|group of the current group
+}
+
+var ff8 = []byte{0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF}
+
+// maxSteps bounds how many versions the scanner walks with Next before it
+// seeks instead: walking adjacent entries is much cheaper than a seek, and
+// the bound keeps a key with a long history at two seeks.
+const maxSteps = 16
+
+func (v *verScanner) same() bool {
+	k := v.it.Key()
+	return len(k) == len(v.cur)+8 && bytes.Equal(k[:len(k)-8], v.cur)
+}
+
+// next returns the next group and its visible version's value. Both are
+// valid only until the following call.
+func (v *verScanner) next() (group, val []byte, ok bool, err error) {
+	it := v.it
+	switch {
+	case !v.started:
+		v.started = true
+		if v.reverse {
+			v.valid = it.Last()
+		} else {
+			v.valid = it.First()
+		}
+	case v.pending:
+		// Move past the rest of the group returned last time.
+		v.pending = false
+		v.valid = it.Next()
+		for i := 0; v.valid && i < maxSteps && v.same(); i++ {
+			v.valid = it.Next()
+		}
+		if v.valid && v.same() {
+			v.valid = it.SeekGE(append(v.cur, ff8...))
+		}
+	}
+	for {
+		if !v.valid {
+			return nil, nil, false, it.Error()
+		}
+		k := it.Key()
+		if len(k) < v.plen+8 {
+			return nil, nil, false, fmt.Errorf("%w: short versioned key", errCorrupt)
+		}
+		v.cur = append(v.cur[:0], k[:len(k)-8]...)
+		if v.reverse {
+			v.valid = it.SeekGE(u64(append([]byte{}, v.cur...), ^v.asOf))
+			found := v.valid && v.same()
+			if found {
+				val = append([]byte{}, it.Value()...)
+			} else if err := it.Error(); err != nil {
+				return nil, nil, false, err
+			}
+			v.valid = it.SeekLT(v.cur)
+			if found {
+				return v.cur[v.plen:], val, true, nil
+			}
+			continue
+		}
+		c := ^binary.BigEndian.Uint64(k[len(k)-8:])
+		steps := 0
+		for c > v.asOf {
+			if steps < maxSteps {
+				v.valid = it.Next()
+				steps++
+			} else {
+				v.valid = it.SeekGE(u64(append([]byte{}, v.cur...), ^v.asOf))
+				steps = 0
+			}
+			if !v.valid || !v.same() {
+				break // no version <= asOf: now on the next group (or done)
+			}
+			k = it.Key()
+			c = ^binary.BigEndian.Uint64(k[len(k)-8:])
+		}
+		if c > v.asOf || !v.valid || !v.same() {
+			continue
+		}
+		v.pending = true
+		return v.cur[v.plen:], it.Value(), true, nil
+	}
+}
+
+// IndexScanOptions is ScanOptions for a secondary index; Lower/Upper are
+// prefixes of the index columns.
+type IndexScanOptions = ScanOptions
+
+// ScanIndex iterates table's rows visible at opts.AsOf in the order of
+// secondary index index (ties in primary key order), within bounds on the
+// index columns. At the newest commit it reads the current index keyspace
+// plus one point read per row; AS OF an older commit it walks the versioned
+// index keyspace (as Scan does) plus one seek per row.
+func (s *Store) ScanIndex(ctx context.Context, table, index string, opts IndexScanOptions) (*RowIter, error) {
+	view, asOf, err := s.openView(opts.AsOf)
+	if err != nil {
+		return nil, err
+	}
+	ts, err := s.tableAt(table, asOf)
+	if err != nil {
+		_ = view.snap.Close()
+		return nil, err
+	}
+	ix := -1
+	for i, x := range ts.Indexes {
+		if x.Name == index {
+			ix = i
+		}
+	}
+	if ix < 0 {
+		_ = view.snap.Close()
+		return nil, fmt.Errorf("canonical: table %s has no index %q", table, index)
+	}
+	cols := ts.idxIdx[ix]
+	kinds := make([]Kind, len(cols))
+	for i, c := range cols {
+		kinds[i] = ts.kinds[c]
+	}
+	if opts.Lower, err = normalizePrefix(kinds, opts.Lower); err == nil {
+		opts.Upper, err = normalizePrefix(kinds, opts.Upper)
+	}
+	if err != nil {
+		_ = view.snap.Close()
+		return nil, err
+	}
+	r := &RowIter{ctx: ctx, ts: ts, asOf: asOf, close: []func() error{view.snap.Close}}
+	atHead := asOf == view.head
+	p := byte(pIndexVer)
+	if atHead {
+		p = pIndex
+	}
+	base := indexPrefix(p, ts.ID, ix)
+	lo, hi, err := boundsFor(base, kinds, opts)
+	if err != nil {
+		_ = r.Close()
+		return nil, err
+	}
+	it, err := view.snap.NewIter(&pebble.IterOptions{LowerBound: lo, UpperBound: hi})
+	if err != nil {
+		_ = r.Close()
+		return nil, fmt.Errorf("canonical: scan index %s.%s: %w", table, index, err)
+	}
+	r.close = append(r.close, it.Close)
+	vbase := tablePrefix(pVersion, ts.ID)
+	pit, err := view.snap.NewIter(&pebble.IterOptions{LowerBound: vbase, UpperBound: prefixEnd(vbase)})
+	if err != nil {
+		_ = r.Close()
+		return nil, fmt.Errorf("canonical: scan index %s.%s: %w", table, index, err)
+	}
+	r.close = append(r.close, pit.Close)
+	fetch := func(entry []byte) ([]any, bool, error) {
+		n, err := skipKeyN(entry, len(cols))
+		if err != nil {
+			return nil, false, err
+		}
+		pk := entry[n:]
+		var rb []byte
+		if atHead {
+			v, err := getFrom(view.snap, latestKey(ts.ID, pk))
+			if err != nil || v == nil {
+				return nil, false, err
+			}
+			_, m := binary.Uvarint(v)
+			if m <= 0 {
+				return nil, false, fmt.Errorf("%w: latest value", errCorrupt)
+			}
+			rb = v[m:]
+		} else {
+			v, _, err := versionAt(pit, ts.ID, pk, asOf)
+			if err != nil || v == nil {
+				return nil, false, err
+			}
+			var del bool
+			if del, _, rb, err = decodeVersion(v); err != nil || del {
+				return nil, false, err
+			}
+		}
+		row, err := decodeRow(rb)
+		if err != nil {
+			return nil, false, err
+		}
+		return ts.pad(row), true, nil
+	}
+	if atHead {
+		started := false
+		r.next = func() ([]any, bool, error) {
+			for {
+				var ok bool
+				switch {
+				case !started && opts.Reverse:
+					ok = it.Last()
+				case !started:
+					ok = it.First()
+				case opts.Reverse:
+					ok = it.Prev()
+				default:
+					ok = it.Next()
+				}
+				started = true
+				if !ok {
+					return nil, false, it.Error()
+				}
+				row, found, err := fetch(it.Key()[len(base):])
+				if err != nil {
+					return nil, false, err
+				}
+				if found {
+					return row, true, nil
+				}
+			}
+		}
+		return r, nil
+	}
+	vs := &verScanner{it: it, plen: len(base), asOf: asOf, reverse: opts.Reverse}
+	r.next = func() ([]any, bool, error) {
+		for {
+			g, v, ok, err := vs.next()
+			if err != nil || !ok {
+				return nil, false, err
+			}
+			if len(v) != 1 || v[0] != 1 {
+				continue
+			}
+			row, found, err := fetch(g)
+			if err != nil {
+				return nil, false, err
+			}
+			if found {
+				return row, true, nil
+			}
+		}
+	}
+	return r, nil
+}

@@ -1,0 +1,31 @@
+// Package sqltables exposes the canonical store (package canonical) to the
+// SQL engine (go-mysql-server) as the Postgres schemas of DESIGN.md:
+//
+//   - canonical: canonical.<entity>, one table per catalog entity, at head or
+//     AS OF any commit (CanonicalDatabase is a sql.VersionedDatabase; the AS
+//     OF value is resolved with Store.ResolveRev). Primary-key and secondary
+//     index lookups and ranges are store point reads and range scans.
+//     INSERT/UPDATE/DELETE are steward corrections handed to Writes.
+//   - history: history.<entity>, every version with commit_id, commit_hash,
+//     committed_at, committer, source.
+//   - diff: diff.<entity>, Dolt's dolt_diff_<table>: to_<col>, from_<col>,
+//     to_commit, from_commit, to_committed_at, from_committed_at, diff_type.
+//   - raw: raw.<source>, the append-only raw log with _seq, _ingested_at,
+//     _batch; INSERT is ingest handed to Writes; UPDATE/DELETE are refused.
+//   - dualgate: commits and quarantine (DualgateTables), read-only.
+//
+// Comments (sql.CommentedTable) carry the labels: canonical, history and
+// diff tables start with "AUTHORITATIVE: ", raw and dualgate tables with
+// "DERIVED (non-authoritative): ".
+//
+// Engine column types come from the catalog's Postgres types (EngineType);
+// store value kinds from KindOf; EntitySchema is the store schema of an
+// entity. Rows hold the engine's Go values: int16/int32/int64, float32/
+// float64, decimal.Decimal, string, time.Time, types.JSONDocument, []byte,
+// and int8 0/1 for booleans (the engine's boolean is TINYINT).
+//
+// Every index is exact: a lookup range is turned into store bounds (the
+// longest prefix of equal columns plus the next column's cut) and every row
+// read is re-checked against the range with the engine's own range filter,
+// so the analyzer may drop the filters it pushed (PreciseMatch).
+package sqltables
