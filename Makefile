@@ -26,8 +26,12 @@ fuzz:
 	$(GO) test ./gateway/ -run '^$$' -fuzz FuzzMessages -fuzztime $(FUZZTIME)
 	$(GO) test ./gateway/dialect/ -run '^$$' -fuzz FuzzParse -fuzztime $(FUZZTIME)
 	$(GO) test ./gateway/pgtypes/ -run '^$$' -fuzz FuzzDecode -fuzztime $(FUZZTIME)
-	$(GO) test ./catalog/ -run '^$$' -fuzz FuzzLoad -fuzztime $(FUZZTIME)
+	$(GO) test ./catalog/ -run '^$$' -fuzz FuzzLoad -fuzztime $(FUZZTIME) -fuzzminimizetime 3s
+	$(GO) test ./canonical/ -run '^$$' -fuzz FuzzDecodeKey -fuzztime $(FUZZTIME)
+	$(GO) test ./canonical/ -run '^$$' -fuzz FuzzDecodeRow -fuzztime $(FUZZTIME)
 
 ## bench: dualgate vs PostgreSQL 15 side by side (see BENCHMARKS.md)
+BENCHFLAGS ?= -rows 100000 -duration 20s
 bench:
-	$(GO) run ./cmd/dgbench
+	$(GO) run ./cmd/dgbench $(BENCHFLAGS)
+	$(GO) test ./canonical/ -run '^$$' -bench . -benchtime 2000x
