@@ -353,6 +353,11 @@ func engineError(err error) error {
 	if pe, ok := pgerror.As(err); ok {
 		return pe
 	}
+	// The engine wraps insert errors without Unwrap.
+	var wie sql.WrappedInsertError
+	if errors.As(err, &wie) && wie.Cause != nil {
+		return engineError(wie.Cause)
+	}
 	if errors.Is(err, context.Canceled) {
 		return pgerror.New(pgerror.QueryCanceled, "canceling statement due to user request")
 	}

@@ -100,7 +100,21 @@ func (t *baseTable) PartitionRows(ctx *sql.Context, p sql.Partition) (sql.RowIte
 		_ = it.Close(ctx)
 		return nil, err
 	}
-	return &filterIter{filter: filter, it: it}, nil
+	var out sql.RowIter = &filterIter{filter: filter, it: it}
+	if lp.reverse {
+		// These system tables read in ascending order only; a reverse
+		// lookup (ORDER BY ... DESC, max()) gets the range reversed here.
+		// Their ranges are small (commits, quarantine, raw pages).
+		rows, err := sql.RowIterToRows(ctx, out)
+		if err != nil {
+			return nil, err
+		}
+		for i, j := 0, len(rows)-1; i < j; i, j = i+1, j-1 {
+			rows[i], rows[j] = rows[j], rows[i]
+		}
+		out = sql.RowsToRowIter(rows...)
+	}
+	return out, nil
 }
 
 // addIndex adds an index on the named columns (ignored if one is missing).

@@ -34,6 +34,7 @@ type CanonicalTable struct {
 	pk     []int
 	idx    []*storeIndex
 	lookup *sql.IndexLookup
+	proj   []int // projected column ordinals (nil: all)
 }
 
 var (
@@ -42,6 +43,7 @@ var (
 	_ sql.IndexAddressable = (*CanonicalTable)(nil)
 	_ sql.IndexedTable     = (*CanonicalTable)(nil)
 	_ sql.CommentedTable   = (*CanonicalTable)(nil)
+	_ sql.ProjectedTable   = (*CanonicalTable)(nil)
 	_ sql.InsertableTable  = (*CanonicalTable)(nil)
 	_ sql.UpdatableTable   = (*CanonicalTable)(nil)
 	_ sql.DeletableTable   = (*CanonicalTable)(nil)
@@ -113,8 +115,50 @@ func (t *CanonicalTable) String() string {
 	return "canonical." + t.entity.Name
 }
 
-// Schema implements sql.Table.
-func (t *CanonicalTable) Schema() sql.Schema { return t.sch }
+// Schema implements sql.Table (the projected columns, if projected).
+func (t *CanonicalTable) Schema() sql.Schema {
+	if t.proj != nil {
+		out := make(sql.Schema, len(t.proj))
+		for i, c := range t.proj {
+			out[i] = t.sch[c]
+		}
+		return out
+	}
+	return t.sch
+}
+
+// WithProjections implements sql.ProjectedTable: rows then carry only the
+// named columns, and columns nobody reads are not converted.
+func (t *CanonicalTable) WithProjections(cols []string) sql.Table {
+	c := *t
+	c.proj = nil
+	if cols == nil {
+		return &c
+	}
+	c.proj = make([]int, 0, len(cols))
+	for _, n := range cols {
+		i := t.sch.IndexOfColName(n)
+		if i < 0 {
+			// Unknown column: leave the table unprojected.
+			c.proj = nil
+			return &c
+		}
+		c.proj = append(c.proj, i)
+	}
+	return &c
+}
+
+// Projections implements sql.ProjectedTable.
+func (t *CanonicalTable) Projections() []string {
+	if t.proj == nil {
+		return nil
+	}
+	out := make([]string, len(t.proj))
+	for i, c := range t.proj {
+		out[i] = t.sch[c].Name
+	}
+	return out
+}
 
 // Collation implements sql.Table.
 func (t *CanonicalTable) Collation() sql.CollationID { return sql.Collation_Default }
@@ -184,13 +228,37 @@ func (t *CanonicalTable) PartitionRows(ctx *sql.Context, p sql.Partition) (sql.R
 	if !ok {
 		return nil, fmt.Errorf("sqltables: %s: unexpected partition %T", t, p)
 	}
+	if t.proj == nil {
+		return t.rows(ctx, lp, nil)
+	}
+	// Convert only the projected columns (and those the range re-check
+	// reads), then project.
+	need := make([]bool, len(t.sch))
+	for _, c := range t.proj {
+		need[c] = true
+	}
+	if lp.idx != nil {
+		for _, c := range lp.idx.cols {
+			need[c] = true
+		}
+	}
+	it, err := t.rows(ctx, lp, need)
+	if err != nil {
+		return nil, err
+	}
+	return &projectIter{it: it, cols: t.proj}, nil
+}
+
+// rows returns full-width rows of a partition; only the columns in need
+// (all if nil) are converted, the others are NULL.
+func (t *CanonicalTable) rows(ctx *sql.Context, lp *lookupPartition, need []bool) (sql.RowIter, error) {
 	if lp.idx == nil {
 		storeCalls.scan.Add(1)
 		it, err := t.e.store.Scan(ctx, t.entity.Name, canonical.ScanOptions{AsOf: t.asOf})
 		if err != nil {
 			return nil, t.wrap(err)
 		}
-		return &storeRowIter{t: t, it: it}, nil
+		return &storeRowIter{t: t, it: it, need: need}, nil
 	}
 	filter, err := rangeFilter(t.sch, lp.idx.cols, lp.rng)
 	if err != nil {
@@ -218,7 +286,7 @@ func (t *CanonicalTable) PartitionRows(ctx *sql.Context, p sql.Partition) (sql.R
 			if !found {
 				return &sliceIter{}, nil
 			}
-			r, err := t.engineRow(row)
+			r, err := t.engineRowMask(row, need)
 			if err != nil {
 				return nil, err
 			}
@@ -229,25 +297,32 @@ func (t *CanonicalTable) PartitionRows(ctx *sql.Context, p sql.Partition) (sql.R
 		if err != nil {
 			return nil, t.wrap(err)
 		}
-		return &filterIter{filter: filter, it: &storeRowIter{t: t, it: it}}, nil
+		return &filterIter{filter: filter, it: &storeRowIter{t: t, it: it, need: need}}, nil
 	}
 	storeCalls.scanIndex.Add(1)
 	it, err := t.e.store.ScanIndex(ctx, t.entity.Name, lp.idx.id, opts)
 	if err != nil {
 		return nil, t.wrap(err)
 	}
-	return &filterIter{filter: filter, it: &storeRowIter{t: t, it: it}}, nil
+	return &filterIter{filter: filter, it: &storeRowIter{t: t, it: it, need: need}}, nil
 }
 
 func (t *CanonicalTable) wrap(err error) error { return fmt.Errorf("%s: %w", t, err) }
 
 // engineRow converts a store row to engine values of the table's columns
 // (a row of a newer or older schema is cut or padded with NULL).
-func (t *CanonicalTable) engineRow(row []any) (sql.Row, error) {
+func (t *CanonicalTable) engineRow(row []any) (sql.Row, error) { return t.engineRowMask(row, nil) }
+
+// engineRowMask is engineRow converting only the columns in need (all if
+// nil); the others are NULL.
+func (t *CanonicalTable) engineRowMask(row []any, need []bool) (sql.Row, error) {
 	out := make(sql.Row, len(t.sch))
 	for i := range out {
 		if i >= len(row) {
 			break
+		}
+		if need != nil && !need[i] {
+			continue
 		}
 		v, err := toEngine(t.sch[i].Type, row[i])
 		if err != nil {
@@ -260,8 +335,9 @@ func (t *CanonicalTable) engineRow(row []any) (sql.Row, error) {
 
 // storeRowIter adapts a store RowIter.
 type storeRowIter struct {
-	t  *CanonicalTable
-	it *canonical.RowIter
+	t    *CanonicalTable
+	it   *canonical.RowIter
+	need []bool
 }
 
 func (s *storeRowIter) Next(*sql.Context) (sql.Row, error) {
@@ -271,7 +347,7 @@ func (s *storeRowIter) Next(*sql.Context) (sql.Row, error) {
 		}
 		return nil, ioEOF
 	}
-	return s.t.engineRow(s.it.Row())
+	return s.t.engineRowMask(s.it.Row(), s.need)
 }
 
 func (s *storeRowIter) Close(*sql.Context) error { return s.it.Close() }

@@ -68,7 +68,7 @@ func (e *env) diffTable(ctx *sql.Context, name string) (sql.Table, bool, error) 
 					for i, c := range p.idx.cols {
 						cols[i] = c % n
 					}
-					if sk, err := storeValues(sch, ts, cols, k); err == nil {
+					if sk, err := storeValues(ts, cols, k); err == nil {
 						opts.Key = sk
 					}
 				}

@@ -27,5 +27,19 @@
 // Every index is exact: a lookup range is turned into store bounds (the
 // longest prefix of equal columns plus the next column's cut) and every row
 // read is re-checked against the range with the engine's own range filter,
-// so the analyzer may drop the filters it pushed (PreciseMatch).
+// so the analyzer may drop the filters it pushed (PreciseMatch). Tables
+// report an inexact row-count estimate (sql.StatisticsTable) so that the
+// optimizer prefers index ranges over scans; index metadata reports TEXT key
+// columns as VARCHAR, because the analyzer refuses range scans on unique
+// TEXT indexes (it assumes MySQL's content hashing).
+//
+// Writes: canonical and raw editors buffer the rows of one statement and
+// hand them to Writes only at StatementComplete; DiscardChanges drops them.
+// INSERT into canonical of an existing key is a primary key violation (so
+// ON DUPLICATE KEY UPDATE works). The engine wraps insert errors in
+// sql.WrappedInsertError, which has no Unwrap: unwrap its Cause before
+// errors.Is(err, ErrReadOnly) and friends.
+//
+// Session time travel: CanonicalDatabase.SetSessionAsOf lets the gateway's
+// SET dualgate.as_of pin tables named without AS OF.
 package sqltables

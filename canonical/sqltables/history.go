@@ -67,7 +67,7 @@ func (e *env) historyTable(ctx *sql.Context, name string) (sql.Table, bool, erro
 			switch p.idx.id {
 			case "key":
 				if k := keyPoint(p.rng); k != nil {
-					sk, err := storeValues(sch, ts, p.idx.cols, k)
+					sk, err := storeValues(ts, p.idx.cols, k)
 					if err == nil {
 						opts.Key = sk
 					}
@@ -99,9 +99,8 @@ func descSuffix(en *catalog.Entity) string {
 	return ". " + en.Description
 }
 
-// storeValues converts engine values of the columns cols (of sch, which
-// starts with ts's columns) to store values.
-func storeValues(sch sql.Schema, ts *canonical.TableSchema, cols []int, vals []any) ([]any, error) {
+// storeValues converts engine values of ts's columns cols to store values.
+func storeValues(ts *canonical.TableSchema, cols []int, vals []any) ([]any, error) {
 	out := make([]any, len(vals))
 	for i, v := range vals {
 		s, err := toStore(ts.Columns[cols[i]].Kind, v)

@@ -92,10 +92,6 @@ func (i *storeIndex) PrefixLengths() []uint16                    { return nil }
 func (i *storeIndex) Order() sql.IndexOrder                      { return sql.IndexOrderAsc }
 func (i *storeIndex) Reversible() bool                           { return true }
 func (i *storeIndex) String() string                             { return i.id }
-func (i *storeIndex) fieldExprs(sch sql.Schema) (out []sql.Expression) {
-	return fieldExprs(sch, i.cols)
-}
-
 func fieldExprs(sch sql.Schema, cols []int) []sql.Expression {
 	out := make([]sql.Expression, len(cols))
 	for j, c := range cols {
@@ -104,7 +100,7 @@ func fieldExprs(sch sql.Schema, cols []int) []sql.Expression {
 	return out
 }
 
-// bound is a store scan bound derived from one range: prefix values of the
+// bounds is a store scan bound derived from one range: prefix values of the
 // index columns, plus inclusivity.
 type bounds struct {
 	lower, upper   []any
@@ -217,7 +213,6 @@ func rangeFilter(sch sql.Schema, cols []int, r sql.MySQLRange) (sql.Expression, 
 
 // filterIter drops rows for which filter is not true.
 type filterIter struct {
-	ctx    *sql.Context
 	filter sql.Expression
 	it     sql.RowIter
 }
@@ -288,3 +283,23 @@ func (s *sliceIter) Next(*sql.Context) (sql.Row, error) {
 }
 
 func (s *sliceIter) Close(*sql.Context) error { return nil }
+
+// projectIter keeps the columns cols of full-width rows.
+type projectIter struct {
+	it   sql.RowIter
+	cols []int
+}
+
+func (p *projectIter) Next(ctx *sql.Context) (sql.Row, error) {
+	r, err := p.it.Next(ctx)
+	if err != nil {
+		return nil, err
+	}
+	out := make(sql.Row, len(p.cols))
+	for i, c := range p.cols {
+		out[i] = r[c]
+	}
+	return out, nil
+}
+
+func (p *projectIter) Close(ctx *sql.Context) error { return p.it.Close(ctx) }

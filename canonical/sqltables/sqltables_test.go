@@ -594,6 +594,13 @@ func TestPlansUseIndexes(t *testing.T) {
 			t.Errorf("%s is not indexed:\n%s", q, p)
 		}
 	}
+	// Projections reach the table.
+	if p := f.plan(t, "SELECT status FROM canonical.orders WHERE qty > 1"); !strings.Contains(p, "columns: [status qty]") {
+		t.Errorf("projection not pushed:\n%s", p)
+	}
+	f.expect(t, "SELECT status, count(*), sum(total) FROM canonical.orders GROUP BY status ORDER BY status",
+		"accepted|1|5.50", "cancelled|1|30.00", "paid|1|20.00")
+	f.expect(t, "SELECT qty FROM canonical.orders WHERE status = 'paid'", "2")
 	// Precise indexes: the pushed filter is not evaluated again.
 	if p := f.plan(t, "SELECT * FROM canonical.orders WHERE order_id = 'o-2'"); strings.Contains(p, "Filter") {
 		t.Errorf("point lookup keeps a filter:\n%s", p)

@@ -59,6 +59,17 @@ func Open(ctx context.Context, dataDir string, cat *catalog.Catalog, eng *gatewa
 	}
 	side := &Side{store: store, pipeline: pipe, batcher: ingest.NewBatcher(pipe)}
 	for _, db := range sqltables.Databases(store, cat, side.batcher) {
+		if cdb, ok := db.(*sqltables.CanonicalDatabase); ok {
+			// SET dualgate.as_of reaches canonical tables as an engine
+			// session variable the gateway maintains.
+			cdb.SetSessionAsOf(func(ctx *sql.Context) string {
+				_, v, err := ctx.GetUserVariable(ctx, gateway.AsOfVar)
+				if err != nil || v == nil {
+					return ""
+				}
+				return fmt.Sprint(v)
+			})
+		}
 		sctx := sql.NewContext(ctx)
 		names, err := db.GetTableNames(sctx)
 		if err != nil {

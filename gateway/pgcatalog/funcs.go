@@ -1,0 +1,631 @@
+package pgcatalog
+
+import (
+	"fmt"
+	"strconv"
+	"strings"
+
+	"github.com/dolthub/go-mysql-server/sql"
+	"github.com/dolthub/go-mysql-server/sql/types"
+
+	"github.com/dualgate/dualgate/gateway/pgerror"
+	"github.com/dualgate/dualgate/gateway/pgtypes"
+)
+
+// Source is what the catalog functions need from the gateway: the live
+// snapshot of the statement's session, and a way to change a setting.
+type Source interface {
+	// Snapshot returns the catalog as the session of ctx sees it now.
+	Snapshot(ctx *sql.Context) (*Snapshot, error)
+	// SetSetting sets a session setting (set_config) and returns the new
+	// value; local means until the end of the transaction.
+	SetSetting(ctx *sql.Context, name, value string, local bool) (string, error)
+}
+
+// fn is the expression behind every function here.
+type fn struct {
+	name   string
+	args   []sql.Expression
+	typ    sql.Type
+	strict bool
+	eval   func(ctx *sql.Context, v []any) (any, error)
+}
+
+var _ sql.FunctionExpression = (*fn)(nil)
+var _ sql.NonDeterministicExpression = (*fn)(nil)
+
+func (f *fn) FunctionName() string { return f.name }
+func (f *fn) Description() string  { return "PostgreSQL catalog function " + f.name }
+func (f *fn) Resolved() bool {
+	for _, a := range f.args {
+		if !a.Resolved() {
+			return false
+		}
+	}
+	return true
+}
+func (f *fn) String() string {
+	parts := make([]string, len(f.args))
+	for i, a := range f.args {
+		parts[i] = a.String()
+	}
+	return f.name + "(" + strings.Join(parts, ", ") + ")"
+}
+func (f *fn) Type() sql.Type             { return f.typ }
+func (f *fn) IsNullable() bool           { return true }
+func (f *fn) IsNonDeterministic() bool   { return true } // catalog state changes between statements
+func (f *fn) Children() []sql.Expression { return f.args }
+func (f *fn) WithChildren(children ...sql.Expression) (sql.Expression, error) {
+	if len(children) != len(f.args) {
+		return nil, sql.ErrInvalidChildrenNumber.New(f, len(children), len(f.args))
+	}
+	nf := *f
+	nf.args = children
+	return &nf, nil
+}
+
+func (f *fn) Eval(ctx *sql.Context, row sql.Row) (any, error) {
+	vals := make([]any, len(f.args))
+	for i, a := range f.args {
+		v, err := a.Eval(ctx, row)
+		if err != nil {
+			return nil, err
+		}
+		if v == nil && f.strict {
+			return nil, nil
+		}
+		vals[i] = v
+	}
+	return f.eval(ctx, vals)
+}
+
+type fnSpec struct {
+	name     string
+	min, max int
+	typ      sql.Type
+	strict   bool
+	eval     func(ctx *sql.Context, v []any) (any, error)
+}
+
+func (s fnSpec) function() sql.Function {
+	return sql.FunctionN{Name: s.name, Fn: func(args ...sql.Expression) (sql.Expression, error) {
+		if len(args) < s.min || len(args) > s.max {
+			want := strconv.Itoa(s.min)
+			if s.max != s.min {
+				want = fmt.Sprintf("%d to %d", s.min, s.max)
+			}
+			return nil, sql.ErrInvalidArgumentNumber.New(s.name, want, len(args))
+		}
+		return &fn{name: s.name, args: args, typ: s.typ, strict: s.strict, eval: s.eval}, nil
+	}}
+}
+
+func toInt(ctx *sql.Context, v any) (int64, bool) {
+	if v == nil {
+		return 0, false
+	}
+	n, _, err := types.Int64.Convert(ctx, v)
+	if err != nil || n == nil {
+		return 0, false
+	}
+	return n.(int64), true
+}
+
+func toStr(ctx *sql.Context, v any) string {
+	if v == nil {
+		return ""
+	}
+	s, _, err := types.LongText.Convert(ctx, v)
+	if err != nil || s == nil {
+		return fmt.Sprint(v)
+	}
+	if b, ok := s.([]byte); ok {
+		return string(b)
+	}
+	return fmt.Sprint(s)
+}
+
+func toBool(ctx *sql.Context, v any) bool {
+	switch x := v.(type) {
+	case bool:
+		return x
+	case string:
+		switch strings.ToLower(x) {
+		case "t", "true", "on", "yes", "1":
+			return true
+		}
+		return false
+	}
+	n, ok := toInt(ctx, v)
+	return ok && n != 0
+}
+
+// Functions returns the catalog functions for Catalog.RegisterFunction.
+// Names that go-mysql-server already has (version, current_user) are not
+// redefined.
+func Functions(src Source) []sql.Function {
+	snap := func(ctx *sql.Context) (*Snapshot, error) { return src.Snapshot(ctx) }
+	always := func(*sql.Context, []any) (any, error) { return true, nil }
+	specs := []fnSpec{
+		{name: "format_type", min: 2, max: 2, typ: types.LongText, eval: func(ctx *sql.Context, v []any) (any, error) {
+			oid, ok := toInt(ctx, v[0])
+			if !ok {
+				return nil, nil
+			}
+			mod, ok := toInt(ctx, v[1])
+			if !ok {
+				mod = -1
+			}
+			return FormatType(uint32(oid), int32(mod)), nil
+		}},
+		{name: "pg_get_expr", min: 2, max: 3, typ: types.LongText, eval: func(ctx *sql.Context, v []any) (any, error) {
+			if v[0] == nil {
+				return nil, nil
+			}
+			return toStr(ctx, v[0]), nil
+		}},
+		{name: "pg_get_indexdef", min: 1, max: 3, typ: types.LongText, strict: true, eval: func(ctx *sql.Context, v []any) (any, error) {
+			s, err := snap(ctx)
+			if err != nil {
+				return nil, err
+			}
+			oid, _ := toInt(ctx, v[0])
+			col := int64(0)
+			if len(v) > 1 {
+				col, _ = toInt(ctx, v[1])
+			}
+			for i := range s.Relations {
+				r := &s.Relations[i]
+				for j := range r.Indexes {
+					if int64(r.IndexOID(&r.Indexes[j])) == oid {
+						return IndexDef(r, &r.Indexes[j], int(col)), nil
+					}
+				}
+			}
+			return nil, nil
+		}},
+		{name: "pg_get_constraintdef", min: 1, max: 2, typ: types.LongText, strict: true, eval: func(ctx *sql.Context, v []any) (any, error) {
+			s, err := snap(ctx)
+			if err != nil {
+				return nil, err
+			}
+			oid, _ := toInt(ctx, v[0])
+			if d, ok := ConstraintDef(s, uint32(oid)); ok {
+				return d, nil
+			}
+			return nil, nil
+		}},
+		{name: "pg_get_viewdef", min: 1, max: 2, typ: types.LongText, strict: true, eval: func(ctx *sql.Context, v []any) (any, error) {
+			s, err := snap(ctx)
+			if err != nil {
+				return nil, err
+			}
+			r := relationArg(ctx, s, v[0])
+			if r == nil || r.Kind == 'r' {
+				return nil, nil
+			}
+			return r.ViewDef, nil
+		}},
+		{name: "pg_table_is_visible", min: 1, max: 1, typ: types.Boolean, strict: true, eval: func(ctx *sql.Context, v []any) (any, error) {
+			s, err := snap(ctx)
+			if err != nil {
+				return nil, err
+			}
+			oid, _ := toInt(ctx, v[0])
+			for i := range s.Relations {
+				r := &s.Relations[i]
+				if int64(r.OID) == oid {
+					return s.Visible(r.Schema, r.Name), nil
+				}
+				for j := range r.Indexes {
+					if int64(r.IndexOID(&r.Indexes[j])) == oid {
+						return s.Visible(r.Schema, IndexName(r, &r.Indexes[j])), nil
+					}
+				}
+			}
+			return false, nil
+		}},
+		{name: "pg_type_is_visible", min: 1, max: 1, typ: types.Boolean, strict: true, eval: always},
+		{name: "pg_function_is_visible", min: 1, max: 1, typ: types.Boolean, strict: true, eval: always},
+		{name: "obj_description", min: 1, max: 2, typ: types.LongText, eval: func(ctx *sql.Context, v []any) (any, error) {
+			oid, ok := toInt(ctx, v[0])
+			if !ok {
+				return nil, nil
+			}
+			s, err := snap(ctx)
+			if err != nil {
+				return nil, err
+			}
+			catalog := "pg_class"
+			if len(v) > 1 && v[1] != nil {
+				catalog = strings.ToLower(toStr(ctx, v[1]))
+			}
+			return s.Description(uint32(oid), catalog, 0), nil
+		}},
+		{name: "col_description", min: 2, max: 2, typ: types.LongText, strict: true, eval: func(ctx *sql.Context, v []any) (any, error) {
+			s, err := snap(ctx)
+			if err != nil {
+				return nil, err
+			}
+			oid, _ := toInt(ctx, v[0])
+			n, _ := toInt(ctx, v[1])
+			return s.Description(uint32(oid), "pg_class", int(n)), nil
+		}},
+		{name: "shobj_description", min: 2, max: 2, typ: types.LongText, strict: true, eval: func(ctx *sql.Context, v []any) (any, error) {
+			oid, _ := toInt(ctx, v[0])
+			if uint32(oid) == DatabaseOID {
+				return "dualgate: canonical (AUTHORITATIVE) and serving (DERIVED) data behind one Postgres endpoint", nil
+			}
+			return nil, nil
+		}},
+		{name: "pg_get_userbyid", min: 1, max: 1, typ: types.LongText, strict: true, eval: func(ctx *sql.Context, v []any) (any, error) {
+			s, err := snap(ctx)
+			if err != nil {
+				return nil, err
+			}
+			oid, _ := toInt(ctx, v[0])
+			for _, r := range roles(s) {
+				if int64(r.oid) == oid {
+					return r.name, nil
+				}
+			}
+			return fmt.Sprintf("unknown (OID=%d)", oid), nil
+		}},
+		{name: "has_table_privilege", min: 2, max: 3, typ: types.Boolean, strict: true, eval: always},
+		{name: "has_column_privilege", min: 3, max: 4, typ: types.Boolean, strict: true, eval: always},
+		{name: "has_schema_privilege", min: 2, max: 3, typ: types.Boolean, strict: true, eval: always},
+		{name: "has_database_privilege", min: 2, max: 3, typ: types.Boolean, strict: true, eval: always},
+		{name: "has_function_privilege", min: 2, max: 3, typ: types.Boolean, strict: true, eval: always},
+		{name: "pg_has_role", min: 2, max: 3, typ: types.Boolean, strict: true, eval: always},
+		{name: "current_setting", min: 1, max: 2, typ: types.LongText, eval: func(ctx *sql.Context, v []any) (any, error) {
+			if v[0] == nil {
+				return nil, nil
+			}
+			s, err := snap(ctx)
+			if err != nil {
+				return nil, err
+			}
+			name := toStr(ctx, v[0])
+			if val, ok := s.Setting(name); ok {
+				return val, nil
+			}
+			if len(v) > 1 && toBool(ctx, v[1]) {
+				return nil, nil
+			}
+			return nil, pgerror.New(pgerror.UndefinedObject, "unrecognized configuration parameter %q", name)
+		}},
+		{name: "set_config", min: 3, max: 3, typ: types.LongText, eval: func(ctx *sql.Context, v []any) (any, error) {
+			if v[0] == nil {
+				return nil, pgerror.New("22004", "SET requires parameter name")
+			}
+			return src.SetSetting(ctx, toStr(ctx, v[0]), toStr(ctx, v[1]), toBool(ctx, v[2]))
+		}},
+		{name: "array_to_string", min: 2, max: 3, typ: types.LongText, eval: func(ctx *sql.Context, v []any) (any, error) {
+			if v[0] == nil || v[1] == nil {
+				return nil, nil
+			}
+			elems, ok := ParseArray(toStr(ctx, v[0]))
+			if !ok {
+				return nil, pgerror.New(pgerror.InvalidTextRepresentation, "malformed array literal: %q", toStr(ctx, v[0]))
+			}
+			var out []string
+			for _, e := range elems {
+				switch {
+				case e != nil:
+					out = append(out, *e)
+				case len(v) > 2 && v[2] != nil:
+					out = append(out, toStr(ctx, v[2]))
+				}
+			}
+			return strings.Join(out, toStr(ctx, v[1])), nil
+		}},
+		{name: "quote_ident", min: 1, max: 1, typ: types.LongText, strict: true, eval: func(ctx *sql.Context, v []any) (any, error) {
+			return QuoteIdent(toStr(ctx, v[0])), nil
+		}},
+		{name: "pg_encoding_to_char", min: 1, max: 1, typ: types.LongText, strict: true, eval: func(ctx *sql.Context, v []any) (any, error) {
+			if n, _ := toInt(ctx, v[0]); n == 6 {
+				return "UTF8", nil
+			}
+			return "", nil
+		}},
+		{name: "to_regclass", min: 1, max: 1, typ: types.Int64, strict: true, eval: func(ctx *sql.Context, v []any) (any, error) {
+			s, err := snap(ctx)
+			if err != nil {
+				return nil, err
+			}
+			if r := s.ResolveRelation(toStr(ctx, v[0])); r != 0 {
+				return int64(r), nil
+			}
+			return nil, nil
+		}},
+		{name: "pg_regclass_out", min: 1, max: 1, typ: types.LongText, strict: true, eval: func(ctx *sql.Context, v []any) (any, error) {
+			s, err := snap(ctx)
+			if err != nil {
+				return nil, err
+			}
+			oid, _ := toInt(ctx, v[0])
+			return s.RegclassOut(uint32(oid)), nil
+		}},
+		{name: "to_regtype", min: 1, max: 1, typ: types.Int64, strict: true, eval: func(ctx *sql.Context, v []any) (any, error) {
+			name := strings.TrimPrefix(strings.TrimSpace(toStr(ctx, v[0])), "pg_catalog.")
+			if oid, ok := pgtypes.ByName(name); ok {
+				return int64(oid), nil
+			}
+			for _, t := range allTypes {
+				if t.Name == name || t.Format == name {
+					return int64(t.OID), nil
+				}
+			}
+			return nil, nil
+		}},
+		{name: "pg_regtype_out", min: 1, max: 1, typ: types.LongText, strict: true, eval: func(ctx *sql.Context, v []any) (any, error) {
+			oid, _ := toInt(ctx, v[0])
+			if oid == 0 {
+				return "-", nil
+			}
+			return FormatType(uint32(oid), -1), nil
+		}},
+		{name: "pg_get_function_arguments", min: 1, max: 1, typ: types.LongText, strict: true, eval: procText(func(p proc) string { return formatArgs(p.args) })},
+		{name: "pg_get_function_identity_arguments", min: 1, max: 1, typ: types.LongText, strict: true, eval: procText(func(p proc) string { return formatArgs(p.args) })},
+		{name: "pg_get_function_result", min: 1, max: 1, typ: types.LongText, strict: true, eval: procText(func(p proc) string { return FormatType(p.ret, -1) })},
+		{name: "pg_table_size", min: 1, max: 1, typ: types.Int64, strict: true, eval: zero},
+		{name: "pg_relation_size", min: 1, max: 2, typ: types.Int64, strict: true, eval: zero},
+		{name: "pg_total_relation_size", min: 1, max: 1, typ: types.Int64, strict: true, eval: zero},
+		{name: "pg_indexes_size", min: 1, max: 1, typ: types.Int64, strict: true, eval: zero},
+		{name: "pg_database_size", min: 1, max: 1, typ: types.Int64, strict: true, eval: zero},
+		{name: "pg_size_pretty", min: 1, max: 1, typ: types.LongText, strict: true, eval: func(ctx *sql.Context, v []any) (any, error) {
+			n, _ := toInt(ctx, v[0])
+			return SizePretty(n), nil
+		}},
+		{name: "pg_is_in_recovery", min: 0, max: 0, typ: types.Boolean, eval: func(*sql.Context, []any) (any, error) { return false, nil }},
+	}
+	out := make([]sql.Function, len(specs))
+	for i, s := range specs {
+		out[i] = s.function()
+	}
+	return out
+}
+
+func zero(*sql.Context, []any) (any, error) { return int64(0), nil }
+
+func procText(f func(proc) string) func(*sql.Context, []any) (any, error) {
+	return func(ctx *sql.Context, v []any) (any, error) {
+		oid, _ := toInt(ctx, v[0])
+		for _, p := range procs {
+			if int64(ObjectOID("proc", p.name)) == oid {
+				return f(p), nil
+			}
+		}
+		return nil, nil
+	}
+}
+
+func formatArgs(args []uint32) string {
+	s := make([]string, len(args))
+	for i, a := range args {
+		s[i] = FormatType(a, -1)
+		if a == 2277 {
+			s[i] = "anyarray"
+		}
+	}
+	return strings.Join(s, ", ")
+}
+
+// SizePretty is pg_size_pretty for a byte count.
+func SizePretty(n int64) string {
+	units := []string{"bytes", "kB", "MB", "GB", "TB"}
+	i := 0
+	for (n >= 10*1024 || n <= -10*1024) && i < len(units)-1 {
+		n = (n + 512) / 1024
+		i++
+	}
+	return fmt.Sprintf("%d %s", n, units[i])
+}
+
+// relationArg resolves an oid or a relation name argument.
+func relationArg(ctx *sql.Context, s *Snapshot, v any) *Relation {
+	if oid, ok := toInt(ctx, v); ok {
+		if r := s.Relation(uint32(oid)); r != nil {
+			return r
+		}
+	}
+	return s.Relation(s.ResolveRelation(toStr(ctx, v)))
+}
+
+// SearchPath returns the schemas of the search_path setting, pg_catalog
+// first as in PostgreSQL.
+func (s *Snapshot) SearchPath() []string {
+	path := []string{"pg_catalog"}
+	v, ok := s.Setting("search_path")
+	if !ok {
+		v = "public"
+	}
+	for _, p := range strings.Split(v, ",") {
+		p = strings.Trim(strings.TrimSpace(p), `"`)
+		if p == "$user" {
+			p = s.User
+		}
+		if p != "" && !strings.EqualFold(p, "pg_catalog") {
+			path = append(path, p)
+		}
+	}
+	return path
+}
+
+// Visible is pg_table_is_visible: the relation's schema is on the search
+// path and no earlier schema there has a relation of the same name.
+func (s *Snapshot) Visible(schema, name string) bool {
+	for _, p := range s.SearchPath() {
+		if strings.EqualFold(p, schema) {
+			return true
+		}
+		if s.RelationByName(p, name) != nil {
+			return false
+		}
+	}
+	return false
+}
+
+// ResolveRelation turns a regclass input ("orders", "canonical.orders",
+// `"Mixed"`) into a relation oid, 0 if there is none.
+func (s *Snapshot) ResolveRelation(name string) uint32 {
+	if n, err := strconv.ParseUint(strings.TrimSpace(name), 10, 32); err == nil {
+		return uint32(n)
+	}
+	parts := splitQualified(name)
+	switch len(parts) {
+	case 1:
+		for _, p := range s.SearchPath() {
+			if r := s.RelationByName(p, parts[0]); r != nil {
+				return r.OID
+			}
+		}
+	case 2:
+		if r := s.RelationByName(parts[0], parts[1]); r != nil {
+			return r.OID
+		}
+	}
+	return 0
+}
+
+// RegclassOut prints a relation oid as regclass output does: the name,
+// schema-qualified unless visible; the number if unknown.
+func (s *Snapshot) RegclassOut(oid uint32) string {
+	r := s.Relation(oid)
+	if r == nil {
+		return strconv.FormatUint(uint64(oid), 10)
+	}
+	if s.Visible(r.Schema, r.Name) {
+		return QuoteIdent(r.Name)
+	}
+	return QuoteIdent(r.Schema) + "." + QuoteIdent(r.Name)
+}
+
+// splitQualified splits a possibly quoted, dot-qualified name; unquoted
+// parts are folded to lower case.
+func splitQualified(name string) []string {
+	var parts []string
+	var cur strings.Builder
+	quoted, wasQuoted := false, false
+	flush := func() {
+		p := cur.String()
+		if !wasQuoted {
+			p = strings.ToLower(strings.TrimSpace(p))
+		}
+		parts = append(parts, p)
+		cur.Reset()
+		wasQuoted = false
+	}
+	for i := 0; i < len(name); i++ {
+		c := name[i]
+		switch {
+		case c == '"' && quoted && i+1 < len(name) && name[i+1] == '"':
+			cur.WriteByte('"')
+			i++
+		case c == '"':
+			quoted = !quoted
+			wasQuoted = true
+		case c == '.' && !quoted:
+			flush()
+		default:
+			cur.WriteByte(c)
+		}
+	}
+	flush()
+	return parts
+}
+
+// Description is obj_description/col_description: the comment of an
+// object of the given catalog (pg_class, pg_namespace, pg_database), or of
+// a relation's column when subid > 0; nil if none.
+func (s *Snapshot) Description(oid uint32, catalog string, subid int) any {
+	switch strings.TrimPrefix(catalog, "pg_catalog.") {
+	case "pg_class":
+		r := s.Relation(oid)
+		if r == nil {
+			return nil
+		}
+		if subid > 0 {
+			if subid <= len(r.Columns) && r.Columns[subid-1].Comment != "" {
+				return r.Columns[subid-1].Comment
+			}
+			return nil
+		}
+		return Labeled(r.Schema, r.Name, r.Kind, r.Comment)
+	case "pg_namespace":
+		for _, sc := range s.Schemas {
+			if NamespaceOID(sc.Name) == oid && sc.Comment != "" {
+				return sc.Comment
+			}
+		}
+	case "pg_database":
+		if oid == DatabaseOID {
+			return "dualgate: canonical (AUTHORITATIVE) and serving (DERIVED) data behind one Postgres endpoint"
+		}
+	}
+	return nil
+}
+
+// ParseArray parses a one-dimensional array literal ("{a,"b c",NULL}");
+// nil elements are NULLs.
+func ParseArray(s string) ([]*string, bool) {
+	s = strings.TrimSpace(s)
+	if len(s) < 2 || s[0] != '{' || s[len(s)-1] != '}' {
+		return nil, false
+	}
+	body := s[1 : len(s)-1]
+	var out []*string
+	if strings.TrimSpace(body) == "" {
+		return out, true
+	}
+	i := 0
+	for {
+		for i < len(body) && body[i] == ' ' {
+			i++
+		}
+		var b strings.Builder
+		quoted := false
+		if i < len(body) && body[i] == '"' {
+			quoted = true
+			i++
+			for i < len(body) && body[i] != '"' {
+				if body[i] == '\\' && i+1 < len(body) {
+					i++
+				}
+				b.WriteByte(body[i])
+				i++
+			}
+			if i >= len(body) {
+				return nil, false
+			}
+			i++
+		} else {
+			for i < len(body) && body[i] != ',' {
+				if body[i] == '\\' && i+1 < len(body) {
+					i++
+				}
+				b.WriteByte(body[i])
+				i++
+			}
+		}
+		e := b.String()
+		if !quoted {
+			e = strings.TrimSpace(e)
+		}
+		if !quoted && strings.EqualFold(e, "NULL") {
+			out = append(out, nil)
+		} else {
+			out = append(out, &e)
+		}
+		for i < len(body) && body[i] == ' ' {
+			i++
+		}
+		if i >= len(body) {
+			return out, true
+		}
+		if body[i] != ',' {
+			return nil, false
+		}
+		i++
+	}
+}

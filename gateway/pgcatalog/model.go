@@ -1,0 +1,227 @@
+// Package pgcatalog emulates PostgreSQL 15's system catalogs (pg_catalog)
+// and information_schema over whatever the engine holds at the moment of
+// a scan, so drivers, psql and BI tools can browse dualgate as a Postgres
+// server.
+//
+// The package knows nothing of the engine's storage: the gateway hands it
+// a Snapshot (schemas, relations, columns with their Postgres types, keys,
+// comments, settings) taken from the live engine for each statement, and
+// every catalog row is computed from it. Tables lists the pg_catalog
+// relations, InformationSchema the information_schema views, and
+// Functions the catalog functions (format_type, obj_description,
+// pg_get_indexdef, current_setting, ...) as go-mysql-server functions.
+//
+// Object ids: relation ids are the gateway's RelationOID (the table OID
+// of RowDescription), supplied by the snapshot; namespace ids are
+// PostgreSQL's for pg_catalog (11) and public (2200), and a stable hash
+// for other schemas (NamespaceOID); constraint ids hash the constraint's
+// qualified name (ObjectOID).
+package pgcatalog
+
+import (
+	"hash/fnv"
+	"strings"
+)
+
+// Well-known object ids.
+const (
+	PgCatalogNamespace   uint32 = 11
+	PublicNamespace      uint32 = 2200
+	InfoSchemaNamespace  uint32 = 13000
+	DatabaseOID          uint32 = 16384 - 1 // below user OIDs, fixed
+	HeapAM               uint32 = 2
+	BtreeAM              uint32 = 403
+	DefaultCollation     uint32 = 100
+	CCollation           uint32 = 950
+	DefaultTablespace    uint32 = 1663
+	GlobalTablespace     uint32 = 1664
+	SuperuserOID         uint32 = 10
+	PgClassOID           uint32 = 1259 // pg_class's own oid: classoid of relations
+	PgNamespaceOID       uint32 = 2615
+	PgConstraintOID      uint32 = 2606
+	PgTypeOID            uint32 = 1247
+	PgProcOID            uint32 = 1255
+	PgDatabaseOID        uint32 = 1262
+	firstNormalObjectOID uint32 = 16384
+)
+
+// Snapshot is what the engine holds at one moment, as the catalogs see
+// it. The gateway builds one per statement.
+type Snapshot struct {
+	Database  string // the Postgres database name (pg_database.datname)
+	User      string // the session user
+	Superuser bool
+	Schemas   []Schema
+	Relations []Relation
+	// Settings are the session's settings (pg_settings, current_setting).
+	Settings []Setting
+}
+
+// Schema is a Postgres schema (an engine database).
+type Schema struct {
+	Name    string
+	Comment string
+}
+
+// Relation is a table or view.
+type Relation struct {
+	Schema  string
+	Name    string
+	OID     uint32
+	Kind    byte // 'r' table, 'v' view, 'm' materialized view
+	Columns []Column
+	Indexes []Index // the primary key (if any) first
+	Foreign []ForeignKey
+	Comment string
+	ViewDef string // SELECT text of a view
+	// System marks dualgate's own read-only relations (catalog views).
+	System bool
+}
+
+// Column is a relation's column.
+type Column struct {
+	Name    string
+	Type    uint32 // Postgres type OID
+	Typmod  int32  // -1 if none
+	NotNull bool
+	Default string // default expression as Postgres SQL text, "" if none
+	Comment string
+}
+
+// Index is an index over a relation's columns.
+type Index struct {
+	Name    string
+	Columns []int // 1-based attribute numbers
+	Primary bool
+	Unique  bool
+}
+
+// ForeignKey is a FOREIGN KEY constraint.
+type ForeignKey struct {
+	Name       string
+	Columns    []int // attribute numbers in the referencing relation
+	RefSchema  string
+	RefTable   string
+	RefColumns []string
+	OnUpdate   string // Postgres spelling: NO ACTION, CASCADE, SET NULL, ...
+	OnDelete   string
+}
+
+// Setting is a session setting.
+type Setting struct {
+	Name  string
+	Value string
+	Desc  string
+}
+
+// hashOID folds an FNV-1a hash of the parts above PostgreSQL's reserved
+// range, like the gateway's RelationOID.
+func hashOID(parts ...string) uint32 {
+	h := fnv.New32a()
+	for i, p := range parts {
+		if i > 0 {
+			h.Write([]byte{'.'})
+		}
+		h.Write([]byte(strings.ToLower(p)))
+	}
+	return firstNormalObjectOID + h.Sum32()%(1<<31-firstNormalObjectOID)
+}
+
+// NamespaceOID is pg_namespace.oid of a schema.
+func NamespaceOID(schema string) uint32 {
+	switch strings.ToLower(schema) {
+	case "pg_catalog":
+		return PgCatalogNamespace
+	case "public":
+		return PublicNamespace
+	case "information_schema":
+		return InfoSchemaNamespace
+	}
+	return hashOID("namespace:" + schema)
+}
+
+// ObjectOID is the oid of a named object other than a relation or a
+// namespace (constraints, defaults): a hash of kind, schema and names.
+func ObjectOID(kind string, names ...string) uint32 {
+	return hashOID(append([]string{kind + ":"}, names...)...)
+}
+
+// Relation finds a relation by oid.
+func (s *Snapshot) Relation(oid uint32) *Relation {
+	for i := range s.Relations {
+		if s.Relations[i].OID == oid {
+			return &s.Relations[i]
+		}
+	}
+	return nil
+}
+
+// RelationByName finds a relation by schema and name (case-insensitive).
+func (s *Snapshot) RelationByName(schema, name string) *Relation {
+	for i := range s.Relations {
+		r := &s.Relations[i]
+		if strings.EqualFold(r.Schema, schema) && strings.EqualFold(r.Name, name) {
+			return r
+		}
+	}
+	return nil
+}
+
+// Setting returns a setting's value by case-insensitive name.
+func (s *Snapshot) Setting(name string) (string, bool) {
+	for _, st := range s.Settings {
+		if strings.EqualFold(st.Name, name) {
+			return st.Value, true
+		}
+	}
+	return "", false
+}
+
+// IndexOID is the pg_class oid of a relation's index.
+func (r *Relation) IndexOID(ix *Index) uint32 {
+	return hashOID("index:"+r.Schema, r.Name, ix.Name)
+}
+
+// ConstraintOID is the pg_constraint oid of a named constraint of r.
+func (r *Relation) ConstraintOID(name string) uint32 {
+	return ObjectOID("constraint", r.Schema, r.Name, name)
+}
+
+// Authoritative says whether a schema holds authoritative data (DESIGN.md:
+// canonical, history, diff).
+func Authoritative(schema string) bool {
+	switch strings.ToLower(schema) {
+	case "canonical", "history", "diff":
+		return true
+	}
+	return false
+}
+
+// LabelComment is the comment of a relation that has none of its own: its
+// authority label and what it is.
+func LabelComment(schema, name string, kind byte) string {
+	what := "table"
+	if kind == 'v' {
+		what = "view"
+	}
+	if Authoritative(schema) {
+		return "AUTHORITATIVE: " + schema + "." + name + " (" + what + " of record in the canonical store)"
+	}
+	return "DERIVED (non-authoritative): " + schema + "." + name + " (" + what + " not in canonical, history or diff)"
+}
+
+// Labeled returns comment prefixed with the relation's authority label
+// unless it already starts with one.
+func Labeled(schema, name string, kind byte, comment string) string {
+	c := strings.TrimSpace(comment)
+	if c == "" {
+		return LabelComment(schema, name, kind)
+	}
+	if strings.HasPrefix(c, "AUTHORITATIVE") || strings.HasPrefix(c, "DERIVED") {
+		return c
+	}
+	if Authoritative(schema) {
+		return "AUTHORITATIVE: " + c
+	}
+	return "DERIVED (non-authoritative): " + c
+}

@@ -1,0 +1,379 @@
+package gateway
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/dolthub/go-mysql-server/sql"
+	"github.com/dolthub/go-mysql-server/sql/types"
+
+	"github.com/dualgate/dualgate/gateway/dialect"
+	"github.com/dualgate/dualgate/gateway/pgcatalog"
+	"github.com/dualgate/dualgate/gateway/pgtypes"
+)
+
+// InstallPgCatalog registers the PostgreSQL catalogs on the engine: the
+// pg_catalog schema (a system schema of the provider), information_schema
+// (which replaces go-mysql-server's MySQL information_schema: the
+// analyzer's Catalog answers that name from its InfoSchema field before it
+// asks the provider, so a provider database of that name would never be
+// reached) and the catalog functions (format_type, obj_description, ...).
+// Every catalog row is computed from the live engine at each statement.
+func (e *Engine) InstallPgCatalog() error {
+	src := &catalogSource{eng: e, cache: map[uint32]cachedSnapshot{}}
+	if _, loaded := catalogSources.LoadOrStore(e, src); loaded {
+		return nil // installed already
+	}
+	pgc, err := e.catalogDB("pg_catalog", pgcatalog.Tables(), src)
+	if err != nil {
+		return err
+	}
+	e.provider.add(pgc, true)
+	info, err := e.catalogDB("information_schema", pgcatalog.InformationSchema(), src)
+	if err != nil {
+		return err
+	}
+	e.gms.Analyzer.Catalog.InfoSchema = info
+	ctx := sql.NewEmptyContext()
+	for _, f := range pgcatalog.Functions(src) {
+		if _, exists := e.gms.Analyzer.Catalog.Function(ctx, f.FunctionName()); !exists {
+			e.gms.Analyzer.Catalog.RegisterFunction(ctx, f)
+		}
+	}
+	return nil
+}
+
+// attachPgCatalog lets the catalogs read the server's sessions (settings,
+// user) and set_config change them. NewServer calls it.
+func (s *Server) attachPgCatalog() {
+	if v, ok := catalogSources.Load(s.eng); ok {
+		v.(*catalogSource).setServer(s)
+	}
+}
+
+// catalogSources maps an *Engine to its *catalogSource.
+var catalogSources sync.Map
+
+// ColumnType is the Postgres type of a table column: its declared type
+// (CREATE TABLE, DeclareTable, system tables), else the default for the
+// engine type.
+func (e *Engine) ColumnType(schema, table, column string, t sql.Type) uint32 {
+	e.mu.RLock()
+	oid, ok := e.declared[columnKey{schema, strings.ToLower(table), strings.ToLower(column)}]
+	if !ok {
+		oid, ok = e.declared[columnKey{strings.ToLower(schema), strings.ToLower(table), strings.ToLower(column)}]
+	}
+	e.mu.RUnlock()
+	if ok {
+		return oid
+	}
+	return pgtypes.FromEngine(t)
+}
+
+// catalogEngineType is the engine type holding a catalog column: the
+// wire types' own, text for the catalog-only types ("char", name,
+// int2vector, oidvector, regproc, arrays, ...), which travel as text.
+func catalogEngineType(oid uint32) sql.Type {
+	if t, err := engineType(oid); err == nil {
+		return t
+	}
+	return types.LongText
+}
+
+// catalogDB builds a schema of catalog tables whose rows come from src.
+func (e *Engine) catalogDB(name string, tables []pgcatalog.Table, src *catalogSource) (*systemDB, error) {
+	db := &systemDB{name: name, tables: map[string]sql.Table{}}
+	for _, t := range tables {
+		t := t
+		def := SystemTable{Name: t.Name, Description: pgcatalog.LabelComment(name, t.Name, 'r'),
+			Rows: func(ctx context.Context) ([][]any, error) {
+				sctx, ok := ctx.(*sql.Context)
+				if !ok {
+					return nil, fmt.Errorf("%s.%s: no engine context", name, t.Name)
+				}
+				snap, err := src.Snapshot(sctx)
+				if err != nil {
+					return nil, err
+				}
+				return t.Rows(snap), nil
+			}}
+		st := &systemTable{db: name, def: def}
+		ct := &dialect.CreateTable{Table: dialect.Relation{Schema: name, Name: t.Name}}
+		for _, c := range t.Columns {
+			def.Columns = append(def.Columns, SystemColumn{Name: c.Name, OID: c.Type})
+			st.schema = append(st.schema, &sql.Column{Name: c.Name, Type: catalogEngineType(c.Type), Nullable: true, Source: t.Name, DatabaseSource: name})
+			ct.Columns = append(ct.Columns, dialect.ColumnDef{Name: c.Name, OID: c.Type, Typmod: -1})
+		}
+		st.def = def
+		db.tables[strings.ToLower(t.Name)] = st
+		db.order = append(db.order, t.Name)
+		e.declare(name, ct)
+	}
+	return db, nil
+}
+
+// catalogSource takes snapshots of the engine for the catalogs, one per
+// statement and session (a statement may scan pg_class many times).
+type catalogSource struct {
+	eng *Engine
+
+	mu    sync.Mutex
+	srv   *Server
+	cache map[uint32]cachedSnapshot // by engine session id
+}
+
+type cachedSnapshot struct {
+	at   time.Time // the statement's query time
+	snap *pgcatalog.Snapshot
+}
+
+func (c *catalogSource) setServer(s *Server) {
+	c.mu.Lock()
+	c.srv = s
+	c.mu.Unlock()
+}
+
+func (c *catalogSource) server() *Server {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.srv
+}
+
+// schemaComments describe dualgate's schemas (DESIGN.md, SQL surface).
+var schemaComments = map[string]string{
+	"canonical":          "AUTHORITATIVE: entities of record, current or at any commit",
+	"history":            "AUTHORITATIVE: every version of every entity",
+	"diff":               "AUTHORITATIVE: changes between adjacent commits",
+	"raw":                "DERIVED (non-authoritative): captured source facts, append-only",
+	"serving":            "DERIVED (non-authoritative): serving read models",
+	"reconcile":          "DERIVED (non-authoritative): reconciliation rules, runs and exceptions",
+	"catalog":            "DERIVED (non-authoritative): the declarative domain catalog",
+	"dualgate":           "DERIVED (non-authoritative): dualgate's commit log, sessions and audit",
+	"public":             "DERIVED (non-authoritative): scratch tables of this process",
+	"pg_catalog":         "system catalog",
+	"information_schema": "SQL-standard catalog views",
+}
+
+// Snapshot implements pgcatalog.Source.
+func (c *catalogSource) Snapshot(ctx *sql.Context) (*pgcatalog.Snapshot, error) {
+	id := uint32(0)
+	if ctx.Session != nil {
+		id = ctx.Session.ID()
+	}
+	at := ctx.QueryTime()
+	c.mu.Lock()
+	if cs, ok := c.cache[id]; ok && cs.at.Equal(at) {
+		c.mu.Unlock()
+		return cs.snap, nil
+	}
+	c.mu.Unlock()
+	snap, err := c.take(ctx)
+	if err != nil {
+		return nil, err
+	}
+	c.mu.Lock()
+	if len(c.cache) > 1024 {
+		c.cache = map[uint32]cachedSnapshot{}
+	}
+	c.cache[id] = cachedSnapshot{at: at, snap: snap}
+	c.mu.Unlock()
+	return snap, nil
+}
+
+// take reads every schema, relation, column, key and comment of the
+// engine, and the session's settings.
+func (c *catalogSource) take(ctx *sql.Context) (*pgcatalog.Snapshot, error) {
+	e := c.eng
+	snap := &pgcatalog.Snapshot{Database: "dualgate"}
+	if ctx.Session != nil {
+		snap.User = ctx.Session.Client().User
+	}
+	if srv := c.server(); srv != nil {
+		if sess := srv.sessionOf(ctx); sess != nil {
+			snap.Superuser = sess.settings.get("is_superuser") == "on"
+			for _, kv := range sess.settings.all() {
+				snap.Settings = append(snap.Settings, pgcatalog.Setting{Name: kv[0], Value: kv[1], Desc: kv[2]})
+			}
+		}
+	}
+	if snap.Settings == nil {
+		defaults := newSettings("")
+		for _, kv := range defaults.all() {
+			snap.Settings = append(snap.Settings, pgcatalog.Setting{Name: kv[0], Value: kv[1], Desc: kv[2]})
+		}
+	}
+	dbs := e.provider.AllDatabases(ctx)
+	if info := e.gms.Analyzer.Catalog.InfoSchema; info != nil {
+		dbs = append(dbs, info)
+	}
+	for _, db := range dbs {
+		name := db.Name()
+		snap.Schemas = append(snap.Schemas, pgcatalog.Schema{Name: name, Comment: schemaComments[strings.ToLower(name)]})
+		_, system := db.(*systemDB)
+		names, err := db.GetTableNames(ctx)
+		if err != nil {
+			return nil, fmt.Errorf("pg_catalog: tables of %s: %w", name, err)
+		}
+		for _, tn := range names {
+			t, ok, err := db.GetTableInsensitive(ctx, tn)
+			if err != nil {
+				return nil, fmt.Errorf("pg_catalog: %s.%s: %w", name, tn, err)
+			}
+			if !ok {
+				continue
+			}
+			rel, err := e.describeTable(ctx, name, t)
+			if err != nil {
+				return nil, err
+			}
+			rel.System = system
+			snap.Relations = append(snap.Relations, rel)
+		}
+		if vdb, ok := db.(sql.ViewDatabase); ok {
+			views, err := vdb.AllViews(ctx)
+			if err != nil {
+				return nil, fmt.Errorf("pg_catalog: views of %s: %w", name, err)
+			}
+			for _, v := range views {
+				snap.Relations = append(snap.Relations, e.describeView(ctx, name, v))
+			}
+		}
+	}
+	return snap, nil
+}
+
+// describeTable turns an engine table into a catalog relation.
+func (e *Engine) describeTable(ctx *sql.Context, schema string, t sql.Table) (pgcatalog.Relation, error) {
+	rel := pgcatalog.Relation{Schema: schema, Name: t.Name(), OID: RelationOID(schema, t.Name()), Kind: 'r'}
+	sch := t.Schema()
+	attnum := func(name string) int {
+		if i := strings.LastIndex(name, "."); i >= 0 {
+			name = name[i+1:]
+		}
+		name = strings.Trim(name, "`\"")
+		for i, c := range sch {
+			if strings.EqualFold(c.Name, name) {
+				return i + 1
+			}
+		}
+		return 0
+	}
+	for _, c := range sch {
+		oid := e.ColumnType(schema, rel.Name, c.Name, c.Type)
+		col := pgcatalog.Column{Name: c.Name, Type: oid, Typmod: -1, NotNull: !c.Nullable, Comment: c.Comment}
+		if oid == pgtypes.FromEngine(c.Type) {
+			col.Typmod = pgtypes.TypmodFromEngine(c.Type)
+			if dt, ok := c.Type.(sql.DecimalType); ok && dt.Precision() == 65 && dt.Scale() == 30 {
+				col.Typmod = -1 // the dialect's unconstrained numeric
+			}
+		}
+		switch {
+		case c.AutoIncrement:
+			col.Default = fmt.Sprintf("nextval('%s_%s_seq'::regclass)", rel.Name, c.Name)
+		case c.Default != nil:
+			col.Default = c.Default.String()
+		}
+		rel.Columns = append(rel.Columns, col)
+	}
+	var pk []int
+	if pkt, ok := t.(sql.PrimaryKeyTable); ok {
+		for _, ord := range pkt.PrimaryKeySchema().PkOrdinals {
+			pk = append(pk, ord+1)
+		}
+	} else {
+		for i, c := range sch {
+			if c.PrimaryKey {
+				pk = append(pk, i+1)
+			}
+		}
+	}
+	if len(pk) > 0 {
+		rel.Indexes = append(rel.Indexes, pgcatalog.Index{Name: rel.Name + "_pkey", Columns: pk, Primary: true, Unique: true})
+	}
+	if ia, ok := t.(sql.IndexAddressable); ok {
+		idxs, err := ia.GetIndexes(ctx)
+		if err != nil {
+			return rel, fmt.Errorf("pg_catalog: indexes of %s.%s: %w", schema, rel.Name, err)
+		}
+		for _, ix := range idxs {
+			if strings.EqualFold(ix.ID(), "primary") {
+				continue
+			}
+			pix := pgcatalog.Index{Name: ix.ID(), Unique: ix.IsUnique()}
+			for _, ex := range ix.Expressions() {
+				if n := attnum(ex); n > 0 {
+					pix.Columns = append(pix.Columns, n)
+				}
+			}
+			if len(pix.Columns) > 0 {
+				rel.Indexes = append(rel.Indexes, pix)
+			}
+		}
+	}
+	if fkt, ok := t.(sql.ForeignKeyTable); ok {
+		fks, err := fkt.GetDeclaredForeignKeys(ctx)
+		if err != nil {
+			return rel, fmt.Errorf("pg_catalog: foreign keys of %s.%s: %w", schema, rel.Name, err)
+		}
+		for _, fk := range fks {
+			pfk := pgcatalog.ForeignKey{Name: fk.Name, RefSchema: fk.ParentDatabase, RefTable: fk.ParentTable,
+				RefColumns: fk.ParentColumns, OnUpdate: fkAction(fk.OnUpdate), OnDelete: fkAction(fk.OnDelete)}
+			if pfk.RefSchema == "" {
+				pfk.RefSchema = schema
+			}
+			for _, c := range fk.Columns {
+				pfk.Columns = append(pfk.Columns, attnum(c))
+			}
+			rel.Foreign = append(rel.Foreign, pfk)
+		}
+	}
+	if ct, ok := t.(sql.CommentedTable); ok {
+		rel.Comment = ct.Comment()
+	}
+	return rel, nil
+}
+
+// fkAction spells a foreign key action as Postgres does.
+func fkAction(a sql.ForeignKeyReferentialAction) string {
+	switch a {
+	case sql.ForeignKeyReferentialAction_Cascade:
+		return "CASCADE"
+	case sql.ForeignKeyReferentialAction_SetNull:
+		return "SET NULL"
+	case sql.ForeignKeyReferentialAction_SetDefault:
+		return "SET DEFAULT"
+	case sql.ForeignKeyReferentialAction_Restrict:
+		return "RESTRICT"
+	}
+	return "NO ACTION"
+}
+
+// describeView turns an engine view into a catalog relation; its columns
+// are those of its planned query, when it plans.
+func (e *Engine) describeView(ctx *sql.Context, schema string, v sql.ViewDefinition) pgcatalog.Relation {
+	rel := pgcatalog.Relation{Schema: schema, Name: v.Name, OID: RelationOID(schema, v.Name), Kind: 'v', ViewDef: v.TextDefinition}
+	return rel
+}
+
+// SetSetting implements pgcatalog.Source: set_config runs as SET (or SET
+// LOCAL) in the statement's session.
+func (c *catalogSource) SetSetting(ctx *sql.Context, name, value string, local bool) (string, error) {
+	srv := c.server()
+	if srv == nil {
+		return "", fmt.Errorf("set_config: no session")
+	}
+	sess := srv.sessionOf(ctx)
+	if sess == nil {
+		return "", fmt.Errorf("set_config: no session")
+	}
+	if err := sess.set(&dialect.Set{Name: strings.ToLower(name), Value: []string{value}, Local: local}); err != nil {
+		return "", err
+	}
+	c.mu.Lock()
+	delete(c.cache, ctx.Session.ID())
+	c.mu.Unlock()
+	return sess.settings.get(name), nil
+}
