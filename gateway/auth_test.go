@@ -9,12 +9,14 @@ import (
 	"crypto/x509/pkix"
 	"database/sql"
 	"fmt"
+	"io"
 	"math/big"
 	"net"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/jackc/pgproto3/v2"
 	"github.com/jackc/pgx/v5"
 	_ "github.com/lib/pq"
 
@@ -153,4 +155,68 @@ func TestCleartextOnlyOverTLS(t *testing.T) {
 		t.Fatalf("SCRAM without TLS: %v", err)
 	}
 	c.Close(ctxT(t))
+}
+
+// TestAuthMethodsOffered checks, message by message, which authentication
+// request the server sends: SCRAM on plain connections, cleartext only on
+// TLS connections of a server that allows it, and 'N' to GSSENCRequest.
+func TestAuthMethodsOffered(t *testing.T) {
+	users := usersFile(t, "dave", "pw")
+	g := startGateway(t, func(c *gateway.Config) {
+		c.Trust, c.Users, c.TLS, c.AllowCleartext = false, users, selfSignedTLS(t), true
+	})
+	authRequest := func(useTLS bool) pgproto3.BackendMessage {
+		nc, err := net.Dial("tcp", g.addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer nc.Close()
+		_ = nc.SetDeadline(time.Now().Add(10 * time.Second))
+		var conn net.Conn = nc
+		if useTLS {
+			req, _ := (&pgproto3.SSLRequest{}).Encode(nil)
+			if _, err := nc.Write(req); err != nil {
+				t.Fatal(err)
+			}
+			b := make([]byte, 1)
+			if _, err := io.ReadFull(nc, b); err != nil || b[0] != 'S' {
+				t.Fatalf("SSLRequest answered %q (%v), want S", b, err)
+			}
+			tc := tls.Client(nc, &tls.Config{InsecureSkipVerify: true})
+			if err := tc.Handshake(); err != nil {
+				t.Fatal(err)
+			}
+			conn = tc
+		}
+		fe := pgproto3.NewFrontend(pgproto3.NewChunkReader(conn), conn)
+		if err := fe.Send(&pgproto3.StartupMessage{ProtocolVersion: pgproto3.ProtocolVersionNumber, Parameters: map[string]string{"user": "dave"}}); err != nil {
+			t.Fatal(err)
+		}
+		m, err := fe.Receive()
+		if err != nil {
+			t.Fatal(err)
+		}
+		return m
+	}
+	if m, ok := authRequest(false).(*pgproto3.AuthenticationSASL); !ok || len(m.AuthMechanisms) != 1 || m.AuthMechanisms[0] != "SCRAM-SHA-256" {
+		t.Errorf("plain connection: got %#v, want AuthenticationSASL SCRAM-SHA-256", m)
+	}
+	if m, ok := authRequest(true).(*pgproto3.AuthenticationCleartextPassword); !ok {
+		t.Errorf("TLS connection with cleartext allowed: got %#v, want AuthenticationCleartextPassword", m)
+	}
+
+	nc, err := net.Dial("tcp", g.addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	_ = nc.SetDeadline(time.Now().Add(10 * time.Second))
+	req, _ := (&pgproto3.GSSEncRequest{}).Encode(nil)
+	if _, err := nc.Write(req); err != nil {
+		t.Fatal(err)
+	}
+	b := make([]byte, 1)
+	if _, err := io.ReadFull(nc, b); err != nil || b[0] != 'N' {
+		t.Fatalf("GSSENCRequest answered %q (%v), want N", b, err)
+	}
 }

@@ -206,7 +206,8 @@ func (c *catalogSource) take(ctx *sql.Context) (*pgcatalog.Snapshot, error) {
 		}
 	}
 	dbs := e.provider.AllDatabases(ctx)
-	if info := e.gms.Analyzer.Catalog.InfoSchema; info != nil {
+	info := e.gms.Analyzer.Catalog.InfoSchema
+	if info != nil {
 		dbs = append(dbs, info)
 	}
 	for _, db := range dbs {
@@ -230,6 +231,10 @@ func (c *catalogSource) take(ctx *sql.Context) (*pgcatalog.Snapshot, error) {
 				return nil, err
 			}
 			rel.System = system
+			if db == info { // information_schema relations are views in Postgres
+				rel.Kind = 'v'
+				rel.ViewDef = "-- information_schema." + rel.Name + " is computed by dualgate from the live engine"
+			}
 			snap.Relations = append(snap.Relations, rel)
 		}
 		if vdb, ok := db.(sql.ViewDatabase); ok {

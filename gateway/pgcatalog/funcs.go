@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/dolthub/go-mysql-server/sql"
 	"github.com/dolthub/go-mysql-server/sql/types"
@@ -377,6 +378,69 @@ func Functions(src Source) []sql.Function {
 			n, _ := toInt(ctx, v[0])
 			return SizePretty(n), nil
 		}},
+		{name: "pg_regnamespace_out", min: 1, max: 1, typ: types.LongText, strict: true, eval: func(ctx *sql.Context, v []any) (any, error) {
+			s, err := snap(ctx)
+			if err != nil {
+				return nil, err
+			}
+			oid, _ := toInt(ctx, v[0])
+			for _, sc := range s.Schemas {
+				if int64(NamespaceOID(sc.Name)) == oid {
+					return QuoteIdent(sc.Name), nil
+				}
+			}
+			return strconv.FormatInt(oid, 10), nil
+		}},
+		{name: "pg_relation_is_publishable", min: 1, max: 1, typ: types.Boolean, strict: true, eval: func(*sql.Context, []any) (any, error) { return false, nil }},
+		{name: "pg_get_statisticsobjdef_columns", min: 1, max: 1, typ: types.LongText, eval: func(*sql.Context, []any) (any, error) { return nil, nil }},
+		{name: "pg_array_contains", min: 2, max: 2, typ: types.Boolean, eval: func(ctx *sql.Context, v []any) (any, error) {
+			// x = ANY(array): true if an element equals x, NULL if none does
+			// but the array has NULLs (or x is NULL), false otherwise.
+			if v[0] == nil {
+				return nil, nil
+			}
+			elems, ok := ParseArray(toStr(ctx, v[0]))
+			if !ok {
+				return nil, pgerror.New(pgerror.InvalidTextRepresentation, "malformed array literal: %q", toStr(ctx, v[0]))
+			}
+			if v[1] == nil {
+				if len(elems) == 0 {
+					return false, nil
+				}
+				return nil, nil
+			}
+			x, sawNull := toStr(ctx, v[1]), false
+			for _, e := range elems {
+				if e == nil {
+					sawNull = true
+				} else if *e == x {
+					return true, nil
+				}
+			}
+			if sawNull {
+				return nil, nil
+			}
+			return false, nil
+		}},
+		{name: "array_length", min: 2, max: 2, typ: types.Int32, strict: true, eval: arrayDim(func(n int) any {
+			if n == 0 {
+				return nil
+			}
+			return int32(n)
+		})},
+		{name: "array_upper", min: 2, max: 2, typ: types.Int32, strict: true, eval: arrayDim(func(n int) any {
+			if n == 0 {
+				return nil
+			}
+			return int32(n)
+		})},
+		{name: "array_lower", min: 2, max: 2, typ: types.Int32, strict: true, eval: arrayDim(func(n int) any {
+			if n == 0 {
+				return nil
+			}
+			return int32(1)
+		})},
+		{name: "pg_postmaster_start_time", min: 0, max: 0, typ: types.DatetimeMaxPrecision, eval: func(*sql.Context, []any) (any, error) { return startTime, nil }},
 		{name: "pg_is_in_recovery", min: 0, max: 0, typ: types.Boolean, eval: func(*sql.Context, []any) (any, error) { return false, nil }},
 	}
 	out := make([]sql.Function, len(specs))
@@ -387,6 +451,24 @@ func Functions(src Source) []sql.Function {
 }
 
 func zero(*sql.Context, []any) (any, error) { return int64(0), nil }
+
+// startTime is when the process started (pg_postmaster_start_time).
+var startTime = time.Now().UTC()
+
+// arrayDim evaluates array_length/upper/lower over dimension 1 of a
+// one-dimensional array literal; other dimensions are NULL.
+func arrayDim(f func(n int) any) func(*sql.Context, []any) (any, error) {
+	return func(ctx *sql.Context, v []any) (any, error) {
+		if d, _ := toInt(ctx, v[1]); d != 1 {
+			return nil, nil
+		}
+		elems, ok := ParseArray(toStr(ctx, v[0]))
+		if !ok {
+			return nil, pgerror.New(pgerror.InvalidTextRepresentation, "malformed array literal: %q", toStr(ctx, v[0]))
+		}
+		return f(len(elems)), nil
+	}
+}
 
 func procText(f func(proc) string) func(*sql.Context, []any) (any, error) {
 	return func(ctx *sql.Context, v []any) (any, error) {

@@ -425,7 +425,7 @@ func Tables() []Table {
 						continue
 					}
 					row := []any{o(r.OID), r.Schema, r.Name}
-					for i := 0; i < 20; i++ {
+					for i := 0; i < 19; i++ { // 11 counters, 4 timestamps, 4 counters
 						if i >= 11 && i < 15 {
 							row = append(row, nil)
 						} else {
