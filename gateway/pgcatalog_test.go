@@ -5,12 +5,14 @@ import (
 	"fmt"
 	"net"
 	"os"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/rs/zerolog"
 
 	"github.com/dualgate/dualgate/gateway"
+	"github.com/dualgate/dualgate/gateway/pgcatalog"
 )
 
 // startCatalogGateway is startGateway with the Postgres catalogs
@@ -80,4 +82,232 @@ var catalogFixture = []string{
 	`CREATE TABLE orders (order_id text PRIMARY KEY, customer_id bigint, total numeric(12,2), paid boolean, note text)`,
 	`CREATE SCHEMA serving`,
 	`CREATE TABLE serving.order_totals (customer_id bigint, day date, total numeric, PRIMARY KEY (customer_id, day))`,
+}
+
+// TestPgCatalogRelations checks pg_namespace, pg_class, pg_attribute,
+// pg_index, pg_constraint and pg_type over the wire for tables made with
+// CREATE TABLE, and that pg_class.oid is the RowDescription table OID.
+func TestPgCatalogRelations(t *testing.T) {
+	g := startCatalogGateway(t)
+	c := g.connect(t)
+	mustExec(t, c, catalogFixture...)
+	ctx := ctxT(t)
+
+	var nsps []string
+	rows, err := c.Query(ctx, "SELECT nspname FROM pg_catalog.pg_namespace ORDER BY nspname")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for rows.Next() {
+		var n string
+		if err := rows.Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		nsps = append(nsps, n)
+	}
+	if err := rows.Err(); err != nil {
+		t.Fatal(err)
+	}
+	if got, want := strings.Join(nsps, ","), "dualgate,information_schema,pg_catalog,public,serving"; got != want {
+		t.Errorf("pg_namespace = %s, want %s", got, want)
+	}
+
+	var oid uint32
+	var kind string
+	var natts int16
+	if err := c.QueryRow(ctx, `SELECT c.oid, c.relkind, c.relnatts FROM pg_catalog.pg_class c
+		JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = 'public' AND c.relname = 'orders'`).Scan(&oid, &kind, &natts); err != nil {
+		t.Fatal(err)
+	}
+	if oid != gateway.RelationOID("public", "orders") || kind != "r" || natts != 5 {
+		t.Errorf("pg_class orders: oid %d kind %q natts %d", oid, kind, natts)
+	}
+	rr := c.PgConn().ExecParams(ctx, "SELECT order_id, total FROM orders", nil, nil, nil, nil)
+	fds := rr.FieldDescriptions()
+	rr.Close()
+	if len(fds) != 2 || fds[0].TableOID != oid || fds[1].TableAttributeNumber != 3 {
+		t.Errorf("RowDescription table oid %v, want %d", fds, oid)
+	}
+
+	type att struct {
+		name    string
+		typ     uint32
+		format  string
+		num     int16
+		notNull bool
+	}
+	var atts []att
+	rows, err = c.Query(ctx, `SELECT attname, atttypid, format_type(atttypid, atttypmod), attnum, attnotnull
+		FROM pg_catalog.pg_attribute WHERE attrelid = $1 AND attnum > 0 AND NOT attisdropped ORDER BY attnum`, oid)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for rows.Next() {
+		var a att
+		if err := rows.Scan(&a.name, &a.typ, &a.format, &a.num, &a.notNull); err != nil {
+			t.Fatal(err)
+		}
+		atts = append(atts, a)
+	}
+	if err := rows.Err(); err != nil {
+		t.Fatal(err)
+	}
+	want := []att{{"order_id", 25, "text", 1, true}, {"customer_id", 20, "bigint", 2, false},
+		{"total", 1700, "numeric(12,2)", 3, false}, {"paid", 16, "boolean", 4, false}, {"note", 25, "text", 5, false}}
+	if fmt.Sprint(atts) != fmt.Sprint(want) {
+		t.Errorf("pg_attribute orders:\n got %v\nwant %v", atts, want)
+	}
+
+	var indkey, condef, contype string
+	var primary bool
+	if err := c.QueryRow(ctx, `SELECT indkey, indisprimary FROM pg_catalog.pg_index WHERE indrelid = $1`,
+		gateway.RelationOID("serving", "order_totals")).Scan(&indkey, &primary); err != nil {
+		t.Fatal(err)
+	}
+	if indkey != "1 2" || !primary {
+		t.Errorf("pg_index order_totals: indkey %q primary %v", indkey, primary)
+	}
+	if err := c.QueryRow(ctx, `SELECT contype, pg_get_constraintdef(oid) FROM pg_catalog.pg_constraint WHERE conrelid = $1`,
+		gateway.RelationOID("serving", "order_totals")).Scan(&contype, &condef); err != nil {
+		t.Fatal(err)
+	}
+	if contype != "p" || condef != "PRIMARY KEY (customer_id, day)" {
+		t.Errorf("pg_constraint order_totals: %q %q", contype, condef)
+	}
+
+	var typname string
+	var elem, arr uint32
+	var typlen int16
+	if err := c.QueryRow(ctx, "SELECT typname, typelem, typarray, typlen FROM pg_catalog.pg_type WHERE oid = 1007").Scan(&typname, &elem, &arr, &typlen); err != nil {
+		t.Fatal(err)
+	}
+	if typname != "_int4" || elem != 23 || arr != 0 || typlen != -1 {
+		t.Errorf("pg_type 1007: %s %d %d %d", typname, elem, arr, typlen)
+	}
+	var n int
+	if err := c.QueryRow(ctx, "SELECT count(*) FROM pg_catalog.pg_type WHERE oid IN (16, 20, 23, 25, 1043, 1700, 1184, 3802, 2950, 1009)").Scan(&n); err != nil {
+		t.Fatal(err)
+	}
+	if n != 10 {
+		t.Errorf("pg_type has %d of 10 wire types", n)
+	}
+}
+
+// TestPgCatalogFunctions checks format_type, obj_description (the
+// authority label), col_description, pg_get_indexdef, current_setting,
+// quote_ident and array_to_string.
+func TestPgCatalogFunctions(t *testing.T) {
+	g := startCatalogGateway(t)
+	c := g.connect(t)
+	mustExec(t, c, catalogFixture...)
+	mustExec(t, c, "CREATE SCHEMA canonical", "CREATE TABLE canonical.accounts (id bigint PRIMARY KEY, owner text)")
+	ctx := ctxT(t)
+	for _, tc := range []struct{ q, want string }{
+		{"SELECT format_type(1043, 24)", "character varying(20)"},
+		{"SELECT format_type(1700, NULL)", "numeric"},
+		{"SELECT format_type(1009, -1)", "text[]"},
+		{"SELECT obj_description(" + fmt.Sprint(gateway.RelationOID("canonical", "accounts")) + ", 'pg_class')",
+			"AUTHORITATIVE: canonical.accounts (table of record in the canonical store)"},
+		{"SELECT obj_description(oid, 'pg_class') FROM pg_catalog.pg_class WHERE relname = 'order_totals'",
+			"DERIVED (non-authoritative): serving.order_totals (table not in canonical, history or diff)"},
+		{"SELECT obj_description(oid) FROM pg_catalog.pg_class WHERE relname = 'sessions'",
+			"DERIVED (non-authoritative): client connections open now"},
+		{"SELECT pg_get_indexdef(indexrelid) FROM pg_catalog.pg_index WHERE indrelid = " + fmt.Sprint(gateway.RelationOID("public", "customers")),
+			"CREATE UNIQUE INDEX customers_pkey ON public.customers USING btree (id)"},
+		{"SELECT current_setting('server_version_num')", "150000"},
+		{"SELECT quote_ident('Order Lines')", `"Order Lines"`},
+		{"SELECT array_to_string('{a,b,NULL}', '-', '*')", "a-b-*"},
+		{"SELECT pg_get_userbyid(10)", "dualgate"},
+	} {
+		var got string
+		if err := c.QueryRow(ctx, tc.q).Scan(&got); err != nil {
+			t.Errorf("%s: %v", tc.q, err)
+			continue
+		}
+		if got != tc.want {
+			t.Errorf("%s = %q, want %q", tc.q, got, tc.want)
+		}
+	}
+	if _, err := c.Exec(ctx, "SELECT current_setting('no_such_setting')"); err == nil || !strings.Contains(err.Error(), "42704") {
+		t.Errorf("current_setting of an unknown name: %v, want 42704", err)
+	}
+}
+
+// TestPgCatalogInformationSchema checks information_schema over the wire:
+// it replaces the engine's MySQL information_schema.
+func TestPgCatalogInformationSchema(t *testing.T) {
+	g := startCatalogGateway(t)
+	c := g.connect(t)
+	mustExec(t, c, catalogFixture...)
+	ctx := ctxT(t)
+	rows, err := c.Query(ctx, `SELECT table_schema, table_name, column_name, ordinal_position, data_type, is_nullable
+		FROM information_schema.columns WHERE table_schema = 'serving' ORDER BY ordinal_position`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for rows.Next() {
+		var s, tn, col, dt, null string
+		var pos int32
+		if err := rows.Scan(&s, &tn, &col, &pos, &dt, &null); err != nil {
+			t.Fatal(err)
+		}
+		got = append(got, fmt.Sprintf("%s.%s.%s:%d:%s:%s", s, tn, col, pos, dt, null))
+	}
+	if err := rows.Err(); err != nil {
+		t.Fatal(err)
+	}
+	want := "serving.order_totals.customer_id:1:bigint:NO serving.order_totals.day:2:date:NO serving.order_totals.total:3:numeric:YES"
+	if strings.Join(got, " ") != want {
+		t.Errorf("information_schema.columns:\n got %v\nwant %s", got, want)
+	}
+	var n int
+	if err := c.QueryRow(ctx, `SELECT count(*) FROM information_schema.table_constraints
+		WHERE constraint_type = 'PRIMARY KEY' AND table_schema IN ('public', 'serving')`).Scan(&n); err != nil {
+		t.Fatal(err)
+	}
+	if n != 3 {
+		t.Errorf("%d primary keys in information_schema.table_constraints, want 3", n)
+	}
+	var schemas string
+	if err := c.QueryRow(ctx, `SELECT string_agg(schema_name, ',' ORDER BY schema_name) FROM information_schema.schemata`).Scan(&schemas); err != nil {
+		t.Fatal(err)
+	}
+	if schemas != "dualgate,information_schema,pg_catalog,public,serving" {
+		t.Errorf("schemata = %s", schemas)
+	}
+	if err := c.QueryRow(ctx, `SELECT count(*) FROM information_schema.routines`).Scan(&n); err != nil || n != 0 {
+		t.Errorf("routines: %d %v", n, err)
+	}
+}
+
+// TestPgCatalogSelectStar reads every catalog relation in full over pgx
+// (binary where pgx asks for it): every value must encode.
+func TestPgCatalogSelectStar(t *testing.T) {
+	g := startCatalogGateway(t)
+	c := g.connect(t)
+	mustExec(t, c, catalogFixture...)
+	read := func(schema string, tables []pgcatalog.Table) {
+		for _, tb := range tables {
+			rows, err := c.Query(ctxT(t), "SELECT * FROM "+schema+"."+tb.Name)
+			if err != nil {
+				t.Errorf("%s.%s: %v", schema, tb.Name, err)
+				continue
+			}
+			for rows.Next() {
+				if _, err := rows.Values(); err != nil {
+					t.Errorf("%s.%s: %v", schema, tb.Name, err)
+					break
+				}
+			}
+			if err := rows.Err(); err != nil {
+				t.Errorf("%s.%s: %v", schema, tb.Name, err)
+			}
+			if got := len(rows.FieldDescriptions()); got != len(tb.Columns) {
+				t.Errorf("%s.%s: %d columns, want %d", schema, tb.Name, got, len(tb.Columns))
+			}
+		}
+	}
+	read("pg_catalog", pgcatalog.Tables())
+	read("information_schema", pgcatalog.InformationSchema())
 }

@@ -80,6 +80,7 @@ type Server struct {
 	conns    map[uint32]*conn
 	closing  bool
 	nextID   atomic.Uint32
+	fastHits atomic.Uint64
 	wg       sync.WaitGroup
 	shutdown chan struct{}
 }

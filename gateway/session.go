@@ -56,6 +56,7 @@ type prepared struct {
 type portal struct {
 	prep     *prepared
 	bindings map[string]sqlparser.Expr
+	values   []any   // the decoded parameters, for the fast path
 	formats  []int16 // result format codes as sent in Bind
 
 	cursor *cursor // open result while suspended
@@ -354,8 +355,10 @@ func (s *session) bind(m *pgproto3.Bind) error {
 		return err
 	}
 	var bindings map[string]sqlparser.Expr
+	var values []any
 	if len(m.Parameters) > 0 {
 		bindings = make(map[string]sqlparser.Expr, len(m.Parameters))
+		values = make([]any, len(m.Parameters))
 	}
 	for i, raw := range m.Parameters {
 		f := formatAt(m.ParameterFormatCodes, i)
@@ -374,12 +377,13 @@ func (s *session) bind(m *pgproto3.Bind) error {
 			return pgerror.New(pgerror.InvalidParameterValue, "parameter $%d: %v", i+1, err)
 		}
 		bindings["v"+strconv.Itoa(i+1)] = e
+		values[i] = v
 	}
 	formats := append([]int16(nil), m.ResultFormatCodes...)
 	if old := s.portals[m.DestinationPortal]; old != nil {
 		old.closeCursor()
 	}
-	s.portals[m.DestinationPortal] = &portal{prep: p, bindings: bindings, formats: formats}
+	s.portals[m.DestinationPortal] = &portal{prep: p, bindings: bindings, values: values, formats: formats}
 	return s.c.send(&pgproto3.BindComplete{})
 }
 
@@ -777,6 +781,11 @@ func (s *session) show(name string, describe bool, formats []int16) error {
 // runEngine runs an engine statement of a portal and sends its results.
 func (s *session) runEngine(p *portal, maxRows int64, describe bool) error {
 	st := &p.prep.stmt
+	if st.Lookup != nil && s.settings.get("dualgate.fast_path") == "on" {
+		if handled, err := s.fastLookup(p, describe); handled {
+			return err
+		}
+	}
 	ctx, release := s.c.statementContext(s.settings.statementTimeout())
 	l := s.labelFor(ctx, st)
 	sctx := s.eng.context(ctx, st.Engine)

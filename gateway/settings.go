@@ -186,6 +186,7 @@ var settingDefs = func() map[string]*settingDef {
 		{name: "dualgate.label_columns", def: "off", check: boolSetting, desc: "Append _authority and _as_of columns to results"},
 		{name: "dualgate.max_staleness", def: "0", check: durationSetting, desc: "Largest lag a derived read may have (0 = unbounded)"},
 		{name: "dualgate.stale_policy", def: "error", check: oneOf("error", "canonical"), desc: "What a too-stale derived read does"},
+		{name: "dualgate.fast_path", def: "on", check: boolSetting, desc: "Answer whole-key point lookups without planning (off: always use the engine)"},
 		{name: "dualgate.commit_message", def: "", check: anyValue, desc: "Message of the next steward correction commit"},
 	}
 	m := make(map[string]*settingDef, len(defs))

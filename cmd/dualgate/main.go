@@ -58,6 +58,10 @@ type serveOptions struct {
 	trust, cleartext                    bool
 	maxMessage                          int
 	shutdownGrace                       time.Duration
+	// demo, when set (`dualgate demo`, see demo.go), runs once the store is
+	// open: it loads the demo history and starts the live trickle; runServe
+	// defers the returned stop.
+	demo func(ctx context.Context, side *primary.Side, log zerolog.Logger) (stop func(), err error)
 }
 
 func (o *serveOptions) register(fs *pflag.FlagSet) {
@@ -142,9 +146,12 @@ func newServe() *cobra.Command {
 }
 
 // newDemo runs the gateway with the embedded demo catalog, trust
-// authentication on loopback and a temporary data directory.
+// authentication on loopback and a temporary data directory, loaded with
+// generated history and a live trickle of events (demo.go).
 func newDemo() *cobra.Command {
 	o := &serveOptions{}
+	d := &demoOptions{out: os.Stderr}
+	o.demo = d.load
 	cmd := &cobra.Command{
 		Use:   "demo",
 		Short: "Run dualgate on loopback with the retailer demo (no password; psql can connect right away)",
@@ -176,6 +183,7 @@ func newDemo() *cobra.Command {
 		},
 	}
 	o.register(cmd.Flags())
+	d.register(cmd.Flags())
 	cmd.Flags().Lookup("log-format").DefValue = "console"
 	_ = cmd.Flags().Set("log-format", "console")
 	_ = cmd.Flags().Set("log-level", "warn")
@@ -224,6 +232,13 @@ func runServe(ctx context.Context, o *serveOptions, cat *catalog.Catalog, log ze
 		defer side.Close()
 		side.Configure(&cfg)
 		log.Info().Str("catalog", cat.Summary()).Uint64("commit_id", side.Head()).Str("data", o.data).Msg("catalog loaded, canonical store open")
+		if o.demo != nil {
+			stop, err := o.demo(ctx, side, log)
+			if err != nil {
+				return err
+			}
+			defer stop()
+		}
 	}
 	srv, err := gateway.NewServer(cfg, eng)
 	if err != nil {

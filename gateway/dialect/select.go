@@ -10,6 +10,11 @@ import (
 // selectTop prints a top-level query and fills ResultTypes/StarIndex.
 func (p *printer) selectTop(s *pg.SelectStmt, st *Statement) string {
 	q := p.selectStmt(s, st)
+	if l := lookupOf(s); l != nil {
+		if len(p.asOf) == 0 { // time travel goes through the engine
+			st.Lookup = l
+		}
+	}
 	return q
 }
 

@@ -66,6 +66,9 @@ type Statement struct {
 	// AddColumns records the declared Postgres types of the columns an
 	// ALTER TABLE ... ADD COLUMN adds (nil otherwise).
 	AddColumns *CreateTable
+	// Lookup, when set, says the query has the point-lookup shape the
+	// gateway can answer without planning (see Lookup).
+	Lookup *Lookup
 	// Relations lists every relation the statement reads or writes, as
 	// written (schema may be empty when unqualified).
 	Relations []Relation

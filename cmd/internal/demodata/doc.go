@@ -38,9 +38,11 @@
 //     the same entity from the same source queue behind it (sources keep
 //     per-entity order), but sources drift against each other, so a
 //     shipment can arrive before its order's PAID (Stats.Late);
-//   - out-of-order events: the last two OMS status events of an order
-//     arrive swapped; exactly one of them is an illegal transition and is
-//     quarantined (Stats.OutOfOrder);
+//   - out-of-order events: the second-to-last OMS status event of an order
+//     is held back until just after the last one; exactly one of the two
+//     is then an illegal transition and is quarantined (Stats.OutOfOrder);
+//     when it is the last one, the order is left a state behind and a
+//     steward Fix is proposed;
 //   - status reversals: the OMS re-sends ACCEPTED after PAID, the WMS
 //     re-sends "packed" after "shipped"; quarantined (Stats.Reversals);
 //   - manual overrides: a fraud analyst overrides an automatic decline

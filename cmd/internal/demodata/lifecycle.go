@@ -299,7 +299,8 @@ func (g *Generator) lifecycle(idx, placed int64, first bool) []*delivery {
 			prev = evs[a-1].status
 		}
 		A, Z := ds[a], ds[z]
-		A.at, Z.at = Z.at, A.at
+		// A is held back until just after Z (its successor) arrived.
+		A.at = Z.at + between(r, secUS, 10*minUS)
 		Z.swapped = true
 		if orderAllows(prev, evs[z].status) {
 			A.quar = 1

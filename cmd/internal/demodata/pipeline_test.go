@@ -84,6 +84,9 @@ func TestPipelineEndToEnd(t *testing.T) {
 	for i := 1; i <= 6; i++ {
 		ingestAll(t, p, g.Trickle(g.End().Add(time.Duration(i)*10*time.Minute), 3), per)
 	}
+	// Let the lifecycles of the history's first days finish (no new
+	// orders), so that canonical can be compared with the legacy mart.
+	ingestAll(t, p, g.Advance(g.End().AddDate(0, 0, 4)), per)
 	s := g.Stats()
 	t.Logf("ingested in %v: %+v", time.Since(start), s)
 	warnings := 0
@@ -142,6 +145,7 @@ func TestPipelineEndToEnd(t *testing.T) {
 	if want := s.Orders - s.RuleBreakers[demodata.SrcOrders] - s.OutOfOrder; n < want {
 		t.Errorf("canonical.commercial_orders has %d orders, want at least %d", n, want)
 	}
+	checkLegacyMart(t, g, store)
 	// The steward fixes the generator proposes are accepted.
 	fixes := g.Fixes()
 	if len(fixes) == 0 {
@@ -155,5 +159,63 @@ func TestPipelineEndToEnd(t *testing.T) {
 		if rep.Committed != 1 {
 			t.Errorf("fix %+v: %+v", f, rep)
 		}
+	}
+}
+
+// checkLegacyMart compares recognized sales in canonical with the legacy
+// mart on the history's first two dates, where every order is long
+// fulfilled: they agree but for the mart's documented defects (a double
+// count on the second date, APAC rounding).
+func checkLegacyMart(t *testing.T, g *demodata.Generator, store *canonical.Store) {
+	t.Helper()
+	ts, err := store.Schema("commercial_orders", canonical.HEAD)
+	if err != nil {
+		t.Fatal(err)
+	}
+	iStatus, iTotal, iPlaced, iRegion := ts.ColumnIndex("status"), ts.ColumnIndex("total_cents"), ts.ColumnIndex("placed_at"), ts.ColumnIndex("region")
+	type key struct {
+		day    time.Time
+		region string
+	}
+	canon := map[key]int64{}
+	it, err := store.Scan(context.Background(), "commercial_orders", canonical.ScanOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for it.Next() {
+		r := it.Row()
+		if st := r[iStatus].(string); st != "fulfilled" && st != "closed" {
+			continue
+		}
+		canon[key{r[iPlaced].(time.Time).UTC().Truncate(24 * time.Hour), r[iRegion].(string)}] += r[iTotal].(int64)
+	}
+	if err := it.Err(); err != nil {
+		t.Fatal(err)
+	}
+	it.Close()
+	mart := map[key]int64{}
+	for _, r := range g.LegacyMart(g.End()) {
+		mart[key{r[0].(time.Time), r[1].(string)}] = r[2].(int64)
+	}
+	doubled := 0
+	for _, day := range []time.Time{g.Start(), g.Start().AddDate(0, 0, 1)} {
+		for _, region := range []string{"EU", "NA", "APAC"} {
+			k := key{day, region}
+			c, m := canon[k], mart[k]
+			switch {
+			case c == m:
+			case region == "APAC" && m-c < 5000 && c-m < 5000:
+			case day.Equal(g.Start().AddDate(0, 0, 1)) && m > c && m-c < 200000:
+				doubled++
+			default:
+				t.Errorf("legacy mart %s %s: canonical %d, mart %d", day.Format("2006-01-02"), region, c, m)
+			}
+		}
+	}
+	if doubled > 1 {
+		t.Errorf("%d double counts, want at most one", doubled)
+	}
+	if _, ok := mart[key{g.Start().AddDate(0, 0, 3), "EU"}]; ok {
+		t.Error("the missing day is in the mart")
 	}
 }
