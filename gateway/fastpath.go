@@ -2,6 +2,7 @@ package gateway
 
 import (
 	"context"
+	"strconv"
 	"strings"
 
 	"github.com/dolthub/go-mysql-server/sql"
@@ -37,9 +38,15 @@ func (s *session) fastLookup(p *portal, describe bool) (handled bool, err error)
 	if err != nil {
 		return false, nil
 	}
-	t, ok, err := db.GetTableInsensitive(sctx, lk.Table.Name)
-	if err != nil || !ok {
-		return false, nil
+	ok := false
+	var t sql.Table
+	if lk.Table.AsOf == "" {
+		t, ok, err = db.GetTableInsensitive(sctx, lk.Table.Name)
+	} else if vdb, isVersioned := db.(sql.VersionedDatabase); isVersioned {
+		t, ok, err = vdb.GetTableInsensitiveAsOf(sctx, lk.Table.Name, revValue(lk.Table.AsOf))
+	}
+	if err != nil || !ok || t == nil {
+		return false, nil // the engine path reports unknown revisions
 	}
 	kl, ok := t.(KeyLookup)
 	if !ok {
@@ -135,3 +142,15 @@ func (s *session) fastLookup(p *portal, describe bool) (handled bool, err error)
 
 // FastPathHits counts queries answered by the point-lookup fast path.
 func (s *Server) FastPathHits() uint64 { return s.fastHits.Load() }
+
+// revValue is what the engine passes a versioned database for an AS OF
+// literal: an integer commit id or the string inside the quotes.
+func revValue(lit string) any {
+	if n, err := strconv.ParseInt(lit, 10, 64); err == nil {
+		return n
+	}
+	if len(lit) >= 2 && lit[0] == '\'' && lit[len(lit)-1] == '\'' {
+		return strings.ReplaceAll(lit[1:len(lit)-1], "''", "'")
+	}
+	return lit
+}

@@ -252,7 +252,7 @@ func (c *catalogSource) take(ctx *sql.Context) (*pgcatalog.Snapshot, error) {
 
 // describeTable turns an engine table into a catalog relation.
 func (e *Engine) describeTable(ctx *sql.Context, schema string, t sql.Table) (pgcatalog.Relation, error) {
-	rel := pgcatalog.Relation{Schema: schema, Name: t.Name(), OID: RelationOID(schema, t.Name()), Kind: 'r'}
+	rel := pgcatalog.Relation{Schema: schema, Name: t.Name(), OID: catalogRelationOID(schema, t.Name()), Kind: 'r'}
 	sch := t.Schema()
 	attnum := func(name string) int {
 		if i := strings.LastIndex(name, "."); i >= 0 {
@@ -339,6 +339,15 @@ func (e *Engine) describeTable(ctx *sql.Context, schema string, t sql.Table) (pg
 		rel.Comment = ct.Comment()
 	}
 	return rel, nil
+}
+
+// catalogRelationOID is RelationOID, except for the pg_catalog relations
+// Postgres has, which keep Postgres's oids (pg_class is 1259).
+func catalogRelationOID(schema, name string) uint32 {
+	if oid, ok := pgcatalog.CatalogOID(schema, name); ok {
+		return oid
+	}
+	return RelationOID(schema, name)
 }
 
 // fkAction spells a foreign key action as Postgres does.

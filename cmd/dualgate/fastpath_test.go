@@ -88,6 +88,8 @@ func TestFastPathMatchesEngine(t *testing.T) {
 		{`SELECT o.status AS s, o.placed_at FROM canonical.commercial_orders o WHERE o.order_id = $1`, func(r *rand.Rand) [][]byte { return [][]byte{id(r)} }, true},
 		{`SELECT sku, quantity FROM canonical.order_lines WHERE line_no = $2 AND order_id = $1`, func(r *rand.Rand) [][]byte { return [][]byte{id(r), []byte(fmt.Sprint(r.Intn(3) + 1))} }, true},
 		{`SELECT order_id FROM canonical.commercial_orders WHERE order_id = 'o-7'`, nil, true},
+		{`SELECT order_id, status FROM canonical.commercial_orders FOR SYSTEM_TIME AS OF 'HEAD~5' WHERE order_id = $1`, func(r *rand.Rand) [][]byte { return [][]byte{id(r)} }, true},
+		{`SELECT order_id, status FROM canonical.commercial_orders AS OF 12 WHERE order_id = $1`, func(r *rand.Rand) [][]byte { return [][]byte{id(r)} }, true},
 		{`SELECT order_id, total_cents FROM canonical.commercial_orders WHERE total_cents = $1`, func(r *rand.Rand) [][]byte { return [][]byte{[]byte(fmt.Sprint(100 * r.Intn(35)))} }, false},
 		{`SELECT sku FROM canonical.order_lines WHERE order_id = $1`, func(r *rand.Rand) [][]byte { return [][]byte{id(r)} }, false},
 	}
@@ -114,8 +116,8 @@ func TestFastPathMatchesEngine(t *testing.T) {
 		if !reflect.DeepEqual(a.Rows, b.Rows) || a.CommandTag.String() != b.CommandTag.String() {
 			t.Fatalf("%s %q (format %d): rows differ:\nfast   %q %s\nengine %q %s", q.sql, params, format, a.Rows, a.CommandTag, b.Rows, b.CommandTag)
 		}
-		if authA != authB || authA != "authoritative@31" {
-			t.Fatalf("%s: labels fast %s engine %s, want authoritative@31", q.sql, authA, authB)
+		if authA != authB || authA[:len("authoritative@")] != "authoritative@" {
+			t.Fatalf("%s: labels fast %s engine %s, want the same authoritative label", q.sql, authA, authB)
 		}
 		if q.point {
 			points++

@@ -9,11 +9,13 @@ import (
 // constants with `=` joined by AND (`SELECT a, b FROM s.t WHERE k = $1`).
 // Whether the pinned columns are the table's whole key is for the gateway
 // to check against the table; if they are not, it runs the engine SQL.
+// Table.AsOf carries a per-table time-travel clause.
 type Lookup struct {
 	Table   Relation
 	Columns []string // selected table columns in order; nil for *
 	Names   []string // output names of Columns
 	Keys    []KeyValue
+	loc     int32 // where the relation name starts (for its time travel)
 }
 
 // KeyValue pins one column: to parameter $Param (1-based) or, when Param
@@ -61,7 +63,7 @@ func lookupOf(s *pg.SelectStmt) *Lookup {
 		}
 		return "", false
 	}
-	l := &Lookup{Table: Relation{Schema: rv.Schemaname, Name: rv.Relname}}
+	l := &Lookup{Table: Relation{Schema: rv.Schemaname, Name: rv.Relname}, loc: rv.Location}
 	for i, t := range s.TargetList {
 		rt := t.GetResTarget()
 		if rt == nil || len(rt.Indirection) > 0 {

@@ -11,9 +11,8 @@ import (
 func (p *printer) selectTop(s *pg.SelectStmt, st *Statement) string {
 	q := p.selectStmt(s, st)
 	if l := lookupOf(s); l != nil {
-		if len(p.asOf) == 0 { // time travel goes through the engine
-			st.Lookup = l
-		}
+		l.Table.AsOf = p.asOf[l.loc]
+		st.Lookup = l
 	}
 	return q
 }

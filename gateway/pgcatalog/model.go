@@ -225,3 +225,27 @@ func Labeled(schema, name string, kind byte, comment string) string {
 	}
 	return "DERIVED (non-authoritative): " + c
 }
+
+// catalogOIDs are PostgreSQL 15's oids of its system catalogs, so that
+// classoid columns and 'pg_class'::regclass agree as clients expect.
+var catalogOIDs = map[string]uint32{
+	"pg_class": PgClassOID, "pg_namespace": PgNamespaceOID, "pg_constraint": PgConstraintOID, "pg_type": PgTypeOID,
+	"pg_proc": PgProcOID, "pg_database": PgDatabaseOID, "pg_attribute": 1249, "pg_description": 2609, "pg_index": 2610,
+	"pg_attrdef": 2604, "pg_am": 2601, "pg_authid": 1260, "pg_collation": 3456, "pg_inherits": 2611, "pg_trigger": 2620,
+	"pg_rewrite": 2618, "pg_tablespace": 1213, "pg_depend": 2608, "pg_language": 2612, "pg_enum": 3501,
+	"pg_extension": 3079, "pg_policy": 3256, "pg_statistic_ext": 3381, "pg_publication": 6104,
+	"pg_publication_rel": 6106, "pg_publication_namespace": 6237, "pg_range": 3541, "pg_sequence": 2224,
+	"pg_foreign_table": 3118, "pg_partitioned_table": 3350, "pg_event_trigger": 3466, "pg_auth_members": 1261,
+	"pg_shdescription": 2396, "pg_roles": 12001, "pg_user": 12005, "pg_settings": 12101, "pg_tables": 12020,
+	"pg_views": 12016, "pg_matviews": 12025, "pg_indexes": 12030, "pg_stat_user_tables": 12207,
+}
+
+// CatalogOID is PostgreSQL's oid of a pg_catalog relation (1259 for
+// pg_class), false for relations Postgres does not have.
+func CatalogOID(schema, name string) (uint32, bool) {
+	if !strings.EqualFold(schema, "pg_catalog") {
+		return 0, false
+	}
+	oid, ok := catalogOIDs[strings.ToLower(name)]
+	return oid, ok
+}

@@ -91,7 +91,7 @@ type Fix struct {
 // Stats counts what the generator delivered so far (see the package
 // comment). Maps are keyed by source name.
 type Stats struct {
-	Orders        int // orders placed (rule breakers included)
+	Orders        int // orders whose submission was delivered (rule breakers included)
 	Batches       int
 	Rows          map[string]int // rows delivered, duplicates included
 	Duplicates    map[string]int // rows whose dedupe key was delivered before
@@ -149,7 +149,7 @@ type Generator struct {
 }
 
 // cacheOrders bounds the lifecycles kept in memory between windows.
-const cacheOrders = 100_000
+const cacheOrders = 20_000
 
 // New returns a generator of orders orders placed over days days from
 // DefaultStart.

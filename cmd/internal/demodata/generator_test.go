@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"hash"
 	"math"
+	"runtime"
 	"testing"
 	"time"
 
@@ -252,5 +253,30 @@ func TestLegacyMartDefects(t *testing.T) {
 		if !dates[d] && !d.Equal(missing) {
 			t.Errorf("no mart rows for %s", d.Format("2006-01-02"))
 		}
+	}
+}
+
+// TestStreamsLargeSizes: a 10M-order generator only holds the days it has
+// reached (orders are placed day by day and derived again when due).
+func TestStreamsLargeSizes(t *testing.T) {
+	if testing.Short() {
+		t.Skip("generates 20k orders")
+	}
+	g := demodata.New(1, 10_000_000, 1000) // 10k orders a day
+	rows := 0
+	for d := 0; d < 2; d++ {
+		for _, b := range g.Day(d) {
+			rows += len(b.Rows)
+		}
+	}
+	runtime.GC()
+	var ms runtime.MemStats
+	runtime.ReadMemStats(&ms)
+	t.Logf("2 days of a 10M-order generator: %d rows, %d orders, heap %d MB", rows, g.Stats().Orders, ms.HeapAlloc>>20)
+	if o := g.Stats().Orders; o < 19000 || o > 20000 {
+		t.Fatalf("orders delivered after 2 of 1000 days: %d", o)
+	}
+	if ms.HeapAlloc > 400<<20 {
+		t.Fatalf("heap %d MB after two days", ms.HeapAlloc>>20)
 	}
 }
