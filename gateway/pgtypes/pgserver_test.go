@@ -2,25 +2,18 @@ package pgtypes
 
 import (
 	"context"
-	"fmt"
-	"net"
 	"os"
-	"os/exec"
-	"os/user"
-	"path/filepath"
-	"strconv"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgconn"
+
+	"github.com/dualgate/dualgate/gateway/pgtest"
 )
 
 // A throwaway PostgreSQL 15 server shared by the tests of this package:
 // started on first use, stopped by TestMain.
-
-const pgBin = "/usr/lib/postgresql/15/bin"
 
 var (
 	pgOnce sync.Once
@@ -56,103 +49,12 @@ func pgConnect(t testing.TB) *pgconn.PgConn {
 }
 
 func startPostgres() (string, error) {
-	if _, err := os.Stat(filepath.Join(pgBin, "postgres")); err != nil {
-		return "", err
-	}
-	dir, err := os.MkdirTemp("", "pgtypes-pg-")
+	srv, err := pgtest.Start(context.Background(), pgtest.Options{})
 	if err != nil {
 		return "", err
 	}
-	cleanupDir := func() { os.RemoveAll(dir) }
-	var cred *syscall.Credential
-	if os.Geteuid() == 0 {
-		u, err := user.Lookup("postgres")
-		if err != nil {
-			cleanupDir()
-			return "", fmt.Errorf("running as root and no postgres user: %w", err)
-		}
-		uid, _ := strconv.Atoi(u.Uid)
-		gid, _ := strconv.Atoi(u.Gid)
-		cred = &syscall.Credential{Uid: uint32(uid), Gid: uint32(gid)}
-		if err := os.Chown(dir, uid, gid); err != nil {
-			cleanupDir()
-			return "", err
-		}
-	}
-	if err := os.Chmod(dir, 0o700); err != nil {
-		cleanupDir()
-		return "", err
-	}
-	data := filepath.Join(dir, "data")
-	cmd := exec.Command(filepath.Join(pgBin, "initdb"), "-D", data, "--auth=trust", "-U", "postgres",
-		"--encoding=UTF8", "--locale=C.UTF-8", "--no-sync")
-	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: cred}
-	cmd.Dir = dir
-	if out, err := cmd.CombinedOutput(); err != nil {
-		cleanupDir()
-		return "", fmt.Errorf("initdb: %v\n%s", err, out)
-	}
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		cleanupDir()
-		return "", err
-	}
-	port := l.Addr().(*net.TCPAddr).Port
-	l.Close()
-	logf, err := os.Create(filepath.Join(os.TempDir(), filepath.Base(dir)+".log"))
-	if err != nil {
-		cleanupDir()
-		return "", err
-	}
-	srv := exec.Command(filepath.Join(pgBin, "postgres"), "-D", data, "-k", dir, "-p", strconv.Itoa(port),
-		"-c", "listen_addresses=127.0.0.1", "-c", "fsync=off", "-c", "shared_buffers=16MB")
-	srv.SysProcAttr = &syscall.SysProcAttr{Credential: cred}
-	srv.Dir = dir
-	srv.Stdout, srv.Stderr = logf, logf
-	if err := srv.Start(); err != nil {
-		logf.Close()
-		cleanupDir()
-		return "", err
-	}
-	done := make(chan struct{})
-	go func() { srv.Wait(); close(done) }()
-	pgStop = func() {
-		srv.Process.Signal(syscall.SIGINT) // fast shutdown
-		select {
-		case <-done:
-		case <-time.After(10 * time.Second):
-			srv.Process.Kill()
-			<-done
-		}
-		logf.Close()
-		os.Remove(logf.Name())
-		cleanupDir()
-	}
-	url := fmt.Sprintf("postgres://postgres@127.0.0.1:%d/postgres?sslmode=disable", port)
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-		c, err := pgconn.Connect(ctx, url)
-		cancel()
-		if err == nil {
-			c.Close(context.Background())
-			return url, nil
-		}
-		select {
-		case <-done:
-			log, _ := os.ReadFile(logf.Name())
-			pgStop()
-			pgStop = nil
-			return "", fmt.Errorf("postgres exited: %s", log)
-		default:
-		}
-		if time.Now().After(deadline) {
-			pgStop()
-			pgStop = nil
-			return "", fmt.Errorf("postgres did not accept connections: %v", err)
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
+	pgStop = srv.Stop
+	return srv.DSN("postgres"), nil
 }
 
 // pgExec runs a statement without results (SET ...).
