@@ -94,11 +94,14 @@ func (s *session) fastLookup(p *portal, describe bool) (handled bool, err error)
 			idx = append(idx, j)
 		}
 	}
+	l := s.labelFor(ctx, st)
+	if err := s.checkStaleness(&l); err != nil {
+		return true, err
+	}
 	row, found, err := kl.LookupKey(sctx, key)
 	if err != nil {
 		return false, nil // the engine path reports it properly
 	}
-	l := s.labelFor(ctx, st)
 	labelCols := s.settings.get("dualgate.label_columns") == "on"
 	fields := p.prep.fields
 	if !p.prep.described || len(fields) != len(idx)+labelColumnCount(labelCols) {

@@ -6,10 +6,12 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/jackc/pgproto3/v2"
 
 	"github.com/dualgate/dualgate/gateway/dialect"
+	"github.com/dualgate/dualgate/gateway/pgerror"
 )
 
 // CommitClock tells the gateway where canonical history stands, so results
@@ -21,6 +23,22 @@ type CommitClock interface {
 	// Resolve turns a time-travel rev (engine literal as written: '...'
 	// or an integer) into a commit id.
 	Resolve(ctx context.Context, rev string) (uint64, error)
+}
+
+// Freshness reports how far serving projections trail canonical, for the
+// labels of derived results and for dualgate.max_staleness.
+type Freshness interface {
+	// Projection reports serving.<name>; ok is false if no such projection.
+	Projection(ctx context.Context, name string) (ProjectionFreshness, bool)
+}
+
+// ProjectionFreshness is one projection's position behind canonical.
+type ProjectionFreshness struct {
+	Watermark  uint64        // last canonical commit applied
+	LagCommits uint64        // commits behind canonical's head
+	Lag        time.Duration // time behind canonical's head
+	SLA        time.Duration
+	Available  bool // false: not materialized / store unreachable
 }
 
 // AsOfVar is the engine user variable (@dualgate_as_of) holding the
@@ -36,6 +54,35 @@ type label struct {
 	AsOf      uint64 // canonical commit the result reflects
 	Relations []string
 	Notice    string
+	freshness []namedFreshness // serving relations read, for max_staleness
+}
+
+type namedFreshness struct {
+	name string
+	f    ProjectionFreshness
+}
+
+// checkStaleness applies dualgate.max_staleness to the serving relations a
+// result reads: a projection further behind than the bound (or not
+// available) fails the statement. (stale_policy = canonical, answering
+// from canonical instead, is not implemented yet and also fails, saying
+// so.)
+func (s *session) checkStaleness(l *label) error {
+	bound, _ := parseDuration(s.settings.get("dualgate.max_staleness"))
+	for _, nf := range l.freshness {
+		if !nf.f.Available {
+			return pgerror.New("55000", "%s is not available: the projection is not materialized or its store is unreachable", nf.name).
+				WithHint("query the canonical entities, or retry when the projection has been rebuilt (see dualgate.projections)")
+		}
+		if bound > 0 && nf.f.Lag > bound {
+			e := pgerror.New("55000", "%s is %d ms behind canonical (%d commits), more than dualgate.max_staleness = %s", nf.name, nf.f.Lag.Milliseconds(), nf.f.LagCommits, s.settings.get("dualgate.max_staleness"))
+			if s.settings.get("dualgate.stale_policy") == "canonical" {
+				return e.WithHint("stale_policy = canonical is not implemented yet; query the canonical entities directly")
+			}
+			return e.WithHint("raise dualgate.max_staleness, or query the canonical entities")
+		}
+	}
+	return nil
 }
 
 // labelFor classifies a statement's result: authoritative iff it reads at
@@ -54,7 +101,7 @@ func (s *session) labelFor(ctx context.Context, st *dialect.Statement) label {
 		}
 	}
 	authoritative := len(st.Relations) > 0
-	var derivedFrom []string
+	var derivedFrom, serving []string
 	asOfs := map[uint64]bool{}
 	for _, r := range st.Relations {
 		schema := r.Schema
@@ -65,6 +112,15 @@ func (s *session) labelFor(ctx context.Context, st *dialect.Statement) label {
 		l.Relations = append(l.Relations, name)
 		if !authoritativeSchemas[schema] {
 			authoritative = false
+			if f := s.c.srv.cfg.Freshness; schema == "serving" && f != nil {
+				if pf, ok := f.Projection(ctx, r.Name); ok {
+					serving = append(serving, fmt.Sprintf("%s at commit %d, %d commits (%d ms) behind canonical, SLA %s",
+						name, pf.Watermark, pf.LagCommits, pf.Lag.Milliseconds(), pf.SLA))
+					l.AsOf = pf.Watermark
+					l.freshness = append(l.freshness, namedFreshness{name, pf})
+					continue
+				}
+			}
 			derivedFrom = append(derivedFrom, name)
 			continue
 		}
@@ -90,6 +146,13 @@ func (s *session) labelFor(ctx context.Context, st *dialect.Statement) label {
 	}
 	l.Authority = "derived"
 	switch {
+	case len(serving) > 0:
+		sort.Strings(serving)
+		l.Notice = "derived: " + strings.Join(serving, "; ")
+		if len(derivedFrom) > 0 {
+			sort.Strings(derivedFrom)
+			l.Notice += "; also reads " + strings.Join(derivedFrom, ", ")
+		}
 	case len(derivedFrom) == 0:
 		l.Notice = "derived: computed without reading any relation"
 	default:

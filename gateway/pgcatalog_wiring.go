@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/dolthub/go-mysql-server/sql"
+	"github.com/dolthub/go-mysql-server/sql/planbuilder"
 	"github.com/dolthub/go-mysql-server/sql/types"
 
 	"github.com/dualgate/dualgate/gateway/dialect"
@@ -369,7 +370,38 @@ func fkAction(a sql.ForeignKeyReferentialAction) string {
 // are those of its planned query, when it plans.
 func (e *Engine) describeView(ctx *sql.Context, schema string, v sql.ViewDefinition) pgcatalog.Relation {
 	rel := pgcatalog.Relation{Schema: schema, Name: v.Name, OID: RelationOID(schema, v.Name), Kind: 'v', ViewDef: v.TextDefinition}
+	// Bind (plan without running) the view's query for its columns, so
+	// they keep the declared types of the tables they come from; else a
+	// SELECT * over the view.
+	bind := func(q string) sql.Schema {
+		stmt, _, err := e.gms.Parser.ParseOneWithOptions(ctx, q, sql.LoadSqlMode(ctx).ParserOptions())
+		if err != nil {
+			return nil
+		}
+		node, _, err := planbuilder.New(ctx, e.gms.Analyzer.Catalog, e.gms.EventScheduler, e.gms.Parser).BindOnly(stmt, q, nil)
+		if err != nil {
+			return nil
+		}
+		return node.Schema()
+	}
+	sch := bind(v.TextDefinition)
+	if sch == nil {
+		sch = bind("SELECT * FROM " + quoteEngineIdent(schema) + "." + quoteEngineIdent(v.Name))
+	}
+	for _, c := range sch {
+		oid := e.columnOID(c)
+		col := pgcatalog.Column{Name: c.Name, Type: oid, Typmod: -1}
+		if oid == pgtypes.FromEngine(c.Type) {
+			col.Typmod = pgtypes.TypmodFromEngine(c.Type)
+		}
+		rel.Columns = append(rel.Columns, col)
+	}
 	return rel
+}
+
+// quoteEngineIdent quotes an identifier for engine SQL (ANSI_QUOTES).
+func quoteEngineIdent(s string) string {
+	return `"` + strings.ReplaceAll(s, `"`, `""`) + `"`
 }
 
 // SetSetting implements pgcatalog.Source: set_config runs as SET (or SET

@@ -61,6 +61,10 @@ type Config struct {
 	// DualgateTables are engine tables made elsewhere that belong in the
 	// dualgate schema next to the gateway's own (e.g. commits, quarantine).
 	DualgateTables []sql.Table
+	// SystemTables are more gateway-style tables for the dualgate schema.
+	SystemTables []SystemTable
+	// Freshness reports serving projections' lag (nil: no projections).
+	Freshness Freshness
 	// Procedures are the CALL-able procedures by lower-case schema.name.
 	Procedures map[string]Procedure
 }
@@ -114,7 +118,7 @@ func NewServer(cfg Config, eng *Engine) (*Server, error) {
 		return nil, fmt.Errorf("server secret: %w", err)
 	}
 	if eng != nil {
-		if err := eng.AddSystemSchema("dualgate", s.dualgateTables(), cfg.DualgateTables...); err != nil {
+		if err := eng.AddSystemSchema("dualgate", append(s.dualgateTables(), cfg.SystemTables...), cfg.DualgateTables...); err != nil {
 			return nil, err
 		}
 	}

@@ -788,6 +788,10 @@ func (s *session) runEngine(p *portal, maxRows int64, describe bool) error {
 	}
 	ctx, release := s.c.statementContext(s.settings.statementTimeout())
 	l := s.labelFor(ctx, st)
+	if err := s.checkStaleness(&l); err != nil {
+		release()
+		return err
+	}
 	sctx := s.eng.context(ctx, st.Engine)
 	sch, iter, err := s.eng.run(sctx, st.Engine, p.bindings)
 	if err != nil {

@@ -84,7 +84,7 @@ func run(ctx context.Context, rows int, dur time.Duration, clients, threads int)
 	}
 	eng := gateway.NewEngine()
 	defer eng.Close()
-	side, err := primary.Open(ctx, dataDir, cat, eng, zerolog.Nop())
+	side, err := primary.Open(ctx, dataDir, cat, eng, "", zerolog.Nop())
 	if err != nil {
 		return err
 	}

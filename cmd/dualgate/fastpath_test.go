@@ -26,7 +26,7 @@ func startServer(t *testing.T) (*gateway.Server, string) {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	eng := gateway.NewEngine()
-	side, err := primary.Open(ctx, t.TempDir(), cat, eng, zerolog.Nop())
+	side, err := primary.Open(ctx, t.TempDir(), cat, eng, "", zerolog.Nop())
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -213,11 +213,12 @@ func runServe(ctx context.Context, o *serveOptions, cat *catalog.Catalog, log ze
 			return err
 		}
 	}
-	if o.redis != "" {
-		log.Warn().Str("redis", o.redis).Msg("--redis is accepted but the serving store is not wired yet; nothing is read from Redis")
+	if o.redis != "" && cat == nil {
+		log.Warn().Str("redis", o.redis).Msg("--redis has no effect without --catalog: there are no projections to serve")
 	}
 	eng := gateway.NewEngine()
 	defer eng.Close()
+	var side *primary.Side
 	if cat != nil {
 		if err := eng.AddCatalogViews(cat); err != nil {
 			return err
@@ -225,7 +226,8 @@ func runServe(ctx context.Context, o *serveOptions, cat *catalog.Catalog, log ze
 		if err := os.MkdirAll(o.data, 0o750); err != nil {
 			return fmt.Errorf("--data %s: %w", o.data, err)
 		}
-		side, err := primary.Open(ctx, o.data, cat, eng, log)
+		var err error
+		side, err = primary.Open(ctx, o.data, cat, eng, o.redis, log)
 		if err != nil {
 			return err
 		}
@@ -252,6 +254,9 @@ func runServe(ctx context.Context, o *serveOptions, cat *catalog.Catalog, log ze
 	}
 	ctx, stop := signal.NotifyContext(ctx, syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
+	if side != nil {
+		side.Run(ctx)
+	}
 	if o.admin != "" {
 		adm, err := startAdmin(ctx, o.admin, srv, log)
 		if err != nil {

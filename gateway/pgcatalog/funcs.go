@@ -440,6 +440,24 @@ func Functions(src Source) []sql.Function {
 			}
 			return int32(1)
 		})},
+		{name: "pg_array_subscript", min: 2, max: 2, typ: types.LongText, strict: true, eval: func(ctx *sql.Context, v []any) (any, error) {
+			// arr[i]: arrays are 1-based, int2vector/oidvector text 0-based,
+			// as in PostgreSQL; out of range is NULL.
+			text := strings.TrimSpace(toStr(ctx, v[0]))
+			elems, ok := ParseArray(text)
+			if !ok {
+				return nil, pgerror.New(pgerror.InvalidTextRepresentation, "malformed array literal: %q", text)
+			}
+			i, _ := toInt(ctx, v[1])
+			if strings.HasPrefix(text, "{") {
+				i--
+			}
+			if i < 0 || i >= int64(len(elems)) || elems[i] == nil {
+				return nil, nil
+			}
+			return *elems[i], nil
+		}},
+		{name: "pg_get_serial_sequence", min: 2, max: 2, typ: types.LongText, eval: func(*sql.Context, []any) (any, error) { return nil, nil }},
 		{name: "pg_postmaster_start_time", min: 0, max: 0, typ: types.DatetimeMaxPrecision, eval: func(*sql.Context, []any) (any, error) { return startTime, nil }},
 		{name: "pg_is_in_recovery", min: 0, max: 0, typ: types.Boolean, eval: func(*sql.Context, []any) (any, error) { return false, nil }},
 	}
@@ -648,11 +666,22 @@ func (s *Snapshot) Description(oid uint32, catalog string, subid int) any {
 	return nil
 }
 
-// ParseArray parses a one-dimensional array literal ("{a,"b c",NULL}");
-// nil elements are NULLs.
+// ParseArray parses a one-dimensional array literal ("{a,"b c",NULL}"),
+// or the text of an int2vector/oidvector ("1 2"); nil elements are NULLs.
 func ParseArray(s string) ([]*string, bool) {
 	s = strings.TrimSpace(s)
-	if len(s) < 2 || s[0] != '{' || s[len(s)-1] != '}' {
+	if !strings.HasPrefix(s, "{") {
+		var out []*string
+		for _, f := range strings.Fields(s) {
+			if _, err := strconv.ParseInt(f, 10, 64); err != nil {
+				return nil, false
+			}
+			f := f
+			out = append(out, &f)
+		}
+		return out, true
+	}
+	if len(s) < 2 || s[len(s)-1] != '}' {
 		return nil, false
 	}
 	body := s[1 : len(s)-1]
@@ -710,4 +739,32 @@ func ParseArray(s string) ([]*string, bool) {
 		}
 		i++
 	}
+}
+
+// resultOIDs are the Postgres result types of the functions above whose
+// engine type cannot say it (booleans are engine integers; name, oid and
+// regclass are engine text or integers).
+var resultOIDs = map[string]uint32{
+	"pg_table_is_visible": pgtypes.Bool, "pg_type_is_visible": pgtypes.Bool, "pg_function_is_visible": pgtypes.Bool,
+	"has_table_privilege": pgtypes.Bool, "has_column_privilege": pgtypes.Bool, "has_schema_privilege": pgtypes.Bool,
+	"has_database_privilege": pgtypes.Bool, "has_function_privilege": pgtypes.Bool, "pg_has_role": pgtypes.Bool,
+	"pg_is_in_recovery": pgtypes.Bool, "pg_relation_is_publishable": pgtypes.Bool, "pg_array_contains": pgtypes.Bool,
+	"pg_get_userbyid": pgtypes.NameOID, "pg_encoding_to_char": pgtypes.NameOID,
+	"to_regclass": RegClass, "to_regtype": RegType, "pg_regclass_out": pgtypes.Text, "pg_regtype_out": pgtypes.Text,
+	"format_type": pgtypes.Text, "obj_description": pgtypes.Text, "col_description": pgtypes.Text,
+	"shobj_description": pgtypes.Text, "pg_get_expr": pgtypes.Text, "pg_get_indexdef": pgtypes.Text,
+	"pg_get_constraintdef": pgtypes.Text, "pg_get_viewdef": pgtypes.Text, "current_setting": pgtypes.Text,
+	"set_config": pgtypes.Text, "array_to_string": pgtypes.Text, "quote_ident": pgtypes.Text,
+	"array_length": pgtypes.Int4, "array_upper": pgtypes.Int4, "array_lower": pgtypes.Int4,
+	"pg_table_size": pgtypes.Int8, "pg_relation_size": pgtypes.Int8, "pg_total_relation_size": pgtypes.Int8,
+	"pg_indexes_size": pgtypes.Int8, "pg_database_size": pgtypes.Int8, "pg_size_pretty": pgtypes.Text,
+	"pg_postmaster_start_time": pgtypes.Timestamptz, "pg_array_subscript": pgtypes.Text,
+}
+
+// FunctionResultOID is the Postgres result type of a catalog function
+// (for RowDescription: pg_table_is_visible is bool, not the engine's
+// integer), false for names this package does not define.
+func FunctionResultOID(name string) (uint32, bool) {
+	oid, ok := resultOIDs[strings.ToLower(name)]
+	return oid, ok
 }

@@ -249,3 +249,24 @@ func CatalogOID(schema, name string) (uint32, bool) {
 	oid, ok := catalogOIDs[strings.ToLower(name)]
 	return oid, ok
 }
+
+// IsCatalogRelation says whether name is a pg_catalog relation: in
+// PostgreSQL pg_catalog is searched first, so an unqualified pg_class
+// means pg_catalog.pg_class.
+func IsCatalogRelation(name string) bool {
+	n := strings.ToLower(name)
+	for _, t := range catalogTableNames {
+		if t == n {
+			return true
+		}
+	}
+	return false
+}
+
+var catalogTableNames = func() []string {
+	var out []string
+	for _, t := range Tables() {
+		out = append(out, t.Name)
+	}
+	return out
+}()

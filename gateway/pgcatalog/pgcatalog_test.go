@@ -289,6 +289,12 @@ func TestQuoteIdentAndArrays(t *testing.T) {
 	if e, ok := ParseArray("{}"); !ok || len(e) != 0 {
 		t.Error("empty array")
 	}
+	if e, ok := ParseArray("1 3"); !ok || len(e) != 2 || *e[1] != "3" {
+		t.Error("int2vector text")
+	}
+	if !IsCatalogRelation("PG_CLASS") || IsCatalogRelation("orders") {
+		t.Error("IsCatalogRelation")
+	}
 	if _, ok := ParseArray("nope"); ok {
 		t.Error("accepted a non-array")
 	}

@@ -149,7 +149,7 @@ type Generator struct {
 }
 
 // cacheOrders bounds the lifecycles kept in memory between windows.
-const cacheOrders = 20_000
+const cacheOrders = 10_000
 
 // New returns a generator of orders orders placed over days days from
 // DefaultStart.
@@ -228,7 +228,10 @@ func (g *Generator) Trickle(to time.Time, orders int) []Batch {
 }
 
 // Advance returns everything delivered in [Now, to) and moves the clock
-// to to. History orders placed before to are included.
+// to to. History orders placed before to are included. Batches are cut per
+// call, so the same Config advanced by the same instants gives the same
+// batches (Day(d) advances to DayEnd(d)); ingest them in the order
+// returned, since Stats' quarantine prediction relies on per-entity order.
 func (g *Generator) Advance(to time.Time) []Batch {
 	end := to.UTC().Truncate(time.Microsecond).UnixMicro()
 	if end <= g.cursor {
@@ -310,7 +313,10 @@ func (g *Generator) batches(dl []*delivery) []Batch {
 	for s, list := range per {
 		var cur *Batch
 		for _, d := range list {
-			if cur == nil || d.file != "" || len(cur.Rows)+len(d.rows) > g.cfg.MaxBatchRows && len(cur.Rows) > 0 || cur.Name != "" {
+			// A marketplace file is a batch of its own; other deliveries
+			// fill a batch up to MaxBatchRows.
+			full := cur != nil && len(cur.Rows) > 0 && len(cur.Rows)+len(d.rows) > g.cfg.MaxBatchRows
+			if cur == nil || full || d.file != "" || cur.Name != "" {
 				out = append(out, Batch{Source: Sources[s], Name: d.file})
 				cur = &out[len(out)-1]
 			}

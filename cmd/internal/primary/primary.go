@@ -31,12 +31,16 @@ type Side struct {
 	pipeline *ingest.Pipeline
 	batcher  *ingest.Batcher
 	dualgate []sql.Table
+	serving  *serving
 }
 
 // Open opens the store under dataDir, creates or evolves the
 // catalog's tables, and registers canonical, history, diff and raw with
 // the engine.
-func Open(ctx context.Context, dataDir string, cat *catalog.Catalog, eng *gateway.Engine, log zerolog.Logger) (*Side, error) {
+//
+// Projections are materialized in the embedded store, or in Redis when
+// redisURL is set; call Run to keep them following canonical.
+func Open(ctx context.Context, dataDir string, cat *catalog.Catalog, eng *gateway.Engine, redisURL string, log zerolog.Logger) (*Side, error) {
 	store, err := canonical.Open(ctx, filepath.Join(dataDir, "canonical"), canonical.Options{Logger: log})
 	if err != nil {
 		return nil, fmt.Errorf("open canonical store under %s: %w", dataDir, err)
@@ -91,6 +95,10 @@ func Open(ctx context.Context, dataDir string, cat *catalog.Catalog, eng *gatewa
 		}
 		eng.AddDatabase(db)
 	}
+	if err := side.openServing(ctx, cat, eng, redisURL, log); err != nil {
+		store.Close()
+		return nil, err
+	}
 	return side, nil
 }
 
@@ -108,13 +116,18 @@ func declareTable(eng *gateway.Engine, schema string, t sql.Table) {
 	eng.DeclareTable(schema, t.Name(), cols)
 }
 
-// Close closes the store.
-func (c *Side) Close() error { return c.store.Close() }
+// Close stops following canonical and closes the store.
+func (c *Side) Close() error {
+	c.stopServing()
+	return c.store.Close()
+}
 
 // Configure points a gateway config at this side: commit clock, write
 // hooks, dualgate.* tables and procedures.
 func (c *Side) Configure(cfg *gateway.Config) {
 	cfg.Clock, cfg.Hooks, cfg.DualgateTables, cfg.Procedures = c, c, c.dualgate, c.procedures()
+	cfg.Freshness = c
+	cfg.SystemTables = append(cfg.SystemTables, c.projectionsTable())
 }
 
 // Pipeline is the ingest pipeline.
@@ -145,6 +158,9 @@ func (c *Side) Resolve(ctx context.Context, rev string) (uint64, error) {
 // Pipeline refusals get the SQLSTATE a client can act on.
 func (c *Side) Commit(ctx context.Context, sessionID uint32, info gateway.SessionInfo) ([]string, error) {
 	notices, err := c.batcher.Commit(ctx, sessionID, info.User, info.CommitMessage)
+	if c.serving != nil {
+		c.serving.mat.Notify() // a new commit may be there for projections
+	}
 	switch {
 	case err == nil:
 	case errors.Is(err, ingest.ErrNoMessage):

@@ -1,0 +1,637 @@
+package projections
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/rs/zerolog"
+
+	"github.com/dualgate/dualgate/canonical"
+	"github.com/dualgate/dualgate/catalog"
+)
+
+// QueryFunc runs one Postgres SELECT over canonical as of commit asOf and
+// returns its column names and rows (the engine's Go values). The binary
+// implements it with the gateway engine (e.g. PinAsOf + Engine.QueryBatch);
+// the materializer never imports the gateway.
+type QueryFunc func(ctx context.Context, sql string, asOf uint64) (cols []string, rows [][]any, err error)
+
+// State is a projection's maintenance state.
+type State string
+
+// States.
+const (
+	StateOK         State = "ok"         // within its freshness SLA
+	StateLagging    State = "lagging"    // behind canonical by more than its SLA
+	StateRebuilding State = "rebuilding" // a new generation is being built (the old one serves)
+	StateError      State = "error"      // the last maintenance step failed (see Status.Err)
+)
+
+// Status is a projection's freshness (a row of dualgate.projections).
+type Status struct {
+	Name       string
+	Store      string // "memory" or "redis"
+	Generation string // "" when not materialized
+	Watermark  uint64 // last canonical commit applied
+	Head       uint64 // canonical head
+	LagCommits uint64 // Head - Watermark
+	// LagSince is the commit time of the oldest canonical commit not yet
+	// applied (zero when caught up); Lag is now - LagSince.
+	LagSince time.Time
+	Lag      time.Duration
+	SLA      time.Duration
+	State    State
+	Err      string // the last error, when State is error
+}
+
+// Options tune a Materializer. Zero values are defaults.
+type Options struct {
+	Logger zerolog.Logger
+	// PollInterval is how often Follow checks canonical's head when not
+	// notified (default 10ms). Notify wakes it at once.
+	PollInterval time.Duration
+	// RetryInterval is the pause after a failed step (default 500ms).
+	RetryInterval time.Duration
+	// ChunkRows is how many rows a rebuild writes per Apply (default 2000).
+	ChunkRows int
+	// MaxCatchUp: a projection more commits behind than this is rebuilt
+	// instead of caught up commit by commit (default 10000).
+	MaxCatchUp uint64
+	// Clock is the time source for lag (default time.Now).
+	Clock func() time.Time
+}
+
+// Materializer keeps a catalog's projections materialized in a Store from
+// canonical commits (see the package comment).
+type Materializer struct {
+	cat    *catalog.Catalog
+	store  Store
+	canon  *canonical.Store
+	query  QueryFunc
+	opts   Options
+	log    zerolog.Logger
+	projs  []*projState
+	byName map[string]*projState
+
+	sigMu sync.Mutex
+	sig   chan struct{} // closed and replaced by Notify
+}
+
+type projState struct {
+	p   *catalog.Projection
+	def string // definition hash: generations of other definitions are rebuilt
+
+	mu sync.Mutex // serializes writes to the projection (steps, rebuild switch)
+
+	stMu       sync.Mutex
+	rebuilding int
+	building   map[string]bool // generations being built (never dropped as leftovers)
+	lastErr    error
+}
+
+// New returns a materializer for every projection of cat.
+func New(cat *catalog.Catalog, store Store, canon *canonical.Store, query QueryFunc, opts Options) (*Materializer, error) {
+	if store == nil || canon == nil || query == nil {
+		return nil, errors.New("projections: New needs a store, the canonical store and a QueryFunc")
+	}
+	if opts.PollInterval <= 0 {
+		opts.PollInterval = 10 * time.Millisecond
+	}
+	if opts.RetryInterval <= 0 {
+		opts.RetryInterval = 500 * time.Millisecond
+	}
+	if opts.ChunkRows <= 0 {
+		opts.ChunkRows = 2000
+	}
+	if opts.MaxCatchUp == 0 {
+		opts.MaxCatchUp = 10000
+	}
+	if opts.Clock == nil {
+		opts.Clock = time.Now
+	}
+	m := &Materializer{cat: cat, store: store, canon: canon, query: query, opts: opts, log: opts.Logger,
+		byName: map[string]*projState{}, sig: make(chan struct{})}
+	for _, p := range cat.Projections() {
+		ps := &projState{p: p, def: DefinitionHash(p)}
+		m.projs = append(m.projs, ps)
+		m.byName[p.Name] = ps
+	}
+	return m, nil
+}
+
+// DefinitionHash identifies a projection's definition (SELECT, key,
+// affected_by): the prefix of its generation names. A stored generation
+// with another prefix was built from another definition and is rebuilt.
+func DefinitionHash(p *catalog.Projection) string {
+	h := sha256.New()
+	fmt.Fprintf(h, "v1\x00%s\x00%s\x00", p.Select, strings.Join(p.Key, ","))
+	for _, ab := range p.AffectedBy {
+		fmt.Fprintf(h, "%s:%s:%s:%v\x00", ab.Entity, strings.Join(ab.Columns, ","), strings.Join(ab.On, ","), ab.All)
+	}
+	return hex.EncodeToString(h.Sum(nil))[:12]
+}
+
+func (m *Materializer) state(name string) (*projState, error) {
+	ps := m.byName[name]
+	if ps == nil {
+		return nil, fmt.Errorf("projections: no projection %q in the catalog", name)
+	}
+	return ps, nil
+}
+
+// Notify tells Follow that canonical has a new commit (the commit hook
+// calls it so freshness does not wait for the poll interval).
+func (m *Materializer) Notify() {
+	m.sigMu.Lock()
+	close(m.sig)
+	m.sig = make(chan struct{})
+	m.sigMu.Unlock()
+}
+
+func (m *Materializer) signal() <-chan struct{} {
+	m.sigMu.Lock()
+	defer m.sigMu.Unlock()
+	return m.sig
+}
+
+// Start brings every projection up to canonical's head once: a projection
+// whose store is missing, of another definition or ahead of canonical is
+// rebuilt; one that is behind is caught up commit by commit (or rebuilt
+// when more than MaxCatchUp behind). Leftover generations (e.g. of a
+// rebuild interrupted by a crash) are dropped. It returns the first error.
+func (m *Materializer) Start(ctx context.Context) error {
+	var first error
+	for _, ps := range m.projs {
+		if err := m.Sync(ctx, ps.p.Name); err != nil && first == nil {
+			first = err
+		}
+	}
+	return first
+}
+
+// Follow keeps every projection up to date until ctx is done: one
+// goroutine per projection applies each new canonical commit in order
+// (waking on Notify or every PollInterval), rebuilding by itself when its
+// store lost the projection (e.g. Redis flushed). Errors are recorded in
+// Status and retried after RetryInterval. It returns when ctx is done.
+func (m *Materializer) Follow(ctx context.Context) error {
+	var wg sync.WaitGroup
+	for _, ps := range m.projs {
+		wg.Add(1)
+		go func(ps *projState) {
+			defer wg.Done()
+			for {
+				wake := m.signal()
+				wait := m.opts.PollInterval
+				if err := m.Sync(ctx, ps.p.Name); err != nil {
+					if ctx.Err() != nil {
+						return
+					}
+					m.log.Warn().Err(err).Str("projection", ps.p.Name).Msg("projection maintenance failed; retrying")
+					wait = m.opts.RetryInterval
+					wake = nil
+				}
+				t := time.NewTimer(wait)
+				select {
+				case <-ctx.Done():
+					t.Stop()
+					return
+				case <-wake:
+				case <-t.C:
+				}
+				t.Stop()
+			}
+		}(ps)
+	}
+	wg.Wait()
+	return ctx.Err()
+}
+
+// Sync brings one projection up to canonical's current head (see Start).
+func (m *Materializer) Sync(ctx context.Context, name string) error {
+	ps, err := m.state(name)
+	if err != nil {
+		return err
+	}
+	err = m.sync(ctx, ps)
+	m.setErr(ps, err)
+	return err
+}
+
+func (m *Materializer) setErr(ps *projState, err error) {
+	if errors.Is(err, context.Canceled) {
+		return
+	}
+	ps.stMu.Lock()
+	ps.lastErr = err
+	ps.stMu.Unlock()
+}
+
+func (m *Materializer) sync(ctx context.Context, ps *projState) error {
+	name := ps.p.Name
+	ps.mu.Lock()
+	head := m.canon.Head().ID
+	wm, err := m.store.Watermark(ctx, name)
+	rebuild := ""
+	switch {
+	case errors.Is(err, ErrNoGeneration):
+		rebuild = "not materialized"
+	case err != nil:
+		ps.mu.Unlock()
+		return err
+	case !strings.HasPrefix(wm.Generation, ps.def+"-"):
+		rebuild = "definition changed"
+	case wm.Commit > head:
+		rebuild = fmt.Sprintf("store is at commit %d, ahead of canonical head %d", wm.Commit, head)
+	case head-wm.Commit > m.opts.MaxCatchUp:
+		rebuild = fmt.Sprintf("%d commits behind", head-wm.Commit)
+	}
+	if rebuild == "" {
+		err = m.catchUp(ctx, ps, wm.Generation, wm.Commit, head)
+		ps.mu.Unlock()
+		if err != nil {
+			return err
+		}
+		return m.dropStale(ctx, ps, wm.Generation)
+	}
+	ps.mu.Unlock()
+	m.log.Info().Str("projection", name).Str("reason", rebuild).Msg("rebuilding projection")
+	return m.Rebuild(ctx, name, 0)
+}
+
+// dropStale drops generations other than cur (leftovers of interrupted
+// rebuilds) unless a rebuild is running.
+func (m *Materializer) dropStale(ctx context.Context, ps *projState, cur string) error {
+	gens, err := m.store.Generations(ctx, ps.p.Name)
+	if err != nil {
+		return err
+	}
+	for _, g := range gens {
+		ps.stMu.Lock()
+		busy := ps.building[g]
+		ps.stMu.Unlock()
+		if g != cur && !busy {
+			if err := m.store.DropGeneration(ctx, ps.p.Name, g); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// genSeq makes generation names unique within a process.
+var genSeq atomic.Uint64
+
+// Rebuild builds a new generation of projection name from canonical at
+// commit atCommit (0: the current head) while the current generation keeps
+// serving (and being followed), catches the new generation up to the head,
+// switches to it atomically and drops the old one.
+func (m *Materializer) Rebuild(ctx context.Context, name string, atCommit uint64) error {
+	ps, err := m.state(name)
+	if err != nil {
+		return err
+	}
+	if atCommit == 0 {
+		atCommit = m.canon.Head().ID
+	}
+	gen := ps.def + "-" + strconv.FormatInt(m.opts.Clock().UnixNano(), 36) + "." + strconv.FormatUint(genSeq.Add(1), 36)
+	// Registered before its first write, so a concurrent leftover cleanup
+	// (dropStale) never drops it.
+	ps.stMu.Lock()
+	ps.rebuilding++
+	if ps.building == nil {
+		ps.building = map[string]bool{}
+	}
+	ps.building[gen] = true
+	ps.stMu.Unlock()
+	defer func() {
+		ps.stMu.Lock()
+		ps.rebuilding--
+		delete(ps.building, gen)
+		ps.stMu.Unlock()
+	}()
+	start := m.opts.Clock()
+	cols, rows, err := m.query(ctx, ps.p.Select, atCommit)
+	if err != nil {
+		return fmt.Errorf("projections: rebuild %s at commit %d: %w", name, atCommit, err)
+	}
+	keyIdx, err := keyPositions(ps.p, cols)
+	if err != nil {
+		return err
+	}
+	for i := 0; i == 0 || i < len(rows); i += m.opts.ChunkRows {
+		end := min(i+m.opts.ChunkRows, len(rows))
+		ups := make([]Entry, 0, end-i)
+		for _, r := range rows[i:end] {
+			ups = append(ups, Entry{Key: pick(r, keyIdx), Row: r})
+		}
+		if err := m.store.Apply(ctx, name, gen, atCommit, ups, nil); err != nil {
+			_ = m.store.DropGeneration(context.WithoutCancel(ctx), name, gen)
+			return fmt.Errorf("projections: rebuild %s: %w", name, err)
+		}
+	}
+	ps.mu.Lock()
+	defer ps.mu.Unlock()
+	old, oerr := m.store.Watermark(ctx, name)
+	target := m.canon.Head().ID
+	if oerr == nil && old.Commit > target {
+		target = old.Commit
+	}
+	if err := m.catchUp(ctx, ps, gen, atCommit, target); err != nil {
+		_ = m.store.DropGeneration(context.WithoutCancel(ctx), name, gen)
+		return err
+	}
+	if err := m.store.SwitchGeneration(ctx, name, gen); err != nil {
+		return err
+	}
+	if oerr == nil && old.Generation != gen {
+		if err := m.store.DropGeneration(ctx, name, old.Generation); err != nil {
+			m.log.Warn().Err(err).Str("projection", name).Msg("dropping the old generation failed")
+		}
+	}
+	m.log.Info().Str("projection", name).Str("generation", gen).Uint64("commit_id", atCommit).
+		Int("rows", len(rows)).Dur("took", m.opts.Clock().Sub(start)).Msg("projection rebuilt")
+	return nil
+}
+
+// catchUp applies commits from+1 .. to to generation gen in order. A commit
+// that does not affect the projection writes nothing; the watermark of a
+// run of such commits is written once, with the next write or at the end.
+// The caller holds ps.mu.
+func (m *Materializer) catchUp(ctx context.Context, ps *projState, gen string, from, to uint64) error {
+	pending := uint64(0)
+	for c := from + 1; c <= to; c++ {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		ups, dels, err := m.commitWrites(ctx, ps, gen, c)
+		if err != nil {
+			return fmt.Errorf("projections: %s at commit %d: %w", ps.p.Name, c, err)
+		}
+		if len(ups) == 0 && len(dels) == 0 {
+			pending = c
+			continue
+		}
+		if err := m.store.Apply(ctx, ps.p.Name, gen, c, ups, dels); err != nil {
+			return err
+		}
+		pending = 0
+	}
+	if pending != 0 {
+		return m.store.Apply(ctx, ps.p.Name, gen, pending, nil, nil)
+	}
+	return nil
+}
+
+// commitWrites computes the writes commit c makes to projection ps.
+func (m *Materializer) commitWrites(ctx context.Context, ps *projState, gen string, c uint64) ([]Entry, [][]any, error) {
+	it, err := m.canon.Changes(ctx, c)
+	if err != nil {
+		return nil, nil, err
+	}
+	changes, err := it.Collect()
+	if err != nil {
+		return nil, nil, err
+	}
+	if len(changes) == 0 {
+		return nil, nil, nil
+	}
+	r, full, err := m.restriction(ps, changes, c)
+	if err != nil {
+		return nil, nil, err
+	}
+	if full {
+		return m.fullDiff(ctx, ps, gen, c)
+	}
+	if r == nil {
+		return nil, nil, nil
+	}
+	// The projection's previous state is computed at c-1; if a relation it
+	// reads did not exist then, diff the whole projection against the store.
+	for _, e := range ps.p.Reads {
+		if _, err := m.canon.Schema(e, c-1); err != nil {
+			return m.fullDiff(ctx, ps, gen, c)
+		}
+	}
+	q := restrictedSQL(ps.p.Select, r.pred)
+	cols, newRows, err := m.query(ctx, q, c)
+	if err != nil {
+		return nil, nil, err
+	}
+	keyIdx, err := keyPositions(ps.p, cols)
+	if err != nil {
+		return nil, nil, err
+	}
+	_, oldRows, err := m.query(ctx, q, c-1)
+	if err != nil {
+		return nil, nil, err
+	}
+	newBy, err := byKey(newRows, keyIdx)
+	if err != nil {
+		return nil, nil, err
+	}
+	oldBy, err := byKey(oldRows, keyIdx)
+	if err != nil {
+		return nil, nil, err
+	}
+	var ups []Entry
+	for k, n := range newBy {
+		if o, ok := oldBy[k]; ok && bytes.Equal(o.enc, n.enc) {
+			continue
+		}
+		ups = append(ups, Entry{Key: pick(n.row, keyIdx), Row: n.row})
+	}
+	var dels [][]any
+	for k, o := range oldBy {
+		if _, ok := newBy[k]; !ok {
+			dels = append(dels, pick(o.row, keyIdx))
+		}
+	}
+	if len(dels) > 0 && !r.onKey {
+		// A row that left the restricted region may still exist elsewhere
+		// (its On columns changed): look the deleted keys up by key.
+		pred, err := keyPredicate(ps.p, dels)
+		if err != nil {
+			return nil, nil, err
+		}
+		_, still, err := m.query(ctx, restrictedSQL(ps.p.Select, pred), c)
+		if err != nil {
+			return nil, nil, err
+		}
+		stillBy, err := byKey(still, keyIdx)
+		if err != nil {
+			return nil, nil, err
+		}
+		kept := dels[:0]
+		for _, d := range dels {
+			k, err := EncodeKey(d)
+			if err != nil {
+				return nil, nil, err
+			}
+			if s, ok := stillBy[string(k)]; ok {
+				ups = append(ups, Entry{Key: d, Row: s.row})
+				continue
+			}
+			kept = append(kept, d)
+		}
+		dels = kept
+	}
+	return ups, dels, nil
+}
+
+// fullDiff recomputes the whole projection at c and diffs it against
+// generation gen in the store.
+func (m *Materializer) fullDiff(ctx context.Context, ps *projState, gen string, c uint64) ([]Entry, [][]any, error) {
+	cols, rows, err := m.query(ctx, ps.p.Select, c)
+	if err != nil {
+		return nil, nil, err
+	}
+	keyIdx, err := keyPositions(ps.p, cols)
+	if err != nil {
+		return nil, nil, err
+	}
+	newBy, err := byKey(rows, keyIdx)
+	if err != nil {
+		return nil, nil, err
+	}
+	var ups []Entry
+	var dels [][]any
+	seen := map[string]bool{}
+	err = m.store.ScanGeneration(ctx, ps.p.Name, gen, func(key, row []any) error {
+		k, err := EncodeKey(key)
+		if err != nil {
+			return err
+		}
+		seen[string(k)] = true
+		n, ok := newBy[string(k)]
+		if !ok {
+			dels = append(dels, key)
+			return nil
+		}
+		enc, err := EncodeRow(nil, row)
+		if err != nil {
+			return err
+		}
+		if !bytes.Equal(enc, n.enc) {
+			ups = append(ups, Entry{Key: pick(n.row, keyIdx), Row: n.row})
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, nil, err
+	}
+	for k, n := range newBy {
+		if !seen[k] {
+			ups = append(ups, Entry{Key: pick(n.row, keyIdx), Row: n.row})
+		}
+	}
+	return ups, dels, nil
+}
+
+type keyedRow struct {
+	row []any
+	enc []byte
+}
+
+func byKey(rows [][]any, keyIdx []int) (map[string]keyedRow, error) {
+	out := make(map[string]keyedRow, len(rows))
+	for _, r := range rows {
+		n, err := NormalizeRow(r)
+		if err != nil {
+			return nil, err
+		}
+		k, err := EncodeKey(pick(n, keyIdx))
+		if err != nil {
+			return nil, err
+		}
+		enc, err := EncodeRow(nil, n)
+		if err != nil {
+			return nil, err
+		}
+		out[string(k)] = keyedRow{row: n, enc: enc}
+	}
+	return out, nil
+}
+
+func pick(row []any, idx []int) []any {
+	out := make([]any, len(idx))
+	for i, j := range idx {
+		out[i] = row[j]
+	}
+	return out
+}
+
+// keyPositions finds the projection key columns among the result columns.
+func keyPositions(p *catalog.Projection, cols []string) ([]int, error) {
+	idx := make([]int, len(p.Key))
+	for i, k := range p.Key {
+		idx[i] = -1
+		for j, c := range cols {
+			if strings.EqualFold(c, k) {
+				idx[i] = j
+				break
+			}
+		}
+		if idx[i] < 0 {
+			return nil, fmt.Errorf("projections: %s: key column %s is not in the SELECT's output (%s)", p.Name, k, strings.Join(cols, ", "))
+		}
+	}
+	return idx, nil
+}
+
+// Status reports a projection's freshness.
+func (m *Materializer) Status(ctx context.Context, name string) (Status, error) {
+	ps, err := m.state(name)
+	if err != nil {
+		return Status{}, err
+	}
+	st := Status{Name: name, Store: m.store.Kind(), SLA: ps.p.FreshnessSLA}
+	head := m.canon.Head()
+	st.Head = head.ID
+	ps.stMu.Lock()
+	rebuilding, lastErr := ps.rebuilding > 0, ps.lastErr
+	ps.stMu.Unlock()
+	wm, werr := m.store.Watermark(ctx, name)
+	if werr == nil {
+		st.Generation, st.Watermark = wm.Generation, wm.Commit
+	}
+	if st.Head > st.Watermark {
+		st.LagCommits = st.Head - st.Watermark
+		if ci, err := m.canon.CommitByID(ctx, st.Watermark+1); err == nil {
+			st.LagSince = ci.CommittedAt
+			st.Lag = max(m.opts.Clock().Sub(ci.CommittedAt), 0)
+		}
+	}
+	switch {
+	case rebuilding:
+		st.State = StateRebuilding
+	case lastErr != nil:
+		st.State, st.Err = StateError, lastErr.Error()
+	case werr != nil:
+		st.State, st.Err = StateError, werr.Error()
+	case st.LagCommits > 0 && st.Lag > ps.p.FreshnessSLA:
+		st.State = StateLagging
+	default:
+		st.State = StateOK
+	}
+	return st, nil
+}
+
+// Statuses reports every projection's freshness, in catalog order.
+func (m *Materializer) Statuses(ctx context.Context) []Status {
+	out := make([]Status, 0, len(m.projs))
+	for _, ps := range m.projs {
+		st, _ := m.Status(ctx, ps.p.Name)
+		out = append(out, st)
+	}
+	return out
+}

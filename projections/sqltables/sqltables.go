@@ -1,0 +1,260 @@
+// Package sqltables exposes materialized projections to the SQL engine as
+// the `serving` schema: one read-only table per catalog projection, read
+// from the projection store (embedded or Redis). Point lookups on the whole
+// projection key are answered by the gateway's fast path through
+// KeyLookup (one store Get); everything else scans the store.
+//
+// A projection that is not materialized (store flushed, Redis down, never
+// built) is an error, never an empty table: the gateway's stale policy
+// decides whether to fail or answer from canonical.
+package sqltables
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/dolthub/go-mysql-server/sql"
+	"github.com/dolthub/go-mysql-server/sql/types"
+	"github.com/shopspring/decimal"
+
+	"github.com/dualgate/dualgate/catalog"
+	"github.com/dualgate/dualgate/projections"
+)
+
+// SchemaServing is the engine database (Postgres schema) of projections.
+const SchemaServing = "serving"
+
+// ErrUnavailable wraps reads of a projection the store cannot serve.
+var ErrUnavailable = errors.New("serving projection unavailable")
+
+// Database is the `serving` schema over a projection store.
+type Database struct {
+	store  projections.Store
+	tables map[string]*Table
+	order  []string
+}
+
+// NewDatabase returns the serving schema for cat's projections.
+func NewDatabase(store projections.Store, cat *catalog.Catalog) *Database {
+	d := &Database{store: store, tables: map[string]*Table{}}
+	for _, p := range cat.Projections() {
+		t := &Table{store: store, proj: p}
+		for _, c := range p.Columns {
+			typ := engineType(c.Type)
+			t.sch = append(t.sch, &sql.Column{Name: c.Name, Type: typ, Nullable: true, Source: p.Name, DatabaseSource: SchemaServing})
+			t.pg = append(t.pg, c.Type)
+		}
+		for _, k := range p.Key {
+			for i, c := range p.Columns {
+				if strings.EqualFold(c.Name, k) {
+					t.pk = append(t.pk, i)
+					t.sch[i].PrimaryKey = true
+				}
+			}
+		}
+		d.tables[strings.ToLower(p.Name)] = t
+		d.order = append(d.order, p.Name)
+	}
+	return d
+}
+
+// Name implements sql.Database.
+func (d *Database) Name() string { return SchemaServing }
+
+// GetTableInsensitive implements sql.Database.
+func (d *Database) GetTableInsensitive(_ *sql.Context, name string) (sql.Table, bool, error) {
+	t, ok := d.tables[strings.ToLower(name)]
+	return t, ok, nil
+}
+
+// GetTableNames implements sql.Database.
+func (d *Database) GetTableNames(*sql.Context) ([]string, error) {
+	return append([]string(nil), d.order...), nil
+}
+
+// Tables returns the tables in catalog order.
+func (d *Database) Tables() []*Table {
+	out := make([]*Table, len(d.order))
+	for i, n := range d.order {
+		out[i] = d.tables[strings.ToLower(n)]
+	}
+	return out
+}
+
+// Table is serving.<projection>.
+type Table struct {
+	store projections.Store
+	proj  *catalog.Projection
+	sch   sql.Schema
+	pg    []catalog.Type
+	pk    []int
+}
+
+var (
+	_ sql.Table           = (*Table)(nil)
+	_ sql.CommentedTable  = (*Table)(nil)
+	_ sql.PrimaryKeyTable = (*Table)(nil)
+)
+
+// Name implements sql.Table.
+func (t *Table) Name() string { return t.proj.Name }
+
+// String implements sql.Table.
+func (t *Table) String() string { return SchemaServing + "." + t.proj.Name }
+
+// Schema implements sql.Table.
+func (t *Table) Schema() sql.Schema { return t.sch }
+
+// Collation implements sql.Table.
+func (t *Table) Collation() sql.CollationID { return sql.Collation_Default }
+
+// Comment implements sql.CommentedTable: the label of DESIGN.md.
+func (t *Table) Comment() string {
+	return "DERIVED (non-authoritative): serving projection, freshness SLA " + t.proj.FreshnessSLA.String() + ". " + t.proj.Description
+}
+
+// PrimaryKeySchema implements sql.PrimaryKeyTable.
+func (t *Table) PrimaryKeySchema() sql.PrimaryKeySchema {
+	return sql.NewPrimaryKeySchema(t.sch, t.pk...)
+}
+
+// PostgresTypes gives each column's Postgres type (empty Name: unknown,
+// the engine's type applies).
+func (t *Table) PostgresTypes() []catalog.Type { return t.pg }
+
+// Partitions implements sql.Table: one partition, the whole projection.
+func (t *Table) Partitions(*sql.Context) (sql.PartitionIter, error) {
+	return sql.PartitionsToPartitionIter(partition{}), nil
+}
+
+type partition struct{}
+
+func (partition) Key() []byte { return []byte("all") }
+
+// PartitionRows implements sql.Table.
+func (t *Table) PartitionRows(ctx *sql.Context, _ sql.Partition) (sql.RowIter, error) {
+	var rows []sql.Row
+	err := t.store.Scan(ctx, t.proj.Name, func(_, row []any) error {
+		r, err := t.engineRow(row)
+		if err != nil {
+			return err
+		}
+		rows = append(rows, r)
+		return nil
+	})
+	if err != nil {
+		return nil, t.unavailable(err)
+	}
+	return sql.RowsToRowIter(rows...), nil
+}
+
+// KeyColumns names the projection key columns (the gateway's fast path).
+func (t *Table) KeyColumns() []string {
+	out := make([]string, len(t.pk))
+	for i, c := range t.pk {
+		out[i] = t.sch[c].Name
+	}
+	return out
+}
+
+// LookupKey reads one projection row by its whole key: one store Get.
+func (t *Table) LookupKey(ctx context.Context, key []any) (sql.Row, bool, error) {
+	k := make([]any, len(key))
+	for i, v := range key {
+		if v == nil {
+			return nil, false, nil
+		}
+		n, err := keyValue(t.pg[t.pk[i]], v)
+		if err != nil {
+			return nil, false, fmt.Errorf("%s.%s: %w", t, t.sch[t.pk[i]].Name, err)
+		}
+		k[i] = n
+	}
+	row, found, err := t.store.Get(ctx, t.proj.Name, k)
+	if err != nil {
+		return nil, false, t.unavailable(err)
+	}
+	if !found {
+		return nil, false, nil
+	}
+	r, err := t.engineRow(row)
+	return r, err == nil, err
+}
+
+func (t *Table) unavailable(err error) error {
+	return fmt.Errorf("%w: %s: %w", ErrUnavailable, t, err)
+}
+
+// engineRow converts a stored row to the engine's values.
+func (t *Table) engineRow(row []any) (sql.Row, error) {
+	out := make(sql.Row, len(t.sch))
+	for i := range out {
+		if i >= len(row) || row[i] == nil {
+			continue
+		}
+		v := row[i]
+		switch x := v.(type) {
+		case bool:
+			if x {
+				v = int8(1)
+			} else {
+				v = int8(0)
+			}
+		case decimal.Decimal:
+		default:
+			if t.sch[i].Type == types.LongText {
+				if _, isString := v.(string); !isString {
+					v = fmt.Sprint(v)
+				}
+			}
+		}
+		out[i] = v
+	}
+	return out, nil
+}
+
+// keyValue converts a lookup value to the form the store keys hold
+// (projections.Normalize), after Postgres's rules for the key type.
+func keyValue(t catalog.Type, v any) (any, error) {
+	if s, ok := v.(string); ok && t.Category() == "number" {
+		d, err := decimal.NewFromString(s)
+		if err != nil {
+			return nil, fmt.Errorf("invalid input syntax for type %s: %q", t, s)
+		}
+		switch t.Name {
+		case "smallint", "integer", "bigint":
+			if !d.IsInteger() {
+				return nil, fmt.Errorf("invalid input syntax for type %s: %q", t, s)
+			}
+			return projections.Normalize(d.IntPart())
+		}
+		return projections.Normalize(d)
+	}
+	return projections.Normalize(v)
+}
+
+// engineType is the engine type of a projection column.
+func engineType(t catalog.Type) sql.Type {
+	switch strings.ToLower(t.Name) {
+	case "bigint", "int8", "integer", "int", "int4", "smallint", "int2":
+		return types.Int64
+	case "boolean", "bool":
+		return types.Boolean
+	case "double precision", "float8", "real", "float4":
+		return types.Float64
+	case "numeric", "decimal":
+		if len(t.Args) == 2 {
+			return types.MustCreateDecimalType(uint8(t.Args[0]), uint8(t.Args[1]))
+		}
+		return types.MustCreateDecimalType(65, 20)
+	case "date":
+		return types.Date
+	case "timestamp", "timestamptz", "timestamp with time zone", "timestamp without time zone":
+		return types.DatetimeMaxPrecision
+	case "json", "jsonb":
+		return types.JSON
+	}
+	return types.LongText
+}
