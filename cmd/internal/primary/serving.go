@@ -123,4 +123,3 @@ func (c *Side) projectionsTable() gateway.SystemTable {
 		},
 	}
 }
-
