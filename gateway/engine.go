@@ -58,11 +58,19 @@ func NewEngine() *Engine {
 	pro.add(memory.NewDatabase("public"), false)
 	gms := sqle.NewDefault(pro)
 	pgfunc.Register(gms)
-	return &Engine{gms: gms, provider: pro, declared: map[columnKey]uint32{}}
+	e := &Engine{gms: gms, provider: pro, declared: map[columnKey]uint32{}}
+	if err := e.InstallPgCatalog(); err != nil {
+		// Only a programming error (a duplicate function) gets here.
+		panic(fmt.Sprintf("install pg_catalog: %v", err))
+	}
+	return e
 }
 
 // Close releases the engine.
-func (e *Engine) Close() error { return e.gms.Close() }
+func (e *Engine) Close() error {
+	catalogSources.Delete(e)
+	return e.gms.Close()
+}
 
 // engineSession is one client's session on the engine.
 type engineSession struct {

@@ -55,6 +55,10 @@ type label struct {
 	Relations []string
 	Notice    string
 	freshness []namedFreshness // serving relations read, for max_staleness
+	// catalogOnly: every relation is pg_catalog or information_schema.
+	// Such results (tool introspection: psql \d, drivers) still carry the
+	// label in ParameterStatus, but no NOTICE that would clutter the tool.
+	catalogOnly bool
 }
 
 type namedFreshness struct {
@@ -136,6 +140,12 @@ func (s *session) labelFor(ctx context.Context, st *dialect.Statement) label {
 		}
 	}
 	sort.Strings(l.Relations)
+	l.catalogOnly = len(st.Relations) > 0
+	for _, r := range st.Relations {
+		if r.Schema != "pg_catalog" && r.Schema != "information_schema" {
+			l.catalogOnly = false
+		}
+	}
 	if authoritative {
 		l.Authority = "authoritative"
 		l.Notice = fmt.Sprintf("authoritative: %s as of commit %d", strings.Join(l.Relations, ", "), l.AsOf)
@@ -183,7 +193,7 @@ func (s *session) sendLabel(l label) error {
 	if err := s.c.send(&pgproto3.ParameterStatus{Name: "dualgate.as_of", Value: strconv.FormatUint(l.AsOf, 10)}); err != nil {
 		return err
 	}
-	if s.settings.get("dualgate.label_notices") == "off" {
+	if s.settings.get("dualgate.label_notices") == "off" || l.catalogOnly {
 		return nil
 	}
 	return s.c.notice("00000", l.Notice)

@@ -118,6 +118,9 @@ func NewServer(cfg Config, eng *Engine) (*Server, error) {
 		return nil, fmt.Errorf("server secret: %w", err)
 	}
 	if eng != nil {
+		s.attachPgCatalog()
+	}
+	if eng != nil {
 		if err := eng.AddSystemSchema("dualgate", append(s.dualgateTables(), cfg.SystemTables...), cfg.DualgateTables...); err != nil {
 			return nil, err
 		}

@@ -9,6 +9,7 @@ import (
 	pg "github.com/pganalyze/pg_query_go/v6"
 	pgparser "github.com/pganalyze/pg_query_go/v6/parser"
 
+	"github.com/dualgate/dualgate/gateway/pgcatalog"
 	"github.com/dualgate/dualgate/gateway/pgerror"
 )
 
@@ -286,11 +287,16 @@ func (p *printer) relName(rv *pg.RangeVar) string {
 	if rv.Relpersistence == "t" {
 		p.unsupported(rv.Location, "temporary tables")
 	}
-	r := Relation{Schema: rv.Schemaname, Name: rv.Relname, AsOf: p.asOf[rv.Location]}
+	schema := rv.Schemaname
+	if schema == "" && !p.ctes[rv.Relname] && pgcatalog.IsCatalogRelation(rv.Relname) {
+		// Postgres searches pg_catalog before the search_path.
+		schema = "pg_catalog"
+	}
+	r := Relation{Schema: schema, Name: rv.Relname, AsOf: p.asOf[rv.Location]}
 	p.addRel(r)
 	name := ident(rv.Relname)
-	if rv.Schemaname != "" {
-		name = ident(rv.Schemaname) + "." + name
+	if schema != "" {
+		name = ident(schema) + "." + name
 	}
 	if r.AsOf != "" {
 		name += " AS OF " + r.AsOf
