@@ -307,6 +307,12 @@ func (p *printer) aexpr(a *pg.A_Expr) string {
 				return "(" + p.expr(a.Lexpr) + " NOT IN (" + p.exprList(arr.Elements) + "))"
 			}
 		}
+		if arr == nil && op == "=" && any {
+			// x = ANY(array value): arrays travel as Postgres array text
+			// (catalog columns such as polroles, indkey); pgcatalog's
+			// pg_array_contains tests membership with three-valued logic.
+			return "pg_array_contains(" + p.expr(a.Rexpr) + ", " + p.expr(a.Lexpr) + ")"
+		}
 		word := "ANY"
 		if !any {
 			word = "ALL"
@@ -437,6 +443,9 @@ func (p *printer) sqlValueFunction(f *pg.SQLValueFunction) string {
 // cast prints x::type / CAST(x AS type) with the MySQL CAST target that
 // matches the Postgres type.
 func (p *printer) cast(c *pg.TypeCast) string {
+	if out, ok := p.catalogCast(c); ok {
+		return out
+	}
 	t := typeNameOf(c.TypeName)
 	if pr := c.Arg.GetParamRef(); pr != nil && pr.Number >= 1 && pr.Number <= 65535 {
 		p.param(int(pr.Number), t.oid)
@@ -695,6 +704,40 @@ func jsonPath(n *pg.Node) (string, bool) {
 		k := strings.ReplaceAll(sv.Sval, `\`, `\\`)
 		k = strings.ReplaceAll(k, `"`, `\"`)
 		return strLit(`$."` + k + `"`), true
+	}
+	return "", false
+}
+
+// catalogCast prints casts to Postgres's object-identifier types as the
+// catalog helper functions of package pgcatalog: a literal name becomes its
+// oid ('pg_class'::regclass = 1259), any other value its name (what
+// c.oid::regclass prints). Casts tools add for the server's own benefit
+// (::oid, ::regproc, ::int2[]) change nothing here.
+func (p *printer) catalogCast(c *pg.TypeCast) (string, bool) {
+	if c.TypeName == nil || len(c.TypeName.Names) == 0 {
+		return "", false
+	}
+	name, _ := strVal(c.TypeName.Names[len(c.TypeName.Names)-1])
+	literal := false
+	if ac := c.Arg.GetAConst(); ac != nil && ac.GetSval() != nil {
+		literal = true
+	}
+	array := len(c.TypeName.ArrayBounds) > 0
+	switch {
+	case name == "regclass" && !array:
+		if literal {
+			return "to_regclass(" + p.expr(c.Arg) + ")", true
+		}
+		return "pg_regclass_out(" + p.expr(c.Arg) + ")", true
+	case name == "regtype" && !array:
+		if literal {
+			return "to_regtype(" + p.expr(c.Arg) + ")", true
+		}
+		return "pg_regtype_out(" + p.expr(c.Arg) + ")", true
+	case name == "regnamespace" && !array:
+		return "pg_regnamespace_out(" + p.expr(c.Arg) + ")", true
+	case name == "regproc" || name == "regprocedure" || (name == "int2" && array) || (name == "oid" && array):
+		return p.expr(c.Arg), true
 	}
 	return "", false
 }

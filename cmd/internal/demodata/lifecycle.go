@@ -418,6 +418,7 @@ func (g *Generator) flow(b *builder, o *order, evs *[]omsEv, pc *chain, psp func
 	for si, grp := range groups {
 		sid := fmt.Sprintf("SHP-%08d-%d", idx+1, si+1)
 		wh, carrier := pick(r, warehouses[o.region]), pick(r, carriers[o.region])
+		// Older WMS installations (sites numbered 1) send upper-case statuses.
 		upper := wh[len(wh)-1] == '1'
 		sc := &chain{}
 		evN := 0
