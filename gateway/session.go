@@ -920,7 +920,28 @@ func (s *session) fields(st *dialect.Statement, sch sql.Schema, formats []int16)
 			break
 		}
 	}
+	// The engine names a column's source by the query's alias (FROM
+	// pg_attribute a); the declared types are by relation name.
+	var aliases map[string]dialect.Relation
+	for _, r := range st.Relations {
+		if r.Alias != "" {
+			if aliases == nil {
+				aliases = map[string]dialect.Relation{}
+			}
+			aliases[strings.ToLower(r.Alias)] = r
+		}
+	}
 	for i, c := range sch {
+		if r, ok := aliases[strings.ToLower(c.Source)]; ok && c.Source != "" {
+			cc := *c
+			cc.Source = r.Name
+			if r.Schema != "" {
+				cc.DatabaseSource = r.Schema
+			} else if cc.DatabaseSource == "" {
+				cc.DatabaseSource = s.currentSchema()
+			}
+			c = &cc
+		}
 		oid := s.eng.eng.columnOID(c)
 		typmod := int32(-1)
 		if hints != nil && hints[i] != 0 {

@@ -154,7 +154,17 @@ func (p *printer) expr(n *pg.Node) string {
 	case *pg.Node_AArrayExpr:
 		p.unsupported(e.AArrayExpr.Location, "array constructor ARRAY[...]")
 	case *pg.Node_AIndirection:
-		p.unsupported(-1, "subscripts and field selection")
+		// arr[i] on array text (catalog columns such as indkey): pgcatalog's
+		// pg_array_subscript. Slices and field selection are not supported.
+		out := p.expr(e.AIndirection.Arg)
+		for _, ind := range e.AIndirection.Indirection {
+			ai := ind.GetAIndices()
+			if ai == nil || ai.IsSlice || ai.Uidx == nil {
+				p.unsupported(-1, "array slices and field selection")
+			}
+			out = "pg_array_subscript(" + out + ", " + p.expr(ai.Uidx) + ")"
+		}
+		return out
 	case *pg.Node_GroupingFunc:
 		p.unsupported(e.GroupingFunc.Location, "GROUPING()")
 	}
@@ -405,7 +415,16 @@ func (p *printer) sublink(s *pg.SubLink) string {
 		}
 		p.unsupported(s.Location, "%s %s (subquery)", op, word)
 	case pg.SubLinkType_ARRAY_SUBLINK:
-		p.unsupported(s.Location, "ARRAY(subquery)")
+		// ARRAY(subquery) as Postgres array text ({a,b}): the engine has
+		// no arrays; elements are quoted as array_out does. Order follows
+		// the subquery's rows; an empty subquery gives {}.
+		if len(leftmost(sel).TargetList) != 1 {
+			p.unsupported(s.Location, "ARRAY(subquery) with more than one column")
+		}
+		p.nAlias++
+		a := "_arr" + strconv.Itoa(p.nAlias)
+		return "(SELECT COALESCE(CONCAT('{', GROUP_CONCAT(pg_array_elem(" + ident(a) + "." + ident("v") + ") SEPARATOR ','), '}'), '{}') FROM " +
+			q + " AS " + ident(a) + "(" + ident("v") + "))"
 	}
 	p.unsupported(s.Location, "subquery expression")
 	return ""

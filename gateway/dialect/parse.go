@@ -293,6 +293,9 @@ func (p *printer) relName(rv *pg.RangeVar) string {
 		schema = "pg_catalog"
 	}
 	r := Relation{Schema: schema, Name: rv.Relname, AsOf: p.asOf[rv.Location]}
+	if rv.Alias != nil {
+		r.Alias = rv.Alias.Aliasname
+	}
 	p.addRel(r)
 	name := ident(rv.Relname)
 	if schema != "" {

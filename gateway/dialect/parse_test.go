@@ -170,13 +170,13 @@ func TestCopy(t *testing.T) {
 		kind Kind
 		want Copy
 	}{
-		{`COPY raw.orders FROM STDIN`, KindCopyFrom, Copy{Table: Relation{"raw", "orders", ""}, Format: "text", Delimiter: "\t", Null: `\N`}},
+		{`COPY raw.orders FROM STDIN`, KindCopyFrom, Copy{Table: Relation{Schema: "raw", Name: "orders"}, Format: "text", Delimiter: "\t", Null: `\N`}},
 		{`COPY t (a, b) FROM STDIN WITH CSV HEADER DELIMITER ';'`, KindCopyFrom,
-			Copy{Table: Relation{"", "t", ""}, Columns: []string{"a", "b"}, Format: "csv", Header: true, Delimiter: ";", Null: "", Quote: `"`, Escape: `"`}},
+			Copy{Table: Relation{Schema: "", Name: "t"}, Columns: []string{"a", "b"}, Format: "csv", Header: true, Delimiter: ";", Null: "", Quote: `"`, Escape: `"`}},
 		{`COPY t FROM STDIN WITH (FORMAT csv, HEADER true, DELIMITER ',', NULL '', QUOTE '''', ESCAPE '\')`, KindCopyFrom,
-			Copy{Table: Relation{"", "t", ""}, Format: "csv", Header: true, Delimiter: ",", Null: "", Quote: `'`, Escape: `\`}},
+			Copy{Table: Relation{Schema: "", Name: "t"}, Format: "csv", Header: true, Delimiter: ",", Null: "", Quote: `'`, Escape: `\`}},
 		{`COPY t TO STDOUT WITH (FORMAT csv, FORCE_QUOTE *)`, KindCopyTo,
-			Copy{Table: Relation{"", "t", ""}, Query: `SELECT * FROM "t"`, Format: "csv", Delimiter: ",", Quote: `"`, Escape: `"`, ForceQuote: []string{"*"}}},
+			Copy{Table: Relation{Schema: "", Name: "t"}, Query: `SELECT * FROM "t"`, Format: "csv", Delimiter: ",", Quote: `"`, Escape: `"`, ForceQuote: []string{"*"}}},
 		{`COPY (SELECT a FROM t WHERE b) TO STDOUT`, KindCopyTo,
 			Copy{Query: `SELECT "a" FROM "t" WHERE "b"`, Format: "text", Delimiter: "\t", Null: `\N`}},
 	}
@@ -243,7 +243,7 @@ func TestCreateAndDropInfo(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := &CreateTable{Table: Relation{"canonical", "orders", ""}, Columns: []ColumnDef{
+	want := &CreateTable{Table: Relation{Schema: "canonical", Name: "orders"}, Columns: []ColumnDef{
 		{"order_id", 25, -1}, {"total", 1700, 12<<16 | 2 + 4}, {"ok", 16, -1}, {"at", 1184, -1},
 		{"n", 20, -1}, {"tags", 1043, 14}, {"doc", 3802, -1}, {"iv", 1186, -1},
 	}}
@@ -257,28 +257,28 @@ func TestCreateAndDropInfo(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !reflect.DeepEqual(st[0].Drop, []Relation{{"", "a", ""}, {"s", "b", ""}}) || st[0].Tag != "DROP TABLE" {
+	if !reflect.DeepEqual(st[0].Drop, []Relation{{Schema: "", Name: "a"}, {Schema: "s", Name: "b"}}) || st[0].Tag != "DROP TABLE" {
 		t.Errorf("drop: %+v %q", st[0].Drop, st[0].Tag)
 	}
 	st, err = Parse(`ALTER TABLE t ADD COLUMN c uuid, ADD COLUMN d int8`)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !reflect.DeepEqual(st[0].AddColumns, &CreateTable{Table: Relation{"", "t", ""}, Columns: []ColumnDef{{"c", 2950, -1}, {"d", 20, -1}}}) {
+	if !reflect.DeepEqual(st[0].AddColumns, &CreateTable{Table: Relation{Schema: "", Name: "t"}, Columns: []ColumnDef{{"c", 2950, -1}, {"d", 20, -1}}}) {
 		t.Errorf("add columns: %+v", st[0].AddColumns)
 	}
 	st, err = Parse(`SELECT * FROM s.a JOIN b ON true WHERE x IN (SELECT y FROM c)`)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !reflect.DeepEqual(st[0].Relations, []Relation{{"s", "a", ""}, {"", "b", ""}, {"", "c", ""}}) {
+	if !reflect.DeepEqual(st[0].Relations, []Relation{{Schema: "s", Name: "a"}, {Schema: "", Name: "b"}, {Schema: "", Name: "c"}}) {
 		t.Errorf("relations: %+v", st[0].Relations)
 	}
 	st, err = Parse(`WITH c AS (SELECT 1) SELECT * FROM c, d`)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !reflect.DeepEqual(st[0].Relations, []Relation{{"", "d", ""}}) {
+	if !reflect.DeepEqual(st[0].Relations, []Relation{{Schema: "", Name: "d"}}) {
 		t.Errorf("relations with CTE: %+v", st[0].Relations)
 	}
 }

@@ -81,6 +81,8 @@ type Relation struct {
 	// AsOf is the engine literal of a per-table time-travel clause
 	// (`FOR SYSTEM_TIME AS OF 'rev'` or `AS OF 'rev'`), empty if none.
 	AsOf string
+	// Alias is the name the query gives the relation (FROM t AS a), if any.
+	Alias string
 }
 
 // Set describes SET and RESET.
