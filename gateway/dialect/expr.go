@@ -241,7 +241,7 @@ func opName(list []*pg.Node) string {
 
 var simpleOps = map[string]string{
 	"=": "=", "<>": "<>", "!=": "<>", "<": "<", ">": ">", "<=": "<=", ">=": ">=",
-	"+": "+", "-": "-", "*": "*", "%": "%",
+	"+": "+", "-": "-", "*": "*",
 }
 
 func (p *printer) aexpr(a *pg.A_Expr) string {
@@ -282,6 +282,9 @@ func (p *printer) aexpr(a *pg.A_Expr) string {
 			// always yields a decimal. pg_div (package pgfunc) decides by
 			// the operand types at run time.
 			return "pg_div(" + l + ", " + r + ")"
+		case "%":
+			// MySQL's x % 0 is NULL; Postgres raises division by zero.
+			return "pg_mod(" + l + ", " + r + ")"
 		case "^":
 			// ^ is XOR in MySQL.
 			return "POWER(" + l + ", " + r + ")"

@@ -64,6 +64,8 @@ const (
 )
 
 var specs = []spec{
+	{name: "pg_mod", min: 2, max: 2, proto: fnExpr{typ: modType, eval: evalMod, strict: true,
+		desc: "Postgres modulo: the sign of the dividend; modulo by zero is an error"}},
 	{name: "pg_div", min: 2, max: 2, proto: fnExpr{typ: divType, eval: evalDiv, strict: true,
 		desc: "Postgres division: integer operands divide as integers (truncating); division by zero is an error"}},
 	{name: "pg_version", min: 0, max: 0, proto: fnExpr{typ: fixed(types.LongText), eval: func(*sql.Context, []any, []sql.Expression) (any, error) {
@@ -130,6 +132,17 @@ func TableFunctions() []sql.TableFunction {
 // be served by the database provider (see the package comment).
 func Register(engine *sqle.Engine) {
 	engine.Analyzer.Catalog.RegisterFunction(sql.NewEmptyContext(), Functions()...)
+}
+
+func modType(args []sql.Expression) sql.Type {
+	return expression.NewMod(args[0], args[1]).Type()
+}
+
+func evalMod(ctx *sql.Context, v []any, args []sql.Expression) (any, error) {
+	if isZero(v[1]) {
+		return nil, ErrDivisionByZero
+	}
+	return expression.NewMod(expression.NewLiteral(v[0], args[0].Type()), expression.NewLiteral(v[1], args[1].Type())).Eval(ctx, nil)
 }
 
 func divType(args []sql.Expression) sql.Type {
