@@ -375,6 +375,9 @@ func engineError(err error) error {
 	if errors.Is(err, pgfunc.ErrDivisionByZero) {
 		return pgerror.New(pgerror.DivisionByZero, "division by zero")
 	}
+	if errors.Is(err, pgfunc.ErrOutOfRange) {
+		return pgerror.New(pgerror.NumericValueOutOfRange, "%s", err.Error())
+	}
 	if errors.Is(err, pgfunc.ErrInvalidDatetime) {
 		return pgerror.Wrap(pgerror.InvalidDatetimeFormat, err)
 	}

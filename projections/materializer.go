@@ -59,7 +59,8 @@ type Options struct {
 	// PollInterval is how often Follow checks canonical's head when not
 	// notified (default 10ms). Notify wakes it at once.
 	PollInterval time.Duration
-	// RetryInterval is the pause after a failed step (default 500ms).
+	// RetryInterval is the pause after a failed step (default 500ms),
+	// doubling with each consecutive failure up to 30s.
 	RetryInterval time.Duration
 	// ChunkRows is how many rows a rebuild writes per Apply (default 2000).
 	ChunkRows int
@@ -178,6 +179,9 @@ func (m *Materializer) Start(ctx context.Context) error {
 	return first
 }
 
+// maxRetry bounds Follow's retry backoff.
+const maxRetry = 30 * time.Second
+
 // Follow keeps every projection up to date until ctx is done: one
 // goroutine per projection applies each new canonical commit in order
 // (waking on Notify or every PollInterval), rebuilding by itself when its
@@ -189,6 +193,7 @@ func (m *Materializer) Follow(ctx context.Context) error {
 		wg.Add(1)
 		go func(ps *projState) {
 			defer wg.Done()
+			failures := 0
 			for {
 				wake := m.signal()
 				wait := m.opts.PollInterval
@@ -196,9 +201,16 @@ func (m *Materializer) Follow(ctx context.Context) error {
 					if ctx.Err() != nil {
 						return
 					}
-					m.log.Warn().Err(err).Str("projection", ps.p.Name).Msg("projection maintenance failed; retrying")
-					wait = m.opts.RetryInterval
+					// Exponential backoff from RetryInterval up to maxRetry:
+					// a projection that keeps failing (bad SQL, Redis down)
+					// must not spin on full recomputations.
+					wait = m.opts.RetryInterval << min(failures, 16)
+					wait = min(wait, maxRetry)
+					failures++
+					m.log.Warn().Err(err).Str("projection", ps.p.Name).Dur("retry_in", wait).Msg("projection maintenance failed")
 					wake = nil
+				} else {
+					failures = 0
 				}
 				t := time.NewTimer(wait)
 				select {
@@ -320,13 +332,20 @@ func (m *Materializer) Rebuild(ctx context.Context, name string, atCommit uint64
 		ps.stMu.Unlock()
 	}()
 	start := m.opts.Clock()
-	cols, rows, err := m.query(ctx, ps.p.Select, atCommit)
-	if err != nil {
-		return fmt.Errorf("projections: rebuild %s at commit %d: %w", name, atCommit, err)
+	var rows [][]any
+	var keyIdx []int
+	if atCommit > 0 { // commit 0: canonical is empty, so is the projection
+		var cols []string
+		var err error
+		if cols, rows, err = m.query(ctx, ps.p.Select, atCommit); err != nil {
+			return fmt.Errorf("projections: rebuild %s at commit %d: %w", name, atCommit, err)
+		}
+		if keyIdx, err = keyPositions(ps.p, cols); err != nil {
+			return err
+		}
 	}
-	keyIdx, err := keyPositions(ps.p, cols)
-	if err != nil {
-		return err
+	if _, err := byKey(rows, keyIdx); err != nil {
+		return fmt.Errorf("projections: rebuild %s: %w", name, err)
 	}
 	for i := 0; i == 0 || i < len(rows); i += m.opts.ChunkRows {
 		end := min(i+m.opts.ChunkRows, len(rows))
@@ -342,11 +361,7 @@ func (m *Materializer) Rebuild(ctx context.Context, name string, atCommit uint64
 	ps.mu.Lock()
 	defer ps.mu.Unlock()
 	old, oerr := m.store.Watermark(ctx, name)
-	target := m.canon.Head().ID
-	if oerr == nil && old.Commit > target {
-		target = old.Commit
-	}
-	if err := m.catchUp(ctx, ps, gen, atCommit, target); err != nil {
+	if err := m.catchUp(ctx, ps, gen, atCommit, m.canon.Head().ID); err != nil {
 		_ = m.store.DropGeneration(context.WithoutCancel(ctx), name, gen)
 		return err
 	}
@@ -416,7 +431,11 @@ func (m *Materializer) commitWrites(ctx context.Context, ps *projState, gen stri
 		return nil, nil, nil
 	}
 	// The projection's previous state is computed at c-1; if a relation it
-	// reads did not exist then, diff the whole projection against the store.
+	// reads did not exist then, diff the whole projection against the store
+	// (commit 0 is no commit: canonical.HEAD is 0).
+	if c == 1 {
+		return m.fullDiff(ctx, ps, gen, c)
+	}
 	for _, e := range ps.p.Reads {
 		if _, err := m.canon.Schema(e, c-1); err != nil {
 			return m.fullDiff(ctx, ps, gen, c)
@@ -557,10 +576,18 @@ func byKey(rows [][]any, keyIdx []int) (map[string]keyedRow, error) {
 		if err != nil {
 			return nil, err
 		}
+		if _, dup := out[string(k)]; dup {
+			return nil, fmt.Errorf("%w: two rows with key %v", ErrDuplicateKey, pick(n, keyIdx))
+		}
 		out[string(k)] = keyedRow{row: n, enc: enc}
 	}
 	return out, nil
 }
+
+// ErrDuplicateKey: a projection's SELECT returned two rows with the same
+// key (the catalog's key is not a key of the SELECT). The projection is not
+// written rather than silently keeping one of them.
+var ErrDuplicateKey = errors.New("projections: projection key is not unique")
 
 func pick(row []any, idx []int) []any {
 	out := make([]any, len(idx))
@@ -634,4 +661,26 @@ func (m *Materializer) Statuses(ctx context.Context) []Status {
 		out = append(out, st)
 	}
 	return out
+}
+
+// WaitFor blocks until projection name's current generation has applied
+// commit (or ctx is done): read-your-writes for a session that just
+// committed, and the freshness benchmark's "visible in serving" moment.
+func (m *Materializer) WaitFor(ctx context.Context, name string, commit uint64) error {
+	if _, err := m.state(name); err != nil {
+		return err
+	}
+	for {
+		wm, err := m.store.Watermark(ctx, name)
+		if err == nil && wm.Commit >= commit {
+			return nil
+		}
+		t := time.NewTimer(time.Millisecond)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return ctx.Err()
+		case <-t.C:
+		}
+	}
 }

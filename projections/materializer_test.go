@@ -94,6 +94,25 @@ func loadCatalog(t *testing.T, yaml string) *catalog.Catalog {
 // tables in a schema commit, and builds a QueryFunc on the real gateway
 // engine (PinAsOf + Engine.QueryBatch), as the binary will.
 func newEnv(t *testing.T, store projections.Store) *env {
+	e := newEmptyEnv(t, store)
+	e.createSchema()
+	return e
+}
+
+// createSchema commits the catalog's tables (a schema commit).
+func (e *env) createSchema() {
+	var changes []canonical.SchemaChange
+	for _, en := range e.cat.Entities() {
+		ts := sqltables.EntitySchema(en)
+		changes = append(changes, canonical.SchemaChange{CreateTable: &ts})
+	}
+	if _, err := e.canon.Commit(context.Background(), canonical.CommitRequest{Kind: canonical.KindSchema, Committer: "test", Schema: changes}); err != nil {
+		e.t.Fatal(err)
+	}
+}
+
+// newEmptyEnv is newEnv without the schema commit: canonical has no commit.
+func newEmptyEnv(t *testing.T, store projections.Store) *env {
 	ctx := context.Background()
 	cat := loadCatalog(t, shopYAML)
 	st, err := canonical.Open(ctx, t.TempDir(), canonical.Options{})
@@ -101,14 +120,6 @@ func newEnv(t *testing.T, store projections.Store) *env {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { st.Close() })
-	var changes []canonical.SchemaChange
-	for _, e := range cat.Entities() {
-		ts := sqltables.EntitySchema(e)
-		changes = append(changes, canonical.SchemaChange{CreateTable: &ts})
-	}
-	if _, err := st.Commit(ctx, canonical.CommitRequest{Kind: canonical.KindSchema, Committer: "test", Schema: changes}); err != nil {
-		t.Fatal(err)
-	}
 	eng := gateway.NewEngine()
 	t.Cleanup(func() { eng.Close() })
 	for _, db := range sqltables.Databases(st, cat, nil) {
@@ -275,10 +286,14 @@ func values(m map[string][]any) []string {
 	return out
 }
 
-// suites runs f on the embedded store and on a real redis-server.
-func suites(t *testing.T, f func(t *testing.T, e *env)) {
+// suites runs f on the embedded store and on a real redis-server (and,
+// with cluster, on a real 3-node Redis Cluster).
+func suites(t *testing.T, f func(t *testing.T, e *env), cluster ...bool) {
 	t.Run("memory", func(t *testing.T) { f(t, newEnv(t, projections.NewMemoryStore())) })
 	t.Run("redis", func(t *testing.T) { f(t, newEnv(t, newRedis(t))) })
+	if len(cluster) > 0 && cluster[0] {
+		t.Run("redis-cluster", func(t *testing.T) { f(t, newEnv(t, projections.NewRedisClusterForTest(t))) })
+	}
 }
 
 // TestIncrementalEqualsRebuild applies a random sequence of commits
@@ -561,6 +576,21 @@ func TestFollow(t *testing.T) {
 		}
 		waitFor("follow", caughtUp)
 		e.check("follow")
+		c := e.commit(order("w", "paid", 1, "EU", 0))
+		m.Notify()
+		wctx, wcancel := context.WithTimeout(ctx, 10*time.Second)
+		if err := m.WaitFor(wctx, "order_timeline", c); err != nil {
+			t.Fatal(err)
+		}
+		wcancel()
+		if _, ok, _ := e.store.Get(ctx, "order_timeline", []any{"w"}); !ok {
+			t.Fatal("WaitFor returned before the commit was visible")
+		}
+		short, scancel := context.WithTimeout(ctx, 20*time.Millisecond)
+		if err := m.WaitFor(short, "order_timeline", c+100); !errors.Is(err, context.DeadlineExceeded) {
+			t.Fatalf("WaitFor a future commit = %v", err)
+		}
+		scancel()
 		st, err := m.Status(context.Background(), "order_timeline")
 		if err != nil || st.State != projections.StateOK || st.LagCommits != 0 || st.Watermark != e.canon.Head().ID || st.SLA != 2*time.Second || st.Generation == "" {
 			t.Fatalf("status = %+v, %v", st, err)
@@ -580,7 +610,7 @@ func TestFollow(t *testing.T) {
 		case <-time.After(5 * time.Second):
 			t.Fatal("Follow did not stop")
 		}
-	})
+	}, true)
 }
 
 // TestStatusLagging: commits not yet applied make a projection lag; past
@@ -619,3 +649,113 @@ func TestStatusLagging(t *testing.T) {
 
 func newRedis(t *testing.T) projections.Store { return projections.NewRedisForTest(t) }
 func flush(t *testing.T, s projections.Store) { projections.FlushForTest(t, s) }
+
+// TestRedisDownAndBack: Redis stops under Follow; the projection reports
+// error (reads fail clearly, never a wrong answer); Redis restarts empty;
+// the projection is rebuilt by itself and equals canonical again.
+func TestRedisDownAndBack(t *testing.T) {
+	store, stop, restart := projections.RedisProcForTest(t)
+	e := newEnv(t, store)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	m := e.materializer(nil, projections.Options{PollInterval: 5 * time.Millisecond, RetryInterval: 20 * time.Millisecond})
+	e.commit(order("a", "paid", 10, "EU", 0))
+	if err := m.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- m.Follow(ctx) }()
+	stop()
+	e.commit(order("b", "paid", 20, "EU", 0))
+	m.Notify()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		st, _ := m.Status(ctx, "order_timeline")
+		if st.State == projections.StateError && st.Err != "" {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("status while Redis is down = %+v", st)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	gctx, gcancel := context.WithTimeout(ctx, 5*time.Second)
+	if _, _, err := store.Get(gctx, "order_timeline", []any{"a"}); err == nil {
+		t.Fatal("Get with Redis down: no error")
+	}
+	gcancel()
+	restart()
+	for {
+		st, _ := m.Status(ctx, "order_timeline")
+		if st.State == projections.StateOK && st.Watermark == e.canon.Head().ID {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("status after Redis came back = %+v", st)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	for deadline := time.Now().Add(10 * time.Second); ; {
+		ok := true
+		for _, p := range e.cat.Projections() {
+			if wm, err := store.Watermark(ctx, p.Name); err != nil || wm.Commit != e.canon.Head().ID {
+				ok = false
+			}
+		}
+		if ok {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("projections not rebuilt after Redis restart")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	e.check("after Redis restart")
+	cancel()
+	<-done
+}
+
+// TestFromEmptyCanonical: projections materialized before canonical has any
+// commit are empty at commit 0 and follow the first commits (schema, then
+// data) like any other.
+func TestFromEmptyCanonical(t *testing.T) {
+	e := newEmptyEnv(t, projections.NewMemoryStore())
+	ctx := context.Background()
+	m := e.materializer(nil, projections.Options{})
+	if err := m.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if wm, err := e.store.Watermark(ctx, "order_timeline"); err != nil || wm.Commit != 0 {
+		t.Fatalf("watermark on empty canonical = %+v, %v", wm, err)
+	}
+	e.createSchema()
+	e.commit(order("a", "paid", 1, "EU", 0), ship("s", "a", 1))
+	e.commit(order("b", "paid", 2, "NA", 0))
+	if err := m.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	e.check("from empty")
+}
+
+// TestDuplicateKeyRefused: a SELECT that is not unique on the declared key
+// is refused with a clear error, never materialized with rows dropped.
+func TestDuplicateKeyRefused(t *testing.T) {
+	e := newEnv(t, projections.NewMemoryStore())
+	ctx := context.Background()
+	bad := shopYAML + `
+  by_region:
+    key: [region]
+    freshness_sla: 1s
+    select: SELECT region, order_id FROM canonical.orders
+    affected_by: {orders: region}
+`
+	cat := loadCatalog(t, bad)
+	e.commit(order("a", "paid", 1, "EU", 0), order("b", "paid", 1, "EU", 0))
+	m := e.materializer(cat, projections.Options{})
+	if err := m.Sync(ctx, "by_region"); !errors.Is(err, projections.ErrDuplicateKey) {
+		t.Fatalf("Sync = %v, want ErrDuplicateKey", err)
+	}
+	if st, _ := m.Status(ctx, "by_region"); st.State != projections.StateError || !strings.Contains(st.Err, "not unique") {
+		t.Fatalf("status = %+v", st)
+	}
+}

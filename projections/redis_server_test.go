@@ -92,6 +92,52 @@ func startRedisServer(t testing.TB, extra ...string) string {
 	return ""
 }
 
+// redisProc is a redis-server the test can stop and restart (empty) on
+// the same port.
+type redisProc struct {
+	t    testing.TB
+	addr string
+	cmd  *exec.Cmd
+}
+
+func startRedisProc(t testing.TB) *redisProc {
+	t.Helper()
+	addr := startRedisServer(t)
+	p := &redisProc{t: t, addr: addr}
+	return p
+}
+
+// stop kills the server (SHUTDOWN NOSAVE: nothing is persisted anyway).
+func (p *redisProc) stop() {
+	c := redis.NewClient(&redis.Options{Addr: p.addr})
+	defer c.Close()
+	_ = c.Do(context.Background(), "SHUTDOWN", "NOSAVE").Err()
+	deadline := time.Now().Add(5 * time.Second)
+	for waitRedis(p.addr, 10*time.Millisecond) {
+		if time.Now().After(deadline) {
+			p.t.Fatal("redis-server did not stop")
+		}
+	}
+}
+
+// restart starts an empty server on the same port.
+func (p *redisProc) restart() {
+	_, port, _ := net.SplitHostPort(p.addr)
+	dir := p.t.TempDir()
+	cmd := exec.Command(redisServerBin(), "--port", port, "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
+		"--dir", dir, "--logfile", filepath.Join(dir, "redis.log"))
+	if err := cmd.Start(); err != nil {
+		p.t.Fatalf("restart redis-server: %v", err)
+	}
+	p.t.Cleanup(func() {
+		_ = cmd.Process.Kill()
+		_ = cmd.Wait()
+	})
+	if !waitRedis(p.addr, 5*time.Second) {
+		p.t.Fatal("redis-server did not restart")
+	}
+}
+
 // startRedisCluster starts a 3-node Redis Cluster (masters only) on
 // loopback ports, assigns the 16384 slots in three ranges, joins the nodes
 // and waits until every node reports cluster_state:ok. It returns a

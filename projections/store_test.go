@@ -90,7 +90,7 @@ func TestRedisURLs(t *testing.T) {
 		t.Error("instance with braces accepted")
 	}
 	// Nothing listens on port 1: a clear error, not a hang.
-	cctx, cancel := context.WithTimeout(ctx, 3*time.Second)
+	cctx, cancel := context.WithTimeout(ctx, 300*time.Millisecond)
 	defer cancel()
 	if _, err := NewRedisStore(cctx, "redis://127.0.0.1:1"); err == nil {
 		t.Error("connect to a closed port: want error")
@@ -355,9 +355,8 @@ func testGenerations(t *testing.T, s Store) {
 
 // testAtomicApply: concurrent readers never see a commit half applied.
 // Each commit c rewrites all rows to amount c and sets the watermark c; a
-// reader's BucketSums must always equal the recomputation for its
-// watermark, and a Scan never mixes more than... (Scan is not a snapshot on
-// Redis, so the check uses BucketSums, which is).
+// concurrent reader's BucketSums (sums and watermark read atomically) must
+// always equal the recomputation of the rows of its watermark's commit.
 func testAtomicApply(t *testing.T, s Store) {
 	ctx := context.Background()
 	const n = 50

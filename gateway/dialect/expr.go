@@ -241,7 +241,6 @@ func opName(list []*pg.Node) string {
 
 var simpleOps = map[string]string{
 	"=": "=", "<>": "<>", "!=": "<>", "<": "<", ">": ">", "<=": "<=", ">=": ">=",
-	"+": "+", "-": "-", "*": "*",
 }
 
 func (p *printer) aexpr(a *pg.A_Expr) string {
@@ -285,6 +284,15 @@ func (p *printer) aexpr(a *pg.A_Expr) string {
 		case "%":
 			// MySQL's x % 0 is NULL; Postgres raises division by zero.
 			return "pg_mod(" + l + ", " + r + ")"
+		case "+", "-", "*":
+			// Checked Postgres arithmetic (package pgfunc): integer
+			// overflow is an error in the operands' type, date ± integer
+			// counts days. Unary minus stays the engine's.
+			if resultOID(a.Lexpr) == oidInterval || resultOID(a.Rexpr) == oidInterval {
+				return "(" + l + " " + op + " " + r + ")" // the engine's interval arithmetic
+			}
+			name := map[string]string{"+": "pg_add", "-": "pg_sub", "*": "pg_mul"}[op]
+			return name + "(" + l + ", " + r + ")"
 		case "^":
 			// ^ is XOR in MySQL.
 			return "POWER(" + l + ", " + r + ")"

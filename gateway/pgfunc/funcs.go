@@ -64,6 +64,12 @@ const (
 )
 
 var specs = []spec{
+	{name: "pg_add", min: 2, max: 2, proto: fnExpr{typ: arithType(opAdd), eval: arithEval(opAdd), strict: true,
+		desc: "Postgres +: integer overflow is an error, date + integer adds days"}},
+	{name: "pg_sub", min: 2, max: 2, proto: fnExpr{typ: arithType(opSub), eval: arithEval(opSub), strict: true,
+		desc: "Postgres -: integer overflow is an error, date - integer subtracts days, date - date counts days"}},
+	{name: "pg_mul", min: 2, max: 2, proto: fnExpr{typ: arithType(opMul), eval: arithEval(opMul), strict: true,
+		desc: "Postgres *: integer overflow is an error"}},
 	{name: "pg_mod", min: 2, max: 2, proto: fnExpr{typ: modType, eval: evalMod, strict: true,
 		desc: "Postgres modulo: the sign of the dividend; modulo by zero is an error"}},
 	{name: "pg_div", min: 2, max: 2, proto: fnExpr{typ: divType, eval: evalDiv, strict: true,
