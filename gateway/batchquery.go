@@ -27,7 +27,12 @@ var batchSeq atomic.Uint64
 // they sit in a private schema that is the call's current schema, and the
 // schema is removed afterwards. The pipelines use it through small
 // interfaces of their own, so they never import the gateway.
-func (e *Engine) QueryBatch(ctx context.Context, query string, cols []BatchColumn, rows [][]any) ([]string, [][]any, error) {
+func (e *Engine) QueryBatch(ctx context.Context, query string, cols []BatchColumn, rows [][]any) (names []string, out [][]any, err error) {
+	defer func() {
+		if r := recover(); r != nil { // an engine bug must not take the pipelines down
+			names, out, err = nil, nil, pgerror.New(pgerror.InternalError, "engine panicked on %q: %v", query, r)
+		}
+	}()
 	stmts, err := dialect.Parse(query)
 	if err != nil {
 		return nil, nil, err
@@ -58,11 +63,10 @@ func (e *Engine) QueryBatch(ctx context.Context, query string, cols []BatchColum
 		return nil, nil, err
 	}
 	defer iter.Close(sctx)
-	names := make([]string, len(sch))
+	names = make([]string, len(sch))
 	for i, c := range sch {
 		names[i] = c.Name
 	}
-	var out [][]any
 	for {
 		row, err := iter.Next(sctx)
 		if errors.Is(err, io.EOF) {

@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"runtime/debug"
 	"sync"
 	"time"
 
@@ -346,8 +347,18 @@ func (c *conn) serve() error {
 	}
 }
 
-// dispatch handles one frontend message; done reports a Terminate.
+// dispatch handles one frontend message; done reports a Terminate. A
+// panic inside the engine ends this connection with an XX000 error and a
+// logged stack instead of taking the server (and every other session)
+// down.
 func (c *conn) dispatch(msg pgproto3.FrontendMessage) (done bool, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			c.log.Error().Interface("panic", r).Bytes("stack", debug.Stack()).Msg("statement panicked; closing the connection")
+			c.fatal(pgerror.New(pgerror.InternalError, "internal error: %v", r).WithHint("this is a dualgate bug; the server and other sessions are unaffected"))
+			done, err = true, fmt.Errorf("panic: %v", r)
+		}
+	}()
 	s := c.sess
 	if s.skipToSync {
 		switch msg.(type) {

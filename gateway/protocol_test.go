@@ -1,6 +1,7 @@
 package gateway_test
 
 import (
+	"context"
 	"encoding/binary"
 	"fmt"
 	"io"
@@ -10,6 +11,8 @@ import (
 	"time"
 
 	"github.com/jackc/pgproto3/v2"
+
+	"github.com/dualgate/dualgate/gateway"
 )
 
 // rawClient speaks the protocol message by message, to check exactly what
@@ -204,5 +207,30 @@ func TestShutdownEndsIdleSessions(t *testing.T) {
 	<-done
 	if _, err := net.DialTimeout("tcp", g.addr, time.Second); err == nil {
 		t.Fatal("server still accepting after shutdown")
+	}
+}
+
+// TestPanicEndsOnlyThatSession: a panic while running a statement (here a
+// procedure that panics) closes that connection with XX000 and a logged
+// stack; the server keeps serving everyone else.
+func TestPanicEndsOnlyThatSession(t *testing.T) {
+	g := startGateway(t, func(c *gateway.Config) {
+		c.Procedures = map[string]gateway.Procedure{"test.boom": {Run: func(context.Context, gateway.CallInfo, []any) (gateway.ProcedureResult, error) {
+			panic("boom")
+		}}}
+	})
+	other := g.connect(t)
+	r := dialRaw(t, g)
+	r.send(t, &pgproto3.Query{String: "CALL test.boom()"})
+	got := r.until(t, "E")
+	if got[len(got)-1] != "E:XX000" {
+		t.Fatalf("panicking statement: %v, want E:XX000", got)
+	}
+	if _, err := r.fe.Receive(); err == nil {
+		t.Fatal("connection still open after a panic")
+	}
+	var one int
+	if err := other.QueryRow(ctxT(t), `SELECT 1`).Scan(&one); err != nil || one != 1 {
+		t.Fatalf("other session after a panic: %v", err)
 	}
 }

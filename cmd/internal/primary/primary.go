@@ -179,7 +179,7 @@ func (c *Side) procedures() map[string]gateway.Procedure {
 	counts := []gateway.SystemColumn{{Name: "commit_id", OID: pgtypes.Int8}, {Name: "received", OID: pgtypes.Int8},
 		{Name: "committed", OID: pgtypes.Int8}, {Name: "unchanged", OID: pgtypes.Int8},
 		{Name: "duplicates", OID: pgtypes.Int8}, {Name: "quarantined", OID: pgtypes.Int8}}
-	return map[string]gateway.Procedure{
+	procs := map[string]gateway.Procedure{
 		"dualgate.verify": {Run: func(ctx context.Context, _ gateway.CallInfo, _ []any) (gateway.ProcedureResult, error) {
 			r, err := c.store.Verify(ctx)
 			if err != nil {
@@ -214,6 +214,23 @@ func (c *Side) procedures() map[string]gateway.Procedure {
 			}, nil
 		}},
 	}
+	if c.serving != nil {
+		procs["dualgate.rebuild"] = gateway.Procedure{Args: []string{"projection"}, Run: func(ctx context.Context, _ gateway.CallInfo, args []any) (gateway.ProcedureResult, error) {
+			name := fmt.Sprint(args[0])
+			if _, ok := c.Projection(ctx, name); !ok {
+				return gateway.ProcedureResult{}, pgerror.New(pgerror.UndefinedObject, "projection %q does not exist", name).WithHint("see dualgate.projections")
+			}
+			if err := c.serving.mat.Rebuild(ctx, name, 0); err != nil {
+				return gateway.ProcedureResult{}, err
+			}
+			st, err := c.serving.mat.Status(ctx, name)
+			if err != nil {
+				return gateway.ProcedureResult{}, err
+			}
+			return gateway.ProcedureResult{Notices: []string{fmt.Sprintf("rebuilt serving.%s as generation %s at commit %d", name, st.Generation, st.Watermark)}}, nil
+		}}
+	}
+	return procs
 }
 
 func toUint(v any) (uint64, error) {
