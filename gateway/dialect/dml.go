@@ -22,12 +22,26 @@ func (p *printer) insert(s *pg.InsertStmt) string {
 	var b strings.Builder
 	b.WriteString("INSERT ")
 	oc := s.OnConflictClause
+	// ON CONFLICT DO NOTHING: skip rows that hit a unique key. It prints as
+	// ON DUPLICATE KEY UPDATE c = c, a no-op on conflicting rows that
+	// leaves every other error (NOT NULL, conversions) an error, as in
+	// Postgres; INSERT IGNORE would turn those into warnings and store
+	// defaults. IGNORE remains only when no column name is known.
+	// Either way any unique key counts, not only the conflict target.
+	var nothingCol string
 	if oc != nil && oc.Action == pg.OnConflictAction_ONCONFLICT_NOTHING {
-		// ON CONFLICT DO NOTHING: skip rows that hit a unique key. The
-		// engine's INSERT IGNORE does this; note it also downgrades other
-		// errors (NOT NULL, conversions) to warnings, unlike Postgres, and
-		// it ignores the conflict target (any unique key counts).
-		b.WriteString("IGNORE ")
+		if len(s.Cols) > 0 {
+			if rt := s.Cols[0].GetResTarget(); rt != nil {
+				nothingCol = rt.Name
+			}
+		} else if p.opts.TableColumns != nil {
+			if tc := p.opts.TableColumns(s.Relation.Schemaname, s.Relation.Relname); len(tc) > 0 {
+				nothingCol = tc[0]
+			}
+		}
+		if nothingCol == "" {
+			b.WriteString("IGNORE ")
+		}
 	}
 	b.WriteString("INTO " + p.relName(s.Relation))
 	var cols []string
@@ -65,6 +79,9 @@ func (p *printer) insert(s *pg.InsertStmt) string {
 		} else {
 			b.WriteString(" " + p.selectStmt(sel, nil))
 		}
+	}
+	if nothingCol != "" {
+		b.WriteString(" ON DUPLICATE KEY UPDATE " + ident(nothingCol) + " = " + ident(nothingCol))
 	}
 	if oc != nil && oc.Action == pg.OnConflictAction_ONCONFLICT_UPDATE {
 		if oc.WhereClause != nil {
