@@ -158,6 +158,9 @@ func (s *session) settingChanged(key string) error {
 			return pgerror.New(pgerror.InvalidParameterValue, "%v", err)
 		}
 		s.codec.TimeZone = loc
+		if err := s.eng.setUserVar(pgfunc.TimeZoneVar, s.settings.get("timezone"), types.LongText); err != nil {
+			return err
+		}
 	case "extra_float_digits":
 		n, _ := strconv.Atoi(s.settings.get("extra_float_digits"))
 		s.codec.ExtraFloatDigits = n

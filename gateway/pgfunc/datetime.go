@@ -479,8 +479,36 @@ func timestampValue(ctx *sql.Context, v any, tz bool) (time.Time, error) {
 			y, mo, d := t.Date()
 			h, mi, s := t.Clock()
 			t = time.Date(y, mo, d, h, mi, s, t.Nanosecond(), time.UTC)
+		} else if tz {
+			// timestamptz input without an offset is in the session's
+			// TimeZone (Postgres), not UTC.
+			if loc := sessionLocation(ctx); loc != time.UTC {
+				y, mo, d := t.Date()
+				h, mi, s := t.Clock()
+				t = time.Date(y, mo, d, h, mi, s, t.Nanosecond(), loc).UTC()
+			}
 		}
 		return t, nil
 	}
 	return toTime(ctx, v)
+}
+
+// TimeZoneVar is the engine user variable holding the session's TimeZone
+// setting, which the gateway keeps up to date.
+const TimeZoneVar = "dualgate_timezone"
+
+// sessionLocation is the session's TimeZone (UTC if unset or unknown).
+func sessionLocation(ctx *sql.Context) *time.Location {
+	_, v, err := ctx.GetUserVariable(ctx, TimeZoneVar)
+	if err != nil || v == nil {
+		return time.UTC
+	}
+	name := fmt.Sprint(v)
+	if loc, err := time.LoadLocation(name); err == nil {
+		return loc
+	}
+	if h, err := strconv.ParseFloat(name, 64); err == nil {
+		return time.FixedZone(name, int(h*3600))
+	}
+	return time.UTC
 }
