@@ -560,7 +560,17 @@ func (s *engineSession) tableColumns(schema, table string) []string {
 	return names
 }
 
+// columnType is a table column's declared Postgres type (0 if unknown).
+func (s *engineSession) columnType(schema, table, column string) uint32 {
+	if schema == "" {
+		schema = s.sess.GetCurrentDatabase()
+	}
+	s.eng.mu.RLock()
+	defer s.eng.mu.RUnlock()
+	return s.eng.declared[columnKey{strings.ToLower(schema), strings.ToLower(table), strings.ToLower(column)}]
+}
+
 // parse translates a client's SQL with what the session's engine knows.
 func (s *engineSession) parse(sql string) ([]dialect.Statement, error) {
-	return dialect.ParseWith(sql, dialect.Options{TableColumns: s.tableColumns})
+	return dialect.ParseWith(sql, dialect.Options{TableColumns: s.tableColumns, ColumnType: s.columnType})
 }

@@ -44,16 +44,23 @@ func (p *printer) insert(s *pg.InsertStmt) string {
 		}
 	}
 	b.WriteString("INTO " + p.relName(s.Relation))
-	var cols []string
+	var cols, raw []string
 	for _, c := range s.Cols {
 		rt := c.GetResTarget()
 		if rt == nil || len(rt.Indirection) > 0 {
 			p.unsupported(-1, "INSERT column with subscripts")
 		}
 		cols = append(cols, ident(rt.Name))
+		raw = append(raw, rt.Name)
 	}
 	if len(cols) == 0 {
-		cols = p.leadingColumns(s)
+		raw = p.leadingColumns(s)
+		for _, c := range raw {
+			cols = append(cols, ident(c))
+		}
+	}
+	if len(raw) == 0 && p.opts.TableColumns != nil {
+		raw = p.opts.TableColumns(s.Relation.Schemaname, s.Relation.Relname)
 	}
 	if len(cols) > 0 {
 		b.WriteString(" (" + strings.Join(cols, ", ") + ")")
@@ -73,7 +80,7 @@ func (p *printer) insert(s *pg.InsertStmt) string {
 		if len(sel.ValuesLists) > 0 && sel.WithClause == nil && len(sel.SortClause) == 0 && sel.LimitCount == nil && sel.LimitOffset == nil {
 			var rows []string
 			for _, r := range sel.ValuesLists {
-				rows = append(rows, "("+p.exprList(r.GetList().Items)+")")
+				rows = append(rows, "("+p.valuesRow(s.Relation, raw, r.GetList().Items)+")")
 			}
 			b.WriteString(" VALUES " + strings.Join(rows, ", "))
 		} else {
@@ -174,7 +181,7 @@ func (p *printer) delete(s *pg.DeleteStmt) string {
 	return b.String()
 }
 
-// leadingColumns names the target columns of an INSERT without a column
+// leadingColumns names (unquoted) the target columns of an INSERT without a column
 // list that supplies fewer values than the table has columns: Postgres
 // fills the first n columns and defaults the rest, the engine insists on
 // an explicit list. Needs Options.TableColumns; nil when not needed.
@@ -203,9 +210,23 @@ func (p *printer) leadingColumns(s *pg.InsertStmt) []string {
 	if width == 0 || len(tcols) <= width {
 		return nil
 	}
-	out := make([]string, width)
-	for i := range out {
-		out[i] = ident(tcols[i])
+	return tcols[:width]
+}
+
+// valuesRow prints one VALUES row of an INSERT into rel whose target
+// columns are cols. An untyped string literal going into a timestamptz
+// column is read as Postgres would, in the session's TimeZone
+// (pg_timestamptz); the engine's own conversion would take it as UTC.
+func (p *printer) valuesRow(rel *pg.RangeVar, cols []string, items []*pg.Node) string {
+	out := make([]string, len(items))
+	for i, it := range items {
+		out[i] = p.expr(it)
+		if i >= len(cols) || p.opts.ColumnType == nil {
+			continue
+		}
+		if ac := it.GetAConst(); ac != nil && ac.GetSval() != nil && p.opts.ColumnType(rel.Schemaname, rel.Relname, cols[i]) == oidTimestamptz {
+			out[i] = "pg_timestamptz(" + out[i] + ")"
+		}
 	}
-	return out
+	return strings.Join(out, ", ")
 }

@@ -27,6 +27,9 @@ type Options struct {
 	// a column list give fewer values than the table has columns, as
 	// Postgres allows.
 	TableColumns func(schema, table string) []string
+	// ColumnType returns a table column's declared Postgres type OID (0 if
+	// unknown), for literals whose meaning depends on it.
+	ColumnType func(schema, table, column string) uint32
 }
 
 // ParseWith is Parse with knowledge of the database.
