@@ -119,7 +119,15 @@ func (p *printer) setList(list []*pg.Node, qual string) string {
 		if qual != "" {
 			col = qual + "." + col
 		}
-		parts = append(parts, col+" = "+p.expr(rt.Val))
+		val := p.expr(rt.Val)
+		if rel := p.setRel; rel != nil && p.opts.ColumnType != nil {
+			// As in INSERT VALUES: a string literal assigned to a
+			// timestamptz column is read in the session TimeZone.
+			if ac := rt.Val.GetAConst(); ac != nil && ac.GetSval() != nil && p.opts.ColumnType(rel.Schemaname, rel.Relname, rt.Name) == oidTimestamptz {
+				val = "pg_timestamptz(" + val + ")"
+			}
+		}
+		parts = append(parts, col+" = "+val)
 	}
 	return strings.Join(parts, ", ")
 }
@@ -133,6 +141,8 @@ func (p *printer) update(s *pg.UpdateStmt) string {
 	}
 	var b strings.Builder
 	b.WriteString("UPDATE " + p.relName(s.Relation))
+	p.setRel = s.Relation
+	defer func() { p.setRel = nil }()
 	if len(s.FromClause) == 0 {
 		b.WriteString(p.alias(s.Relation.Alias, false))
 		b.WriteString(" SET " + p.setList(s.TargetList, ""))

@@ -119,6 +119,7 @@ func translateRaw(sql string, raw *pg.RawStmt, revs map[int32]string, opts Optio
 type printer struct {
 	sql      string
 	asOf     map[int32]string // time travel per relation location (see asof.go)
+	setRel   *pg.RangeVar     // the UPDATE target while its SET list prints
 	opts     Options
 	params   map[int]uint32
 	maxParam int
