@@ -143,6 +143,7 @@ func (p *printer) update(s *pg.UpdateStmt) string {
 	b.WriteString("UPDATE " + p.relName(s.Relation))
 	p.setRel = s.Relation
 	defer func() { p.setRel = nil }()
+	defer p.enterScope(append([]*pg.Node{{Node: &pg.Node_RangeVar{RangeVar: s.Relation}}}, s.FromClause...))()
 	if len(s.FromClause) == 0 {
 		b.WriteString(p.alias(s.Relation.Alias, false))
 		b.WriteString(" SET " + p.setList(s.TargetList, ""))
@@ -164,6 +165,7 @@ func (p *printer) update(s *pg.UpdateStmt) string {
 }
 
 func (p *printer) delete(s *pg.DeleteStmt) string {
+	defer p.enterScope(append([]*pg.Node{{Node: &pg.Node_RangeVar{RangeVar: s.Relation}}}, s.UsingClause...))()
 	if s.WithClause != nil {
 		p.unsupported(-1, "WITH on DELETE")
 	}

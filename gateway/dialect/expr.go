@@ -267,6 +267,9 @@ func (p *printer) aexpr(a *pg.A_Expr) string {
 			}
 		}
 		l, r := p.expr(a.Lexpr), p.expr(a.Rexpr)
+		if _, cmp := simpleOps[op]; cmp {
+			l, r = p.tzLiteral(a.Rexpr, a.Lexpr, l), p.tzLiteral(a.Lexpr, a.Rexpr, r)
+		}
 		if m, ok := simpleOps[op]; ok {
 			return "(" + l + " " + m + " " + r + ")"
 		}
@@ -770,4 +773,74 @@ func (p *printer) catalogCast(c *pg.TypeCast) (string, bool) {
 		return p.expr(c.Arg), true
 	}
 	return "", false
+}
+
+// enterScope records the tables of a FROM list for column lookups and
+// returns the function that forgets them.
+func (p *printer) enterScope(from []*pg.Node) func() {
+	var rels []*pg.RangeVar
+	var walk func(n *pg.Node)
+	walk = func(n *pg.Node) {
+		switch {
+		case n.GetRangeVar() != nil:
+			rels = append(rels, n.GetRangeVar())
+		case n.GetJoinExpr() != nil:
+			walk(n.GetJoinExpr().Larg)
+			walk(n.GetJoinExpr().Rarg)
+		}
+	}
+	for _, n := range from {
+		walk(n)
+	}
+	p.scope = append(p.scope, rels)
+	return func() { p.scope = p.scope[:len(p.scope)-1] }
+}
+
+// columnRel finds the table a column reference belongs to: by qualifier
+// (alias or name) in any enclosing FROM, or, unqualified, the only table
+// of the innermost one. nil if unsure.
+func (p *printer) columnRel(cr *pg.ColumnRef) (*pg.RangeVar, string) {
+	var parts []string
+	for _, f := range cr.Fields {
+		s, ok := strVal(f)
+		if !ok {
+			return nil, ""
+		}
+		parts = append(parts, s)
+	}
+	switch len(parts) {
+	case 1:
+		if n := len(p.scope); n > 0 && len(p.scope[n-1]) == 1 {
+			return p.scope[n-1][0], parts[0]
+		}
+	case 2:
+		for i := len(p.scope) - 1; i >= 0; i-- {
+			for _, rv := range p.scope[i] {
+				name := rv.Relname
+				if rv.Alias != nil {
+					name = rv.Alias.Aliasname
+				}
+				if name == parts[0] {
+					return rv, parts[1]
+				}
+			}
+		}
+	}
+	return nil, ""
+}
+
+// tzLiteral returns the printed operand val of a comparison, wrapped in
+// pg_timestamptz when it is an untyped string literal compared with a
+// timestamptz column (other), so it is read in the session TimeZone.
+func (p *printer) tzLiteral(other, lit *pg.Node, val string) string {
+	ac := lit.GetAConst()
+	cr := other.GetColumnRef()
+	if ac == nil || ac.GetSval() == nil || cr == nil || p.opts.ColumnType == nil {
+		return val
+	}
+	rv, col := p.columnRel(cr)
+	if rv == nil || p.opts.ColumnType(rv.Schemaname, rv.Relname, col) != oidTimestamptz {
+		return val
+	}
+	return "pg_timestamptz(" + val + ")"
 }

@@ -120,6 +120,7 @@ type printer struct {
 	sql      string
 	asOf     map[int32]string // time travel per relation location (see asof.go)
 	setRel   *pg.RangeVar     // the UPDATE target while its SET list prints
+	scope    [][]*pg.RangeVar // tables in FROM of the queries being printed (innermost last)
 	opts     Options
 	params   map[int]uint32
 	maxParam int

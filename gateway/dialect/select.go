@@ -319,6 +319,7 @@ func (p *printer) simpleSelect(s *pg.SelectStmt) string {
 
 // fromWhereGroup prints FROM, WHERE, GROUP BY, HAVING and WINDOW.
 func (p *printer) fromWhereGroup(s *pg.SelectStmt) string {
+	defer p.enterScope(s.FromClause)()
 	var b strings.Builder
 	if len(s.FromClause) > 0 {
 		b.WriteString(" FROM " + p.fromList(s.FromClause))
