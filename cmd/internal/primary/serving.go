@@ -69,7 +69,8 @@ func (c *Side) Run(ctx context.Context) {
 	c.serving.wg.Add(1)
 	go func() {
 		defer c.serving.wg.Done()
-		_ = c.serving.mat.Start(ctx)
+		// Follow syncs (catches up or rebuilds) every projection in its own
+		// goroutine, so a slow rebuild does not hold the others back.
 		_ = c.serving.mat.Follow(ctx)
 	}()
 }
