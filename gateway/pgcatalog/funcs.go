@@ -10,6 +10,7 @@ import (
 	"github.com/dolthub/go-mysql-server/sql/types"
 
 	"github.com/dualgate/dualgate/gateway/pgerror"
+	"github.com/dualgate/dualgate/gateway/pgfunc"
 	"github.com/dualgate/dualgate/gateway/pgtypes"
 )
 
@@ -23,63 +24,6 @@ type Source interface {
 	SetSetting(ctx *sql.Context, name, value string, local bool) (string, error)
 }
 
-// fn is the expression behind every function here.
-type fn struct {
-	name   string
-	args   []sql.Expression
-	typ    sql.Type
-	strict bool
-	eval   func(ctx *sql.Context, v []any) (any, error)
-}
-
-var _ sql.FunctionExpression = (*fn)(nil)
-var _ sql.NonDeterministicExpression = (*fn)(nil)
-
-func (f *fn) FunctionName() string { return f.name }
-func (f *fn) Description() string  { return "PostgreSQL catalog function " + f.name }
-func (f *fn) Resolved() bool {
-	for _, a := range f.args {
-		if !a.Resolved() {
-			return false
-		}
-	}
-	return true
-}
-func (f *fn) String() string {
-	parts := make([]string, len(f.args))
-	for i, a := range f.args {
-		parts[i] = a.String()
-	}
-	return f.name + "(" + strings.Join(parts, ", ") + ")"
-}
-func (f *fn) Type() sql.Type             { return f.typ }
-func (f *fn) IsNullable() bool           { return true }
-func (f *fn) IsNonDeterministic() bool   { return true } // catalog state changes between statements
-func (f *fn) Children() []sql.Expression { return f.args }
-func (f *fn) WithChildren(children ...sql.Expression) (sql.Expression, error) {
-	if len(children) != len(f.args) {
-		return nil, sql.ErrInvalidChildrenNumber.New(f, len(children), len(f.args))
-	}
-	nf := *f
-	nf.args = children
-	return &nf, nil
-}
-
-func (f *fn) Eval(ctx *sql.Context, row sql.Row) (any, error) {
-	vals := make([]any, len(f.args))
-	for i, a := range f.args {
-		v, err := a.Eval(ctx, row)
-		if err != nil {
-			return nil, err
-		}
-		if v == nil && f.strict {
-			return nil, nil
-		}
-		vals[i] = v
-	}
-	return f.eval(ctx, vals)
-}
-
 type fnSpec struct {
 	name     string
 	min, max int
@@ -88,17 +32,11 @@ type fnSpec struct {
 	eval     func(ctx *sql.Context, v []any) (any, error)
 }
 
+// function builds the engine function on pgfunc's machinery. Catalog
+// functions are non-deterministic: the catalog changes between statements.
 func (s fnSpec) function() sql.Function {
-	return sql.FunctionN{Name: s.name, Fn: func(args ...sql.Expression) (sql.Expression, error) {
-		if len(args) < s.min || len(args) > s.max {
-			want := strconv.Itoa(s.min)
-			if s.max != s.min {
-				want = fmt.Sprintf("%d to %d", s.min, s.max)
-			}
-			return nil, sql.ErrInvalidArgumentNumber.New(s.name, want, len(args))
-		}
-		return &fn{name: s.name, args: args, typ: s.typ, strict: s.strict, eval: s.eval}, nil
-	}}
+	return pgfunc.Spec{Name: s.name, Min: s.min, Max: s.max, Type: s.typ, Strict: s.strict, NonDeterministic: true,
+		Description: "PostgreSQL catalog function " + s.name, Eval: s.eval}.Function()
 }
 
 func toInt(ctx *sql.Context, v any) (int64, bool) {

@@ -98,3 +98,28 @@ func (s spec) function() sql.Function {
 func fixed(t sql.Type) func([]sql.Expression) sql.Type {
 	return func([]sql.Expression) sql.Type { return t }
 }
+
+// Spec declares an engine function from outside this package (pgcatalog's
+// catalog functions) on the same expression machinery as the Postgres
+// functions here: argument-count checks, strict NULL handling, typing.
+type Spec struct {
+	Name             string
+	Min, Max         int
+	Type             sql.Type
+	Strict           bool
+	NonDeterministic bool
+	Description      string
+	Eval             func(ctx *sql.Context, vals []any) (any, error)
+}
+
+// Function returns the engine function.
+func (s Spec) Function() sql.Function {
+	eval := s.Eval
+	return spec{name: s.Name, min: s.Min, max: s.Max, proto: fnExpr{
+		typ:    fixed(s.Type),
+		strict: s.Strict,
+		nondet: s.NonDeterministic,
+		desc:   s.Description,
+		eval:   func(ctx *sql.Context, v []any, _ []sql.Expression) (any, error) { return eval(ctx, v) },
+	}}.function()
+}
