@@ -208,32 +208,14 @@ func Conform(t catalog.Type, v any) (any, error) {
 	return s, nil
 }
 
+// toInt64 converts a value to an integer by Postgres's assignment rules:
+// Go integers as the store normalizes them, plus integral floats and
+// decimals, booleans and integer text.
 func toInt64(v any) (int64, error) {
+	if n, err := canonical.Normalize(canonical.KindInt64, v); err == nil && n != nil {
+		return n.(int64), nil
+	}
 	switch x := v.(type) {
-	case int64:
-		return x, nil
-	case int:
-		return int64(x), nil
-	case int32:
-		return int64(x), nil
-	case int16:
-		return int64(x), nil
-	case int8:
-		return int64(x), nil
-	case uint8:
-		return int64(x), nil
-	case uint16:
-		return int64(x), nil
-	case uint32:
-		return int64(x), nil
-	case uint64:
-		if x <= math.MaxInt64 {
-			return int64(x), nil
-		}
-	case uint:
-		if uint64(x) <= math.MaxInt64 {
-			return int64(x), nil
-		}
 	case float64:
 		if x == math.Trunc(x) && math.Abs(x) < 1<<63 {
 			return int64(x), nil
