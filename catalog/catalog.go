@@ -267,3 +267,16 @@ func checkReport(c *Catalog, err error) (string, bool) {
 	}
 	return "catalog OK: " + c.Summary(), true
 }
+
+// Webhooks maps each owner that declared a webhook to its URL.
+func (c *Catalog) Webhooks() map[string]string {
+	out := map[string]string{}
+	for _, ctx := range c.Contexts {
+		for _, o := range ctx.Owners {
+			if o.Webhook != "" {
+				out[o.Name] = o.Webhook
+			}
+		}
+	}
+	return out
+}

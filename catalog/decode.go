@@ -101,7 +101,7 @@ func (d *fileDec) duration(m map[string]kv, key, what string) (time.Duration, bo
 	return v, true
 }
 
-var contextKeys = []string{"context", "owner", "description", "sources", "entities", "projections", "serving_tables", "reconciliations", "policies"}
+var contextKeys = []string{"context", "owner", "description", "owners", "sources", "entities", "projections", "serving_tables", "reconciliations", "policies"}
 
 // decodeContext builds a Context from a file's document body.
 func (d *fileDec) decodeContext(body ast.Node) *Context {
@@ -163,7 +163,35 @@ func (d *fileDec) decodeContext(body ast.Node) *Context {
 	if e, ok := m["policies"]; ok {
 		c.Policies = d.decodePolicies(e, c)
 	}
+	if e, ok := m["owners"]; ok {
+		ents, _ := d.entries(e.val, "owners", "write owners as team-name: {webhook: https://…}")
+		for _, s := range ents {
+			if o := d.decodeOwner(s); o != nil {
+				c.Owners = append(c.Owners, o)
+			}
+		}
+	}
 	return c
+}
+
+// decodeOwner reads one team of `owners:`.
+func (d *fileDec) decodeOwner(e kv) *Owner {
+	what := "owner " + e.key
+	o := &Owner{Name: e.key, Pos: e.kpos}
+	m, ok := d.object(e.val, what, "description", "webhook")
+	if !ok {
+		return nil
+	}
+	o.Description = d.desc(m, what)
+	if hook, p := d.str(m, "webhook", what, false, e.kpos); hook != "" {
+		u, err := url.Parse(hook)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			d.e.add(p, "write the full URL, e.g. https://tickets.example.com/hooks/dualgate", "%s: webhook is not an http(s) URL", what)
+		} else {
+			o.Webhook = hook
+		}
+	}
+	return o
 }
 
 // decodeColumns reads an ordered `columns:` mapping.
@@ -700,7 +728,9 @@ func (d *fileDec) decodeReconciliation(e kv, c *Context) *Reconciliation {
 	if le, ok := m["left"]; ok {
 		r.leftLoc = sqlLoc{d, le.val, r.Left}
 	}
-	r.Right, r.RightPos = d.str(m, "right", what, true, e.kpos)
+	// A semantic rule may have only a left side: a query whose rows each
+	// violate a domain invariant.
+	r.Right, r.RightPos = d.str(m, "right", what, r.Level != LevelSemantic, e.kpos)
 	r.Right = strings.TrimRight(r.Right, " \t\r\n")
 	if re, ok := m["right"]; ok {
 		r.rightLoc = sqlLoc{d, re.val, r.Right}

@@ -20,6 +20,17 @@ type Context struct {
 	ServingTables   []*ServingTable
 	Reconciliations []*Reconciliation
 	Policies        *Policies // nil when the file has no `policies:` section
+	// Owners describes the teams named as owners; an owner with a webhook
+	// is POSTed reconciliation exceptions as they open.
+	Owners []*Owner
+}
+
+// Owner is a team that owns catalog objects.
+type Owner struct {
+	Name        string
+	Description string
+	Webhook     string // http(s) URL, "" = none
+	Pos         Pos
 }
 
 // Column is one column of a source, entity or serving table (file order is kept).

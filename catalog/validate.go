@@ -413,6 +413,7 @@ func (v *validator) projection(p *Projection) {
 			aliases[r.alias] = en
 		}
 	}
+	v.derivedTables(p.Select, aliases)
 	// outputs
 	seen := map[string]bool{}
 	for _, oc := range info.outputs {
@@ -471,6 +472,76 @@ func (v *validator) projection(p *Projection) {
 		return nil, false
 	})
 }
+
+// derivedTables adds the derived tables (subqueries in FROM with an
+// alias) of sel's top level to aliases, as entities whose column types are
+// inferred from the subquery's outputs, so outer references to them type
+// like references to entities.
+func (v *validator) derivedTables(sel string, aliases map[string]*Entity) {
+	tree, err := pg_query.Parse(sel)
+	if err != nil || len(tree.Stmts) != 1 {
+		return
+	}
+	top := tree.Stmts[0].Stmt.GetSelectStmt()
+	if top == nil {
+		return
+	}
+	var visit func(n *pg_query.Node)
+	visit = func(n *pg_query.Node) {
+		switch {
+		case n.GetJoinExpr() != nil:
+			visit(n.GetJoinExpr().Larg)
+			visit(n.GetJoinExpr().Rarg)
+		case n.GetRangeSubselect() != nil:
+			rs := n.GetRangeSubselect()
+			sub := rs.Subquery.GetSelectStmt()
+			if sub == nil || rs.Alias == nil {
+				return
+			}
+			inner := map[string]*Entity{}
+			for _, f := range sub.FromClause {
+				v.rangeVars(f, inner)
+			}
+			d := &Entity{Name: rs.Alias.Aliasname}
+			for _, t := range sub.TargetList {
+				rt := t.GetResTarget()
+				if rt == nil {
+					continue
+				}
+				name := rt.Name
+				if name == "" {
+					name = figureColname(rt.Val)
+				}
+				d.Columns = append(d.Columns, &Column{Name: name, Type: v.inferType(rt.Val, inner, 0)})
+			}
+			aliases[rs.Alias.Aliasname] = d
+		}
+	}
+	for _, f := range top.FromClause {
+		visit(f)
+	}
+}
+
+// rangeVars adds the canonical entities a FROM item reads to aliases.
+func (v *validator) rangeVars(n *pg_query.Node, aliases map[string]*Entity) {
+	switch {
+	case n.GetJoinExpr() != nil:
+		v.rangeVars(n.GetJoinExpr().Larg, aliases)
+		v.rangeVars(n.GetJoinExpr().Rarg, aliases)
+	case n.GetRangeVar() != nil:
+		rv := n.GetRangeVar()
+		if rv.Schemaname != "canonical" || v.c.entities[rv.Relname] == nil {
+			return
+		}
+		aliases[rv.Relname] = v.c.entities[rv.Relname]
+		if rv.Alias != nil {
+			aliases[rv.Alias.Aliasname] = v.c.entities[rv.Relname]
+		}
+	}
+}
+
+// numericRank orders the numeric types for arithmetic results.
+var numericRank = map[string]int{"smallint": 1, "integer": 2, "bigint": 3, "numeric": 4, "real": 5, "double precision": 6}
 
 func (v *validator) refType(ref []string, aliases map[string]*Entity) Type {
 	switch len(ref) {
@@ -563,6 +634,26 @@ func (v *validator) inferType(n *pg_query.Node, aliases map[string]*Entity, dept
 	case n.GetCoalesceExpr() != nil:
 		if args := n.GetCoalesceExpr().Args; len(args) > 0 {
 			return v.inferType(args[0], aliases, depth+1)
+		}
+	case n.GetAExpr() != nil:
+		// + - * of two numbers: the wider type (integer / integer stays
+		// integer in Postgres, but the engine's division differs, so
+		// division is left to the engine).
+		ae := n.GetAExpr()
+		if ae.Kind != pg_query.A_Expr_Kind_AEXPR_OP || len(ae.Name) != 1 || ae.Lexpr == nil {
+			break
+		}
+		switch ae.Name[0].GetString_().GetSval() {
+		case "+", "-", "*":
+			l, r := v.inferType(ae.Lexpr, aliases, depth+1), v.inferType(ae.Rexpr, aliases, depth+1)
+			lr, rr := numericRank[l.Name], numericRank[r.Name]
+			if lr == 0 || rr == 0 {
+				break
+			}
+			if lr >= rr {
+				return mustType(l.Name)
+			}
+			return mustType(r.Name)
 		}
 	case n.GetCaseExpr() != nil:
 		for _, w := range n.GetCaseExpr().Args {

@@ -51,6 +51,9 @@ type Status struct {
 	SLA      time.Duration
 	State    State
 	Err      string // the last error, when State is error
+	// Rebuilds and RebuildFailures count the rebuilds (automatic and
+	// requested) that finished since the materializer was made (/metrics).
+	Rebuilds, RebuildFailures uint64
 }
 
 // Options tune a Materializer. Zero values are defaults.
@@ -97,6 +100,8 @@ type projState struct {
 	rebuilding int
 	building   map[string]bool // generations being built (never dropped as leftovers)
 	lastErr    error
+	rebuilt    uint64 // rebuilds finished
+	rebuildErr uint64 // rebuilds failed (not counting canceled ones)
 }
 
 // New returns a materializer for every projection of cat.
@@ -307,11 +312,23 @@ var genSeq atomic.Uint64
 // commit atCommit (0: the current head) while the current generation keeps
 // serving (and being followed), catches the new generation up to the head,
 // switches to it atomically and drops the old one.
-func (m *Materializer) Rebuild(ctx context.Context, name string, atCommit uint64) error {
+func (m *Materializer) Rebuild(ctx context.Context, name string, atCommit uint64) (err error) {
 	ps, err := m.state(name)
 	if err != nil {
 		return err
 	}
+	defer func() {
+		if ctx.Err() != nil && err != nil {
+			return // canceled (shutdown): neither outcome
+		}
+		ps.stMu.Lock()
+		if err != nil {
+			ps.rebuildErr++
+		} else {
+			ps.rebuilt++
+		}
+		ps.stMu.Unlock()
+	}()
 	if atCommit == 0 {
 		atCommit = m.canon.Head().ID
 	}
@@ -626,6 +643,7 @@ func (m *Materializer) Status(ctx context.Context, name string) (Status, error) 
 	st.Head = head.ID
 	ps.stMu.Lock()
 	rebuilding, lastErr := ps.rebuilding > 0, ps.lastErr
+	st.Rebuilds, st.RebuildFailures = ps.rebuilt, ps.rebuildErr
 	ps.stMu.Unlock()
 	wm, werr := m.store.Watermark(ctx, name)
 	if werr == nil {
@@ -684,3 +702,78 @@ func (m *Materializer) WaitFor(ctx context.Context, name string, commit uint64) 
 		}
 	}
 }
+
+// RepairKeys re-projects the given keys of projection name from canonical
+// at the current generation's watermark and writes them in place: rows the
+// projection SELECT yields are upserted, keys it no longer yields are
+// deleted. It is reconciliation's targeted repair: it changes neither the
+// watermark nor canonical. It returns how many rows were written.
+func (m *Materializer) RepairKeys(ctx context.Context, name string, keys [][]any) (int, error) {
+	ps, err := m.state(name)
+	if err != nil {
+		return 0, err
+	}
+	ps.mu.Lock()
+	defer ps.mu.Unlock()
+	wm, err := m.store.Watermark(ctx, name)
+	if err != nil {
+		return 0, err
+	}
+	written := 0
+	const chunk = 500
+	for i := 0; i < len(keys); i += chunk {
+		part := keys[i:min(i+chunk, len(keys))]
+		pred, err := keyPredicate(ps.p, part)
+		if err != nil {
+			return written, err
+		}
+		var rows [][]any
+		var keyIdx []int
+		if wm.Commit > 0 {
+			cols, rs, err := m.query(ctx, restrictedSQL(ps.p.Select, pred), wm.Commit)
+			if err != nil {
+				return written, fmt.Errorf("projections: repair %s: %w", name, err)
+			}
+			if keyIdx, err = keyPositions(ps.p, cols); err != nil {
+				return written, err
+			}
+			rows = rs
+		}
+		found, err := byKey(rows, keyIdx)
+		if err != nil {
+			return written, err
+		}
+		ups := make([]Entry, 0, len(rows))
+		for _, r := range found {
+			ups = append(ups, Entry{Key: pick(r.row, keyIdx), Row: r.row})
+		}
+		var dels [][]any
+		for _, k := range part {
+			enc, err := EncodeKey(k)
+			if err != nil {
+				return written, err
+			}
+			if _, ok := found[string(enc)]; !ok {
+				dels = append(dels, k)
+			}
+		}
+		if err := m.store.Apply(ctx, name, wm.Generation, wm.Commit, ups, dels); err != nil {
+			return written, fmt.Errorf("projections: repair %s: %w", name, err)
+		}
+		written += len(ups) + len(dels)
+	}
+	m.log.Info().Str("projection", name).Uint64("commit_id", wm.Commit).Int("keys", len(keys)).Msg("projection keys repaired")
+	return written, nil
+}
+
+// Projection returns the catalog definition of projection name.
+func (m *Materializer) Projection(name string) (*catalog.Projection, bool) {
+	ps, ok := m.byName[name]
+	if !ok {
+		return nil, false
+	}
+	return ps.p, true
+}
+
+// Store is the store the materializer writes.
+func (m *Materializer) Store() Store { return m.store }

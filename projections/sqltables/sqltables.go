@@ -14,6 +14,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/dolthub/go-mysql-server/sql"
 	"github.com/dolthub/go-mysql-server/sql/types"
@@ -205,7 +206,13 @@ func (t *Table) engineRow(row []any) (sql.Row, error) {
 		case decimal.Decimal:
 		default:
 			if t.sch[i].Type == types.LongText {
-				if _, isString := v.(string); !isString {
+				switch x := v.(type) {
+				case string:
+				case time.Time:
+					// A column whose type the catalog could not infer:
+					// Postgres's text form of a UTC timestamp, not Go's.
+					v = x.UTC().Format("2006-01-02 15:04:05.999999") + "+00"
+				default:
 					v = fmt.Sprint(v)
 				}
 			}

@@ -32,6 +32,7 @@ type Side struct {
 	batcher  *ingest.Batcher
 	dualgate []sql.Table
 	serving  *serving
+	recon    *reconciler
 }
 
 // Open opens the store under dataDir, creates or evolves the
@@ -99,6 +100,11 @@ func Open(ctx context.Context, dataDir string, cat *catalog.Catalog, eng *gatewa
 		store.Close()
 		return nil, err
 	}
+	if err := side.openReconcile(ctx, dataDir, cat, eng, log); err != nil {
+		side.stopServing()
+		store.Close()
+		return nil, err
+	}
 	return side, nil
 }
 
@@ -119,6 +125,9 @@ func declareTable(eng *gateway.Engine, schema string, t sql.Table) {
 // Close stops following canonical and closes the store.
 func (c *Side) Close() error {
 	c.stopServing()
+	if c.recon != nil {
+		c.recon.close()
+	}
 	return c.store.Close()
 }
 
@@ -230,6 +239,7 @@ func (c *Side) procedures() map[string]gateway.Procedure {
 			return gateway.ProcedureResult{Notices: []string{fmt.Sprintf("rebuilt serving.%s as generation %s at commit %d", name, st.Generation, st.Watermark)}}, nil
 		}}
 	}
+	c.reconcileProcedures(procs)
 	return procs
 }
 

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"sync"
+	"time"
 
 	"github.com/rs/zerolog"
 
@@ -60,6 +61,9 @@ func (c *Side) openServing(ctx context.Context, cat *catalog.Catalog, eng *gatew
 
 // Run brings projections up to date and keeps them following canonical
 // until ctx ends or Close is called.
+//
+// Scheduled reconciliation runs start too (after ReconcileDelay, so
+// projections have a chance to come up first).
 func (c *Side) Run(ctx context.Context) {
 	if c.serving == nil {
 		return
@@ -73,7 +77,17 @@ func (c *Side) Run(ctx context.Context) {
 		// goroutine, so a slow rebuild does not hold the others back.
 		_ = c.serving.mat.Follow(ctx)
 	}()
+	if c.recon != nil {
+		c.serving.wg.Add(1)
+		go func() {
+			defer c.serving.wg.Done()
+			c.recon.eng.Start(ctx, ReconcileDelay)
+		}()
+	}
 }
+
+// ReconcileDelay is how long after Run scheduled reconciliation starts.
+var ReconcileDelay = 10 * time.Second
 
 func (c *Side) stopServing() {
 	if c.serving != nil && c.serving.cancel != nil {

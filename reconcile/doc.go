@@ -1,0 +1,46 @@
+// Package reconcile compares the two worlds dualgate keeps apart:
+// canonical (the ledger) and serving (the fast lane), and canonical against
+// the sources and legacy systems it replaces. It runs the catalog's
+// reconciliation rules, tells lag from divergence, and keeps an exception
+// queue that operators work through, all exposed as reconcile.* system
+// views by the binary.
+//
+// # Paired points in time
+//
+// A rule's sides are SQL. A side that reads serving projections sees them
+// at their watermark; the canonical side is then pinned to that commit
+// (FOR SYSTEM_TIME AS OF, the projections' own PinAsOf), so a projection
+// that is merely behind compares equal, and its lag is reported, not
+// flagged. The watermark is read before and after the serving side is read;
+// a run whose serving side moved underneath it is retried, and its
+// differences are only "pending" if it never settles. Rules that read no
+// projection pin canonical to the head commit read once at the start.
+// External sides (right_dsn) are read with pgx at the time of the run.
+//
+// # Lag versus divergence
+//
+// A difference first seen is pending: it becomes an exception only if it
+// is still there when the rule runs again after its grace (the scheduler
+// schedules that re-check). A temporal rule's left events with no right
+// event are pending until their SLA passes, then "late".
+//
+// # Exceptions
+//
+// Exceptions are de-duplicated by fingerprint (rule, kind, key): a
+// recurring divergence updates last_seen. A run that matches a key at the
+// same or a higher watermark resolves its open exception; a divergence that
+// comes back reopens it. Status changes (open, acknowledged, resolved,
+// accepted_variance, false_positive, reopened) are kept as history. The
+// Ledger stores exceptions, their history and runs in their own Pebble
+// database (never in canonical: reconciliation and repair never change
+// canonical).
+//
+// # Scale
+//
+// A record rule whose right side reads a whole projection (every column,
+// matched on its key) is compared by bucket: the left side's rows are
+// hashed into the store's fixed buckets exactly as the store maintains its
+// per-bucket counts and order-independent checksums incrementally, and
+// only buckets whose count or checksum differ are read from the store and
+// compared key by key.
+package reconcile
