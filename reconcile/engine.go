@@ -339,6 +339,10 @@ func (e *Engine) Resolve(ctx context.Context, id uint64, resolution, note, by st
 	return e.setStatus(ctx, id, st, resolution, note, by)
 }
 
+// ErrNotConfigured: a rule cannot run here (e.g. its right_dsn names an
+// environment variable that is not set).
+var ErrNotConfigured = errors.New("reconcile: rule not configured here")
+
 // ErrBadArgument: a procedure argument is not acceptable.
 var ErrBadArgument = errors.New("reconcile: bad argument")
 

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/cockroachdb/pebble/v2"
+	"github.com/rs/zerolog"
 )
 
 // Status is an exception's place in its lifecycle.
@@ -113,11 +114,11 @@ type Ledger struct {
 const maxRuns = 10000
 
 // OpenLedger opens (creating) the ledger in dir.
-func OpenLedger(ctx context.Context, dir string) (*Ledger, error) {
+func OpenLedger(ctx context.Context, dir string, log zerolog.Logger) (*Ledger, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	db, err := pebble.Open(dir, &pebble.Options{})
+	db, err := pebble.Open(dir, &pebble.Options{Logger: pebbleLog{log}})
 	if err != nil {
 		return nil, fmt.Errorf("reconcile: open ledger at %s: %w", dir, err)
 	}
@@ -127,6 +128,16 @@ func OpenLedger(ctx context.Context, dir string) (*Ledger, error) {
 		return nil, err
 	}
 	return l, nil
+}
+
+// pebbleLog sends Pebble's messages to zerolog (debug and error).
+type pebbleLog struct{ l zerolog.Logger }
+
+func (p pebbleLog) Infof(format string, args ...any)  { p.l.Debug().Msgf(format, args...) }
+func (p pebbleLog) Errorf(format string, args ...any) { p.l.Error().Msgf(format, args...) }
+func (p pebbleLog) Fatalf(format string, args ...any) {
+	p.l.Error().Msgf(format, args...)
+	panic(fmt.Sprintf(format, args...))
 }
 
 // Close closes the database.

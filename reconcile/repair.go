@@ -43,7 +43,14 @@ func (e *Engine) Repair(ctx context.Context, name string, dryRun bool, by string
 		Compared: int64(cmp.Compared), Matched: int64(cmp.Matched), Divergent: int64(len(cmp.Diffs)), Pending: int64(cmp.Pending)}
 	if len(cmp.Diffs) == 0 {
 		rep.Steps = append(rep.Steps, "nothing to repair: the sides agree")
-		return rep, nil
+		if dryRun {
+			return rep, nil
+		}
+		// Settle the rule's open exceptions (another repair may have
+		// fixed what they were about).
+		v, err := e.Run(ctx, name, "repair")
+		rep.Verify = &v
+		return rep, err
 	}
 	switch r.Repair {
 	case "rebuild":

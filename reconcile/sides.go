@@ -218,7 +218,7 @@ const externalTimeout = 2 * time.Minute
 func (e *Engine) external(ctx context.Context, r *catalog.Reconciliation) (rows, error) {
 	dsn, err := r.ResolveRightDSN()
 	if err != nil {
-		return rows{}, err
+		return rows{}, fmt.Errorf("%w: %w", ErrNotConfigured, err)
 	}
 	ctx, cancel := context.WithTimeout(ctx, externalTimeout)
 	defer cancel()

@@ -21,12 +21,18 @@ import (
 // and returns its address.
 func startPrimary(t *testing.T, dir string) string {
 	t.Helper()
-	if dir == "" {
-		dir = t.TempDir()
-	}
 	cat, err := catalog.LoadFS(testdata.Catalog, "catalog")
 	if err != nil {
 		t.Fatal(err)
+	}
+	return startPrimaryCatalog(t, dir, cat)
+}
+
+// startPrimaryCatalog is startPrimary serving another catalog.
+func startPrimaryCatalog(t *testing.T, dir string, cat *catalog.Catalog) string {
+	t.Helper()
+	if dir == "" {
+		dir = t.TempDir()
 	}
 	o := &serveOptions{listen: "127.0.0.1:0", data: dir, trust: true, shutdownGrace: 2 * time.Second, maxMessage: 1 << 20}
 	ctx, cancel := context.WithCancel(context.Background())
@@ -71,6 +77,33 @@ func TestCanonicalScripts(t *testing.T) {
 		t.Run(strings.TrimSuffix(filepath.Base(path), ".slt"), func(t *testing.T) {
 			steps, _ := sqlscript.Parse(t, path)
 			addr := startPrimary(t, "")
+			conn, err := pgconn.Connect(context.Background(), dsn(addr, "steward"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer conn.Close(context.Background())
+			sqlscript.Run(t, path, "dualgate", conn, steps, true)
+		})
+	}
+}
+
+// TestReconcileScripts runs testdata/sql/reconcile/*.slt against a primary
+// serving the reconciliation suite catalog: rules, runs, the exception
+// queue and its procedures, over the wire.
+func TestReconcileScripts(t *testing.T) {
+	root := filepath.Join("..", "..", "testdata")
+	files, err := filepath.Glob(filepath.Join(root, "sql", "reconcile", "*.slt"))
+	if err != nil || len(files) == 0 {
+		t.Fatalf("no scripts in testdata/sql/reconcile: %v", err)
+	}
+	cat, err := catalog.Load(filepath.Join(root, "reconcile", "suite.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, path := range files {
+		t.Run(strings.TrimSuffix(filepath.Base(path), ".slt"), func(t *testing.T) {
+			steps, _ := sqlscript.Parse(t, path)
+			addr := startPrimaryCatalog(t, "", cat)
 			conn, err := pgconn.Connect(context.Background(), dsn(addr, "steward"))
 			if err != nil {
 				t.Fatal(err)

@@ -26,7 +26,7 @@ type reconciler struct {
 // openReconcile opens the reconciliation ledger under dataDir and registers
 // the reconcile schema.
 func (c *Side) openReconcile(ctx context.Context, dataDir string, cat *catalog.Catalog, eng *gateway.Engine, log zerolog.Logger) error {
-	ledger, err := reconcile.OpenLedger(ctx, filepath.Join(dataDir, "reconcile"))
+	ledger, err := reconcile.OpenLedger(ctx, filepath.Join(dataDir, "reconcile"), log)
 	if err != nil {
 		return err
 	}
@@ -281,6 +281,8 @@ func reconcileError(err error) error {
 		return pgerror.Wrap(pgerror.UndefinedObject, err).WithHint("see reconcile.exceptions")
 	case errors.Is(err, reconcile.ErrBadArgument):
 		return pgerror.Wrap(pgerror.InvalidParameterValue, err)
+	case errors.Is(err, reconcile.ErrNotConfigured):
+		return pgerror.Wrap("55000", err).WithHint("set the environment variable its right_dsn names before starting dualgate")
 	}
 	return err
 }
