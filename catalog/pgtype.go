@@ -27,6 +27,24 @@ func (t Type) String() string {
 	return t.Name + "(" + strings.Join(parts, ",") + ")"
 }
 
+// Typmod is the type's pg_attribute.atttypmod, as Postgres stores it:
+// length + 4 for char(n) and varchar(n), ((precision << 16) | scale) + 4
+// for numeric(p[,s]), and -1 for a type without modifiers. (Precisions of
+// time types are not reported: timestamp(0)'s modifier is 0.)
+func (t Type) Typmod() int32 {
+	switch {
+	case (t.Name == "char" || t.Name == "varchar") && len(t.Args) == 1:
+		return int32(t.Args[0]) + 4
+	case t.Name == "numeric" && len(t.Args) >= 1:
+		scale := 0
+		if len(t.Args) == 2 {
+			scale = t.Args[1]
+		}
+		return int32(t.Args[0]<<16|scale) + 4
+	}
+	return -1
+}
+
 // Postgres type OIDs of the supported types.
 var typeOIDs = map[string]uint32{
 	"text": 25, "varchar": 1043, "char": 1042, "boolean": 16, "smallint": 21,

@@ -21,6 +21,10 @@ type BatchColumn struct {
 // batchSeq numbers the private schemas QueryBatch creates.
 var batchSeq atomic.Uint64
 
+// batchSchemaPrefix starts the names of QueryBatch's private schemas,
+// which the Postgres catalogs of other sessions do not list.
+const batchSchemaPrefix = "_batch_"
+
 // QueryBatch runs one Postgres SELECT (a catalog mapping, a quality rule
 // check) over rows exposed as a relation named `batch`, and returns the
 // result's column names and rows. The rows are visible only to this call:
@@ -40,7 +44,7 @@ func (e *Engine) QueryBatch(ctx context.Context, query string, cols []BatchColum
 	if len(stmts) != 1 || stmts[0].Kind != dialect.KindQuery {
 		return nil, nil, pgerror.New(pgerror.SyntaxError, "expected exactly one SELECT over batch")
 	}
-	schema := "_batch_" + strconv.FormatUint(batchSeq.Add(1), 10)
+	schema := batchSchemaPrefix + strconv.FormatUint(batchSeq.Add(1), 10)
 	sysCols := make([]SystemColumn, len(cols))
 	for i, c := range cols {
 		sysCols[i] = SystemColumn{Name: c.Name, OID: c.OID}

@@ -85,6 +85,10 @@ func (s *Server) handle(nc net.Conn) {
 		return
 	}
 	defer s.unregister(c)
+	if m := s.cfg.Metrics; m != nil {
+		m.ConnectionOpened()
+		defer m.ConnectionClosed()
+	}
 	c.log = c.log.With().Str("user", c.user).Str("application_name", c.appName).Logger()
 	c.log.Info().Msg("connection opened")
 	err := c.serve()
@@ -370,6 +374,7 @@ func (c *conn) dispatch(msg pgproto3.FrontendMessage) (done bool, err error) {
 			return false, nil
 		}
 	}
+	s.observeMessage()
 	switch m := msg.(type) {
 	case *pgproto3.Query:
 		return false, s.simpleQuery(m.String)

@@ -21,6 +21,7 @@ import (
 	errorkinds "gopkg.in/src-d/go-errors.v1"
 
 	"github.com/dualgate/dualgate/canonical/sqltables"
+	servingtables "github.com/dualgate/dualgate/projections/sqltables"
 	"github.com/dualgate/dualgate/gateway/dialect"
 	"github.com/dualgate/dualgate/gateway/pgerror"
 	"github.com/dualgate/dualgate/gateway/pgfunc"
@@ -35,6 +36,7 @@ type Engine struct {
 
 	mu       sync.RWMutex
 	declared map[columnKey]uint32 // (schema, table, column) -> Postgres type OID
+	typmods  map[columnKey]int32  // declared type modifiers the engine type lacks (DeclareTable)
 }
 
 var acceptOffsets sync.Once
@@ -55,10 +57,10 @@ func NewEngine() *Engine {
 			"2006-01-02 15:04-07", "2006-01-02 15:04-07:00")
 	})
 	pro := newProvider(pgfunc.TableFunctions())
-	pro.add(memory.NewDatabase("public"), false)
+	pro.add(scratchDatabase("public"), false)
 	gms := sqle.NewDefault(pro)
 	pgfunc.Register(gms)
-	e := &Engine{gms: gms, provider: pro, declared: map[columnKey]uint32{}}
+	e := &Engine{gms: gms, provider: pro, declared: map[columnKey]uint32{}, typmods: map[columnKey]int32{}}
 	if err := e.InstallPgCatalog(); err != nil {
 		// Only a programming error (a duplicate function) gets here.
 		panic(fmt.Sprintf("install pg_catalog: %v", err))
@@ -262,7 +264,13 @@ func (e *Engine) declare(schema string, ct *dialect.CreateTable) {
 		schema = ct.Table.Schema
 	}
 	for _, c := range ct.Columns {
-		e.declared[columnKey{schema, strings.ToLower(ct.Table.Name), strings.ToLower(c.Name)}] = c.OID
+		k := columnKey{schema, strings.ToLower(ct.Table.Name), strings.ToLower(c.Name)}
+		e.declared[k] = c.OID
+		if c.Typmod > 0 {
+			e.typmods[k] = c.Typmod
+		} else {
+			delete(e.typmods, k)
+		}
 	}
 }
 
@@ -278,6 +286,7 @@ func (e *Engine) forget(schema string, rels []dialect.Relation) {
 		for k := range e.declared {
 			if k.schema == s && k.table == strings.ToLower(r.Name) {
 				delete(e.declared, k)
+				delete(e.typmods, k)
 			}
 		}
 	}
@@ -383,6 +392,12 @@ func engineError(err error) error {
 	}
 	if errors.Is(err, sqltables.ErrReadOnly) || errors.Is(err, sqltables.ErrAppendOnly) {
 		return pgerror.Wrap(pgerror.InsufficientPrivilege, err).WithHint("captured facts and history are never changed; correct the canonical entity instead")
+	}
+	if errors.Is(err, servingtables.ErrReadOnly) {
+		return pgerror.Wrap("42809", err).WithHint("projections follow canonical; change the canonical entities (or write raw sources) and the projection follows")
+	}
+	if errors.Is(err, servingtables.ErrUnavailable) {
+		return pgerror.Wrap("55000", err)
 	}
 	if errors.Is(err, sqltables.ErrUnknownRev) {
 		return pgerror.Wrap(pgerror.InvalidParameterValue, err)

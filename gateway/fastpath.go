@@ -96,6 +96,9 @@ func (s *session) fastLookup(p *portal, describe bool) (handled bool, err error)
 	}
 	l := s.labelFor(ctx, st)
 	if err := s.checkStaleness(&l); err != nil {
+		if isStaleFallback(err) {
+			return false, nil // computed from canonical by the engine path
+		}
 		return true, err
 	}
 	row, found, err := kl.LookupKey(sctx, key)
@@ -140,6 +143,9 @@ func (s *session) fastLookup(p *portal, describe bool) (handled bool, err error)
 	}
 	p.done = true
 	s.c.srv.fastHits.Add(1)
+	if m := s.c.srv.cfg.Metrics; m != nil {
+		m.FastPathHit()
+	}
 	return true, s.complete(commandTag("SELECT", n), &l)
 }
 

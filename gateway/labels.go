@@ -39,6 +39,13 @@ type ProjectionFreshness struct {
 	Lag        time.Duration // time behind canonical's head
 	SLA        time.Duration
 	Available  bool // false: not materialized / store unreachable
+	// Select is the projection's SQL over canonical; with
+	// dualgate.stale_policy = canonical a too-stale read is computed from
+	// it instead (empty: no fallback).
+	Select string
+	// ServingTable: serving.<name> is a non-authoritative serving table
+	// written by its owners, not a projection: no watermark, no lag.
+	ServingTable bool
 }
 
 // AsOfVar is the engine user variable (@dualgate_as_of) holding the
@@ -68,23 +75,39 @@ type namedFreshness struct {
 
 // checkStaleness applies dualgate.max_staleness to the serving relations a
 // result reads: a projection further behind than the bound (or not
-// available) fails the statement. (stale_policy = canonical, answering
-// from canonical instead, is not implemented yet and also fails, saying
-// so.)
+// available) fails the statement with 55000, or, with
+// dualgate.stale_policy = canonical, yields a *staleFallback naming the
+// projections to compute from canonical instead (see stale.go).
 func (s *session) checkStaleness(l *label) error {
 	bound, _ := parseDuration(s.settings.get("dualgate.max_staleness"))
+	canonicalPolicy := s.settings.get("dualgate.stale_policy") == "canonical"
+	var fb *staleFallback
 	for _, nf := range l.freshness {
-		if !nf.f.Available {
-			return pgerror.New("55000", "%s is not available: the projection is not materialized or its store is unreachable", nf.name).
-				WithHint("query the canonical entities, or retry when the projection has been rebuilt (see dualgate.projections)")
+		var e *pgerror.Error
+		var why string
+		switch {
+		case !nf.f.Available:
+			e = pgerror.New("55000", "%s is not available: the projection is not materialized or its store is unreachable", nf.name).
+				WithHint("query the canonical entities, SET dualgate.stale_policy = canonical, or retry when the projection has been rebuilt (see dualgate.projections)")
+			why = "which is not available"
+		case bound > 0 && nf.f.Lag > bound:
+			e = pgerror.New("55000", "%s is %d ms behind canonical (%d commits), more than dualgate.max_staleness = %s", nf.name, nf.f.Lag.Milliseconds(), nf.f.LagCommits, s.settings.get("dualgate.max_staleness")).
+				WithHint("raise dualgate.max_staleness, SET dualgate.stale_policy = canonical, or query the canonical entities")
+			why = fmt.Sprintf("%d commits (%d ms) behind, more than dualgate.max_staleness = %s", nf.f.LagCommits, nf.f.Lag.Milliseconds(), s.settings.get("dualgate.max_staleness"))
+		default:
+			continue
 		}
-		if bound > 0 && nf.f.Lag > bound {
-			e := pgerror.New("55000", "%s is %d ms behind canonical (%d commits), more than dualgate.max_staleness = %s", nf.name, nf.f.Lag.Milliseconds(), nf.f.LagCommits, s.settings.get("dualgate.max_staleness"))
-			if s.settings.get("dualgate.stale_policy") == "canonical" {
-				return e.WithHint("stale_policy = canonical is not implemented yet; query the canonical entities directly")
-			}
-			return e.WithHint("raise dualgate.max_staleness, or query the canonical entities")
+		if !canonicalPolicy || nf.f.Select == "" {
+			return e
 		}
+		if fb == nil {
+			fb = &staleFallback{first: e, defs: map[string]string{}}
+		}
+		fb.defs[nf.name] = nf.f.Select
+		fb.reasons = append(fb.reasons, nf.name+", "+why)
+	}
+	if fb != nil {
+		return fb
 	}
 	return nil
 }
@@ -117,7 +140,10 @@ func (s *session) labelFor(ctx context.Context, st *dialect.Statement) label {
 		if !authoritativeSchemas[schema] {
 			authoritative = false
 			if f := s.c.srv.cfg.Freshness; schema == "serving" && f != nil {
-				if pf, ok := f.Projection(ctx, r.Name); ok {
+				if pf, ok := f.Projection(ctx, r.Name); ok && pf.ServingTable {
+					serving = append(serving, name+" (non-authoritative serving table, written by its owners)")
+					continue
+				} else if ok {
 					serving = append(serving, fmt.Sprintf("%s at commit %d, %d commits (%d ms) behind canonical, SLA %s",
 						name, pf.Watermark, pf.LagCommits, pf.Lag.Milliseconds(), pf.SLA))
 					l.AsOf = pf.Watermark

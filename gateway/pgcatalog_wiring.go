@@ -74,6 +74,17 @@ func (e *Engine) ColumnType(schema, table, column string, t sql.Type) uint32 {
 	return pgtypes.FromEngine(t)
 }
 
+// declaredTypmod is the type modifier DeclareTable recorded for a column.
+func (e *Engine) declaredTypmod(schema, table, column string) (int32, bool) {
+	e.mu.RLock()
+	defer e.mu.RUnlock()
+	mod, ok := e.typmods[columnKey{strings.ToLower(schema), strings.ToLower(table), strings.ToLower(column)}]
+	if !ok {
+		mod, ok = e.typmods[columnKey{schema, strings.ToLower(table), strings.ToLower(column)}]
+	}
+	return mod, ok
+}
+
 // catalogEngineType is the engine type holding a catalog column: the
 // wire types' own, text for the catalog-only types ("char", name,
 // int2vector, oidvector, regproc, arrays, ...), which travel as text.
@@ -213,6 +224,9 @@ func (c *catalogSource) take(ctx *sql.Context) (*pgcatalog.Snapshot, error) {
 	}
 	for _, db := range dbs {
 		name := db.Name()
+		if strings.HasPrefix(name, batchSchemaPrefix) {
+			continue // a pipeline's private batch schema (QueryBatch), not the client's
+		}
 		snap.Schemas = append(snap.Schemas, pgcatalog.Schema{Name: name, Comment: schemaComments[strings.ToLower(name)]})
 		_, system := db.(*systemDB)
 		names, err := db.GetTableNames(ctx)
@@ -276,6 +290,9 @@ func (e *Engine) describeTable(ctx *sql.Context, schema string, t sql.Table) (pg
 				col.Typmod = -1 // the dialect's unconstrained numeric
 			}
 		}
+		if mod, ok := e.declaredTypmod(schema, rel.Name, c.Name); ok {
+			col.Typmod = mod
+		}
 		switch {
 		case c.AutoIncrement:
 			col.Default = fmt.Sprintf("nextval('%s_%s_seq'::regclass)", rel.Name, c.Name)
@@ -298,6 +315,22 @@ func (e *Engine) describeTable(ctx *sql.Context, schema string, t sql.Table) (pg
 	}
 	if len(pk) > 0 {
 		rel.Indexes = append(rel.Indexes, pgcatalog.Index{Name: rel.Name + "_pkey", Columns: pk, Primary: true, Unique: true})
+		for _, n := range pk { // primary key columns are NOT NULL in Postgres
+			if n >= 1 && n <= len(rel.Columns) {
+				rel.Columns[n-1].NotNull = true
+			}
+		}
+	}
+	// The engine backs a foreign key with an index of the constraint's
+	// name when none covers its columns; Postgres has no such index, so
+	// the catalogs do not show it.
+	fkIndex := map[string]bool{}
+	if fkt, ok := t.(sql.ForeignKeyTable); ok {
+		if fks, err := fkt.GetDeclaredForeignKeys(ctx); err == nil {
+			for _, fk := range fks {
+				fkIndex[strings.ToLower(fk.Name)] = true
+			}
+		}
 	}
 	if ia, ok := t.(sql.IndexAddressable); ok {
 		idxs, err := ia.GetIndexes(ctx)
@@ -305,7 +338,7 @@ func (e *Engine) describeTable(ctx *sql.Context, schema string, t sql.Table) (pg
 			return rel, fmt.Errorf("pg_catalog: indexes of %s.%s: %w", schema, rel.Name, err)
 		}
 		for _, ix := range idxs {
-			if strings.EqualFold(ix.ID(), "primary") {
+			if strings.EqualFold(ix.ID(), "primary") || fkIndex[strings.ToLower(ix.ID())] {
 				continue
 			}
 			pix := pgcatalog.Index{Name: ix.ID(), Unique: ix.IsUnique()}

@@ -25,6 +25,7 @@ type provider struct {
 	dbs    map[string]sql.Database // by lower-case name
 	system map[string]bool         // schemas clients cannot drop
 	funcs  map[string]sql.TableFunction
+	masks  sync.Map // engine session id -> *sessionMasks (masking.go)
 }
 
 var (
@@ -41,11 +42,11 @@ func newProvider(funcs []sql.TableFunction) *provider {
 }
 
 // Database implements sql.DatabaseProvider.
-func (p *provider) Database(_ *sql.Context, name string) (sql.Database, error) {
+func (p *provider) Database(ctx *sql.Context, name string) (sql.Database, error) {
 	p.mu.RLock()
 	defer p.mu.RUnlock()
 	if db, ok := p.dbs[strings.ToLower(name)]; ok {
-		return db, nil
+		return p.masked(ctx, db), nil
 	}
 	return nil, sql.ErrDatabaseNotFound.New(name)
 }
@@ -78,8 +79,18 @@ func (p *provider) CreateDatabase(_ *sql.Context, name string) error {
 	if _, ok := p.dbs[key]; ok {
 		return sql.ErrDatabaseExists.New(name)
 	}
-	p.dbs[key] = memory.NewDatabase(name)
+	p.dbs[key] = scratchDatabase(name)
 	return nil
+}
+
+// scratchDatabase is an in-memory schema (public, CREATE SCHEMA) whose
+// tables index their primary keys, as Postgres tables do: a FOREIGN KEY
+// needs an index on the referenced key, so REFERENCES into a scratch
+// table works (pgJDBC's getImportedKeys, SQLAlchemy's get_foreign_keys).
+func scratchDatabase(name string) *memory.Database {
+	db := memory.NewDatabase(name)
+	db.EnablePrimaryKeyIndexes()
+	return db
 }
 
 // DropDatabase implements DROP SCHEMA for scratch schemas.
@@ -271,6 +282,22 @@ func (e *Engine) DeclareTable(schema, table string, cols []SystemColumn) {
 		ct.Columns = append(ct.Columns, dialect.ColumnDef{Name: c.Name, OID: c.OID, Typmod: -1})
 	}
 	e.declare(schema, ct)
+}
+
+// DeclareTypmod records a column's declared type modifier
+// (pg_attribute.atttypmod: 7 for char(3), ((12 << 16) | 2) + 4 for
+// numeric(12,2)) where the engine type cannot carry it (the canonical
+// store keeps char(n) as text); call it after DeclareTable. A modifier of
+// 0 or less removes it.
+func (e *Engine) DeclareTypmod(schema, table, column string, typmod int32) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	k := columnKey{schema, strings.ToLower(table), strings.ToLower(column)}
+	if typmod > 0 {
+		e.typmods[k] = typmod
+	} else {
+		delete(e.typmods, k)
+	}
 }
 
 // systemCreate describes a system table's Postgres column types for the

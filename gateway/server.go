@@ -67,6 +67,11 @@ type Config struct {
 	Freshness Freshness
 	// Procedures are the CALL-able procedures by lower-case schema.name.
 	Procedures map[string]Procedure
+	// Metrics, when set, is told of connections and statements (/metrics).
+	Metrics Metrics
+	// Access enforces the catalog's grants and masks (nil: everything is
+	// allowed; see access.go). Build it with NewAccess.
+	Access *Access
 }
 
 // DefaultMaxMessageSize is the default bound on one protocol message.

@@ -42,6 +42,8 @@ type session struct {
 
 	rowBuf    []byte // reused DataRow encoding buffer
 	lastLabel *label // label of the last result (dualgate.last_result)
+	obs       stmtObservation
+	acl       *principal // who the session is, for access control and masks (access.go)
 }
 
 // prepared is a statement made by Parse.
@@ -59,8 +61,9 @@ type portal struct {
 	values   []any   // the decoded parameters, for the fast path
 	formats  []int16 // result format codes as sent in Bind
 
-	cursor *cursor // open result while suspended
-	done   bool
+	cursor  *cursor // open result while suspended
+	done    bool
+	started time.Time // first Execute, for Metrics
 }
 
 // cursor is an open engine result being sent to the client.
@@ -83,6 +86,8 @@ func newSession(c *conn, startup map[string]string) (*session, error) {
 	s := &session{c: c, eng: es, settings: newSettings(c.srv.cfg.Version), tx: 'I',
 		prepared: map[string]*prepared{}, portals: map[string]*portal{}}
 	s.settings.vals["session_authorization"] = c.user
+	s.acl = c.srv.cfg.Access.principal(c.user, c.srv.cfg.Trust)
+	c.srv.eng.setMasks(c.id, s.acl)
 	db := startup["database"]
 	if db == "" {
 		db = c.user
@@ -146,6 +151,8 @@ func (s *session) close() {
 	for _, p := range s.portals {
 		p.closeCursor()
 	}
+	s.discardWrites() // a transaction left open by a closed connection
+	s.c.srv.eng.setMasks(s.c.id, nil)
 	s.eng.close()
 }
 
@@ -251,6 +258,9 @@ func (s *session) fail(err error, query string) error {
 		ev = ev.Str("query", query)
 	}
 	ev.Msg("statement failed")
+	if m := s.c.srv.cfg.Metrics; m != nil {
+		s.statementDone(m, pe.Code)
+	}
 	if s.tx == 'T' {
 		s.tx = 'E'
 	}
@@ -545,8 +555,16 @@ func errAborted() error {
 // runPortal executes (or continues) a portal. With describe, the row
 // description is sent first (simple protocol). maxRows > 0 suspends the
 // portal after that many rows.
-func (s *session) runPortal(p *portal, maxRows int64, describe bool) error {
+func (s *session) runPortal(p *portal, maxRows int64, describe bool) (err error) {
 	st := &p.prep.stmt
+	if m := s.c.srv.cfg.Metrics; m != nil {
+		s.observeExecution(p)
+		defer func() {
+			if err == nil && p.done {
+				s.statementDone(m, "")
+			} // failures are reported by fail
+		}()
+	}
 	if p.cursor != nil {
 		return s.sendRows(p, maxRows)
 	}
@@ -556,6 +574,9 @@ func (s *session) runPortal(p *portal, maxRows int64, describe bool) error {
 		default:
 			return errAborted()
 		}
+	}
+	if err := s.authorize(st); err != nil {
+		return err
 	}
 	switch st.Kind {
 	case dialect.KindEmpty:
@@ -792,8 +813,10 @@ func (s *session) runEngine(p *portal, maxRows int64, describe bool) error {
 	ctx, release := s.c.statementContext(s.settings.statementTimeout())
 	l := s.labelFor(ctx, st)
 	if err := s.checkStaleness(&l); err != nil {
-		release()
-		return err
+		if st, l, err = s.fromCanonical(ctx, st, err); err != nil { // stale_policy = canonical
+			release()
+			return err
+		}
 	}
 	sctx := s.eng.context(ctx, st.Engine)
 	sch, iter, err := s.eng.run(sctx, st.Engine, p.bindings)

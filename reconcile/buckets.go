@@ -4,56 +4,81 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"runtime"
+	"sort"
 	"strings"
+	"sync"
 
 	pg "github.com/pganalyze/pg_query_go/v6"
 
+	"github.com/dualgate/dualgate/canonical"
 	"github.com/dualgate/dualgate/catalog"
 	"github.com/dualgate/dualgate/projections"
 )
 
-// bucketable reports whether r can be compared bucket by bucket: a record
-// rule whose right side is `SELECT <every column> FROM serving.<p>` with
-// nothing else, matched on p's key and comparing every column. The store
-// keeps exactly that side's per-bucket counts and checksums.
-func (e *Engine) bucketable(r *catalog.Reconciliation) (string, bool) {
-	if e.mat == nil || r.Level != catalog.LevelRecord || r.RightDSN != "" || r.Right == "" {
-		return "", false
-	}
-	tree, err := pg.Parse(r.Right)
+// plainSelect recognizes `SELECT c1, c2, … FROM schema.rel` with nothing
+// else (no WHERE, grouping, ordering, limits, joins or expressions): a side
+// that reads a relation's columns as they are, which reconciliation can read
+// from storage directly instead of planning it.
+func plainSelect(q string) (schema, rel string, cols []string, ok bool) {
+	tree, err := pg.Parse(q)
 	if err != nil || len(tree.Stmts) != 1 {
-		return "", false
+		return "", "", nil, false
 	}
 	sel := tree.Stmts[0].Stmt.GetSelectStmt()
 	if sel == nil || sel.WithClause != nil || sel.WhereClause != nil || len(sel.GroupClause) > 0 ||
 		sel.HavingClause != nil || len(sel.DistinctClause) > 0 || len(sel.SortClause) > 0 ||
 		sel.LimitCount != nil || sel.LimitOffset != nil || len(sel.ValuesLists) > 0 || len(sel.FromClause) != 1 ||
-		sel.Op != pg.SetOperation_SETOP_NONE {
-		return "", false
+		sel.Op != pg.SetOperation_SETOP_NONE || sel.IntoClause != nil || len(sel.LockingClause) > 0 {
+		return "", "", nil, false
 	}
 	rv := sel.FromClause[0].GetRangeVar()
-	if rv == nil || !strings.EqualFold(rv.Schemaname, "serving") {
-		return "", false
+	if rv == nil || rv.Schemaname == "" {
+		return "", "", nil, false
 	}
-	p, ok := e.mat.Projection(rv.Relname)
-	if !ok || !sameSet(p.Key, r.Match) {
-		return "", false
+	alias := rv.Relname
+	if rv.Alias != nil {
+		alias = rv.Alias.Aliasname
 	}
-	var cols []string
 	for _, t := range sel.TargetList {
 		rt := t.GetResTarget()
 		if rt == nil {
-			return "", false
+			return "", "", nil, false
 		}
 		cr := rt.Val.GetColumnRef()
-		if cr == nil || len(cr.Fields) != 1 || cr.Fields[0].GetString_() == nil {
-			return "", false
+		if cr == nil || len(cr.Fields) == 0 || len(cr.Fields) > 2 {
+			return "", "", nil, false
 		}
-		name := cr.Fields[0].GetString_().Sval
-		if rt.Name != "" && !strings.EqualFold(rt.Name, name) {
-			return "", false
+		if len(cr.Fields) == 2 && cr.Fields[0].GetString_().GetSval() != alias {
+			return "", "", nil, false
 		}
-		cols = append(cols, name)
+		last := cr.Fields[len(cr.Fields)-1].GetString_()
+		if last == nil {
+			return "", "", nil, false // *
+		}
+		if rt.Name != "" && rt.Name != last.Sval {
+			return "", "", nil, false
+		}
+		cols = append(cols, last.Sval)
+	}
+	return strings.ToLower(rv.Schemaname), rv.Relname, cols, true
+}
+
+// bucketable reports whether r can be compared bucket by bucket: a record
+// rule whose right side reads every column of a projection as it is,
+// matched on the projection's key and comparing every column. The store
+// keeps exactly that side's per-bucket counts and checksums.
+func (e *Engine) bucketable(r *catalog.Reconciliation) (string, bool) {
+	if e.mat == nil || r.Level != catalog.LevelRecord || r.RightDSN != "" || r.Right == "" {
+		return "", false
+	}
+	schema, rel, cols, ok := plainSelect(r.Right)
+	if !ok || schema != "serving" {
+		return "", false
+	}
+	p, ok := e.mat.Projection(rel)
+	if !ok || !sameSet(p.Key, r.Match) {
+		return "", false
 	}
 	var all, nonKey []string
 	for _, c := range p.Columns {
@@ -74,9 +99,11 @@ func (e *Engine) bucketable(r *catalog.Reconciliation) (string, bool) {
 }
 
 // compareBuckets compares r's left side with projection proj by bucket
-// sums: the left rows are hashed as the store hashes its rows; only the
-// buckets whose count or checksum differ are read from the store and
-// compared key by key.
+// sums: the left rows are hashed as the store hashes its rows (encoded key
+// and row, summed per bucket); only the buckets whose count or checksum
+// differ are read from the store, and there rows are matched by encoded
+// key and compared by entry hash, falling back to value comparison (which
+// knows 5 and 5.00 are equal) only for rows whose hashes differ.
 func (e *Engine) compareBuckets(ctx context.Context, r *catalog.Reconciliation, proj string) (Comparison, pairing, error) {
 	p, _ := e.mat.Projection(proj)
 	store := e.mat.Store()
@@ -93,10 +120,14 @@ func (e *Engine) compareBuckets(ctx context.Context, r *catalog.Reconciliation, 
 			}
 		}
 	}
+	plan, err := newPlan(r, rows{cols: names}, rows{cols: names})
+	if err != nil {
+		return Comparison{}, pr, err
+	}
 	for attempt := 0; attempt < maxReadAttempts; attempt++ {
 		sums, wm, err := store.BucketSums(ctx, proj)
 		if errors.Is(err, projections.ErrNoGeneration) {
-			return Comparison{}, pr, fmt.Errorf("serving.%s: %w", proj, errNotMaterialized)
+			return Comparison{}, pr, fmt.Errorf("serving.%s: %w", proj, ErrNotMaterialized)
 		}
 		if err != nil {
 			return Comparison{}, pr, err
@@ -112,56 +143,88 @@ func (e *Engine) compareBuckets(ctx context.Context, r *catalog.Reconciliation, 
 		for i, n := range names {
 			order[i] = left.index(n)
 		}
-		mine := make([]projections.Bucket, projections.NumBuckets)
-		byBucket := make([][]int, projections.NumBuckets)
-		for i, row := range left.rows {
-			prow, err := projections.NormalizeRow(pick(row, order))
-			if err != nil {
-				return Comparison{}, pr, err
-			}
-			k, err := projections.EncodeKey(pick(prow, keyIdx))
-			if err != nil {
-				return Comparison{}, pr, err
-			}
-			v, err := projections.EncodeRow(nil, prow)
-			if err != nil {
-				return Comparison{}, pr, err
-			}
-			b := projections.BucketOf(k)
-			mine[b].Count++
-			mine[b].Sum += projections.EntryHash(k, v)
-			byBucket[b] = append(byBucket[b], i)
+		// Pass over the left rows: each row in projection column order,
+		// its bucket and entry hash. Bucket sums add up, so the rows are
+		// hashed in parallel slices and the sums merged.
+		hs, mine, err := hashRows(left.rows, order, keyIdx)
+		if err != nil {
+			return Comparison{}, pr, err
 		}
-		differ := map[int]bool{}
+		var kbuf, vbuf []byte
+		keyVals := make([]any, len(keyIdx))
+		differ := make([]bool, projections.NumBuckets)
+		cmp := Comparison{Unit: "keys", Buckets: projections.NumBuckets}
 		for b := range mine {
 			if mine[b] != sums[b] {
 				differ[b] = true
-			}
-		}
-		cmp := Comparison{Unit: "keys", Buckets: projections.NumBuckets, Descended: len(differ)}
-		var sub [][]any
-		for b := range mine {
-			if !differ[b] {
+				cmp.Descended++
+			} else {
 				cmp.Compared += int(mine[b].Count)
 				cmp.Matched += int(mine[b].Count)
-				continue
-			}
-			for _, i := range byBucket[b] {
-				sub = append(sub, pick(left.rows[i], order))
 			}
 		}
-		if len(differ) == 0 {
+		if cmp.Descended == 0 {
 			return cmp, pr, nil
 		}
-		var right [][]any
+		// Descend: the left rows of differing buckets by encoded key.
+		type leftRow struct {
+			idx  int
+			seen bool
+		}
+		byKey := map[string]*leftRow{}
+		for i, h := range hs {
+			if !differ[h.bucket] {
+				continue
+			}
+			for j, k := range keyIdx {
+				keyVals[j] = left.rows[i][k]
+			}
+			if kbuf, err = canonical.AppendKey(kbuf[:0], nil, keyVals); err != nil {
+				return Comparison{}, pr, err
+			}
+			byKey[string(kbuf)] = &leftRow{idx: i}
+		}
+		now := e.clock()
+		var diffs []Difference
+		compared, matched := 0, 0
+		add := func(lr []any, lok bool, rr []any, rok bool) {
+			compared++
+			d, ok, _ := plan.compareKey(lr, lok, rr, rok, now)
+			if ok {
+				matched++
+				return
+			}
+			src := lr
+			if !lok {
+				src = rr
+			}
+			kv := pick(src, keyIdx)
+			d.Key, d.keyVals = jsonObject(p.Key, kv), kv
+			diffs = append(diffs, *d)
+		}
 		err = store.Scan(ctx, proj, func(key, row []any) error {
 			k, err := projections.EncodeKey(key)
 			if err != nil {
 				return err
 			}
-			if differ[projections.BucketOf(k)] {
-				right = append(right, append([]any(nil), row...))
+			if !differ[projections.BucketOf(k)] {
+				return nil
 			}
+			lr, ok := byKey[string(k)]
+			if !ok {
+				add(nil, false, row, true)
+				return nil
+			}
+			lr.seen = true
+			if vbuf, err = projections.EncodeRow(vbuf[:0], row); err != nil {
+				return err
+			}
+			if projections.EntryHash(k, vbuf) == hs[lr.idx].sum {
+				compared++
+				matched++
+				return nil
+			}
+			add(left.rows[lr.idx], true, row, true)
 			return nil
 		})
 		if err != nil {
@@ -170,15 +233,86 @@ func (e *Engine) compareBuckets(ctx context.Context, r *catalog.Reconciliation, 
 		if now, err := store.Watermark(ctx, proj); err != nil || now != wm {
 			continue // the projection moved while its buckets were read
 		}
-		deep, err := compare(r, rows{cols: names, rows: sub}, rows{cols: names, rows: right}, e.clock())
-		if err != nil {
-			return Comparison{}, pr, err
+		for _, lr := range byKey {
+			if !lr.seen {
+				add(left.rows[lr.idx], true, nil, false)
+			}
 		}
-		cmp.Compared += deep.Compared
-		cmp.Matched += deep.Matched
-		cmp.Diffs = deep.Diffs
+		sort.Slice(diffs, func(i, j int) bool { return diffs[i].Key < diffs[j].Key })
+		cmp.Compared += compared
+		cmp.Matched += matched
+		cmp.Diffs = diffs
 		return cmp, pr, nil
 	}
 	pr.paired = false
 	return Comparison{}, pr, fmt.Errorf("serving.%s kept moving while it was read; try again", proj)
+}
+
+// hashed is a left row's bucket and entry hash.
+type hashed struct {
+	bucket uint16
+	sum    uint64
+}
+
+// hashRows reorders and normalizes each row in place to projection column
+// order and computes its bucket and entry hash, in as many slices as there
+// are processors, returning the per-row hashes and the bucket sums.
+func hashRows(rs [][]any, order, keyIdx []int) ([]hashed, []projections.Bucket, error) {
+	hs := make([]hashed, len(rs))
+	parts := max(1, min(runtime.GOMAXPROCS(0), len(rs)/10000))
+	sums := make([][]projections.Bucket, parts)
+	errs := make([]error, parts)
+	var wg sync.WaitGroup
+	for w := 0; w < parts; w++ {
+		lo, hi := w*len(rs)/parts, (w+1)*len(rs)/parts
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			mine := make([]projections.Bucket, projections.NumBuckets)
+			var kbuf, vbuf []byte
+			keyVals := make([]any, len(keyIdx))
+			for i := lo; i < hi; i++ {
+				prow := pick(rs[i], order)
+				for j, v := range prow {
+					n, err := projections.Normalize(v)
+					if err != nil {
+						errs[w] = err
+						return
+					}
+					prow[j] = n
+				}
+				rs[i] = prow
+				for j, k := range keyIdx {
+					keyVals[j] = prow[k]
+				}
+				var err error
+				if kbuf, err = canonical.AppendKey(kbuf[:0], nil, keyVals); err != nil {
+					errs[w] = err
+					return
+				}
+				if vbuf, err = projections.EncodeRow(vbuf[:0], prow); err != nil {
+					errs[w] = err
+					return
+				}
+				b := projections.BucketOf(kbuf)
+				h := projections.EntryHash(kbuf, vbuf)
+				mine[b].Count++
+				mine[b].Sum += h
+				hs[i] = hashed{uint16(b), h}
+			}
+			sums[w] = mine
+		}()
+	}
+	wg.Wait()
+	out := make([]projections.Bucket, projections.NumBuckets)
+	for w := range sums {
+		if errs[w] != nil {
+			return nil, nil, errs[w]
+		}
+		for b := range out {
+			out[b].Count += sums[w][b].Count
+			out[b].Sum += sums[w][b].Sum
+		}
+	}
+	return hs, out, nil
 }

@@ -38,8 +38,9 @@ type Options struct {
 	// Webhooks maps an owner to the URL that is POSTed a JSON event when
 	// one of its exceptions opens, reopens or escalates.
 	Webhooks map[string]string
-	// AutoRepair runs a rule's repair (then re-verifies) when a scheduled
-	// run finds divergence. CALL reconcile.repair always can.
+	// AutoRepair runs a rule's rebuild repair (then re-verifies) when a
+	// scheduled run finds divergence. Replays only run on CALL
+	// reconcile.repair.
 	AutoRepair bool
 }
 
@@ -65,6 +66,7 @@ type Engine struct {
 	lastMarks map[string][]sideMark           // rule -> what its last run read at
 	running   map[string]bool
 	wake      chan struct{}
+	observe   func(Run) // SetObserver; called after every run
 }
 
 // New returns an engine for every reconciliation of cat.
@@ -87,6 +89,22 @@ func New(cat *catalog.Catalog, o Options) (*Engine, error) {
 		e.ruleMu[r.Name] = &sync.Mutex{}
 	}
 	return e, nil
+}
+
+// SetObserver makes fn see every finished run (metrics); nil stops it.
+func (e *Engine) SetObserver(fn func(Run)) {
+	e.mu.Lock()
+	e.observe = fn
+	e.mu.Unlock()
+}
+
+func (e *Engine) observed(r Run) {
+	e.mu.Lock()
+	fn := e.observe
+	e.mu.Unlock()
+	if fn != nil {
+		fn(r)
+	}
 }
 
 // Rules lists the rules in catalog order.
@@ -119,12 +137,13 @@ func (e *Engine) Run(ctx context.Context, name, trigger string) (Run, error) {
 	e.setRunning(name, true)
 	defer e.setRunning(name, false)
 	run := Run{Rule: name, Trigger: trigger, Started: e.clock()}
+	defer func() { e.observed(run) }()
 	cmp, p, err := e.compareRule(ctx, r)
 	run.AsOf, run.Watermark, run.Head = p.asOf, p.watermark, p.head
 	if err != nil {
 		run.Finished = e.clock()
 		run.Outcome, run.Error = "error", err.Error()
-		if errors.Is(err, errNotMaterialized) {
+		if errors.Is(err, ErrNotMaterialized) {
 			// Not divergence: the projection is still being built. Look
 			// again soon rather than a whole schedule later.
 			run.Outcome = "pending"
@@ -136,7 +155,11 @@ func (e *Engine) Run(ctx context.Context, name, trigger string) (Run, error) {
 		if werr := e.ledger.apply(nil, &run); werr != nil {
 			return run, werr
 		}
-		e.log.Warn().Str("rule", name).Str("trigger", trigger).Err(err).Msg("reconciliation run failed")
+		lg := e.log.Warn()
+		if run.Outcome == "pending" {
+			lg = e.log.Debug()
+		}
+		lg.Str("rule", name).Str("trigger", trigger).Err(err).Msg("reconciliation run did not compare")
 		return run, err
 	}
 	e.mu.Lock()
@@ -372,6 +395,10 @@ func (e *Engine) setStatus(ctx context.Context, id uint64, to Status, resolution
 	return ex, nil
 }
 
+// Wake makes the scheduler re-evaluate what is due now (after a clock
+// change in tests, or an operator's request).
+func (e *Engine) Wake() { e.nudge() }
+
 // nudge wakes the scheduler to recompute its next due time.
 func (e *Engine) nudge() {
 	select {
@@ -429,7 +456,10 @@ func (e *Engine) Start(ctx context.Context, delay time.Duration) {
 			}
 			e.mu.Unlock()
 			run, err := e.Run(ctx, n, trigger)
-			if err == nil && e.auto && run.Outcome == "divergent" {
+			// Only rebuilds repair by themselves: serving is derived, so
+			// re-projecting it is always safe; a replay re-runs sources
+			// into canonical and waits for a person's CALL.
+			if err == nil && e.auto && run.Outcome == "divergent" && e.byName[n].Repair == "rebuild" {
 				if _, err := e.Repair(ctx, n, false, "reconcile"); err != nil {
 					e.log.Warn().Str("rule", n).Err(err).Msg("automatic repair failed")
 				}

@@ -9,6 +9,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
+	"github.com/dualgate/dualgate/canonical"
 	"github.com/dualgate/dualgate/catalog"
 	"github.com/dualgate/dualgate/projections"
 )
@@ -34,8 +35,9 @@ type sideMark struct {
 	commit               *uint64
 }
 
-// errNotMaterialized: a projection the rule reads has no generation yet.
-var errNotMaterialized = errors.New("projection not materialized yet")
+// ErrNotMaterialized: a projection the rule reads has no generation yet
+// (the run is pending, not failed).
+var ErrNotMaterialized = errors.New("projection not materialized yet")
 
 // projectionsRead lists the serving projections the rule's sides read.
 func (e *Engine) projectionsRead(r *catalog.Reconciliation) []string {
@@ -58,7 +60,7 @@ func (e *Engine) watermarks(ctx context.Context, projs []string) ([]projections.
 	for i, p := range projs {
 		wm, err := e.mat.Store().Watermark(ctx, p)
 		if errors.Is(err, projections.ErrNoGeneration) {
-			return nil, fmt.Errorf("serving.%s: %w", p, errNotMaterialized)
+			return nil, fmt.Errorf("serving.%s: %w", p, ErrNotMaterialized)
 		}
 		if err != nil {
 			return nil, err
@@ -183,7 +185,22 @@ func (e *Engine) readBoth(ctx context.Context, r *catalog.Reconciliation, asOf u
 }
 
 // internal runs a side on dualgate's engine with canonical pinned at asOf.
+// A side that reads an entity's or a projection's columns as they are is
+// read from the store directly: same rows, without planning and
+// converting every row through the engine.
 func (e *Engine) internal(ctx context.Context, sql string, asOf uint64) (rows, error) {
+	if schema, rel, cols, ok := plainSelect(sql); ok {
+		switch {
+		case schema == "canonical" && asOf > 0:
+			if rs, ok, err := e.scanCanonical(ctx, rel, cols, asOf); ok || err != nil {
+				return rs, err
+			}
+		case schema == "serving" && e.mat != nil:
+			if _, isProj := e.mat.Projection(rel); isProj {
+				return e.scanServing(ctx, rel, cols)
+			}
+		}
+	}
 	q := sql
 	if asOf > 0 {
 		var err error
@@ -248,4 +265,71 @@ func (e *Engine) external(ctx context.Context, r *catalog.Reconciliation) (rows,
 		return rows{}, err
 	}
 	return normalized(cols, out)
+}
+
+// scanCanonical reads columns cols of entity table at commit asOf from the
+// canonical store; ok is false when the table or a column is not there
+// (the engine then answers, with its own error).
+func (e *Engine) scanCanonical(ctx context.Context, table string, cols []string, asOf uint64) (rows, bool, error) {
+	it, err := e.canon.Scan(ctx, table, canonical.ScanOptions{AsOf: asOf})
+	if err != nil {
+		return rows{}, false, nil
+	}
+	defer it.Close()
+	ts := it.Schema()
+	idx := make([]int, len(cols))
+	for i, c := range cols {
+		if idx[i] = ts.ColumnIndex(c); idx[i] < 0 {
+			return rows{}, false, nil
+		}
+	}
+	var out [][]any
+	for it.Next() {
+		row := it.Row()
+		r := make([]any, len(idx))
+		for i, j := range idx {
+			r[i] = row[j]
+		}
+		out = append(out, r)
+	}
+	if err := it.Err(); err != nil {
+		return rows{}, true, err
+	}
+	rs, err := normalized(cols, out)
+	return rs, true, err
+}
+
+// scanServing reads columns cols of projection proj from the store.
+func (e *Engine) scanServing(ctx context.Context, proj string, cols []string) (rows, error) {
+	p, _ := e.mat.Projection(proj)
+	idx := make([]int, len(cols))
+	for i, c := range cols {
+		idx[i] = -1
+		for j, pc := range p.Columns {
+			if strings.EqualFold(pc.Name, c) {
+				idx[i] = j
+			}
+		}
+		if idx[i] < 0 {
+			return rows{}, fmt.Errorf("serving.%s has no column %s", proj, c)
+		}
+	}
+	var out [][]any
+	err := e.mat.Store().Scan(ctx, proj, func(_, row []any) error {
+		r := make([]any, len(idx))
+		for i, j := range idx {
+			if j < len(row) {
+				r[i] = row[j]
+			}
+		}
+		out = append(out, r)
+		return nil
+	})
+	if errors.Is(err, projections.ErrNoGeneration) {
+		return rows{}, fmt.Errorf("serving.%s: %w", proj, ErrNotMaterialized)
+	}
+	if err != nil {
+		return rows{}, err
+	}
+	return rows{cols: cols, rows: out}, nil
 }

@@ -76,6 +76,12 @@ func conformRaw(src *catalog.Source, rows [][]any) ([][]any, error) {
 // nothing changes no commit is made, but raw rows and quarantine records
 // are still written durably. On error nothing is written.
 func (p *Pipeline) Ingest(ctx context.Context, source string, rows [][]any, by string) (Report, error) {
+	rep, err := p.ingest(ctx, source, rows, by)
+	p.observe(rep, err, canonical.KindIngest, source, "")
+	return rep, err
+}
+
+func (p *Pipeline) ingest(ctx context.Context, source string, rows [][]any, by string) (Report, error) {
 	src := p.cat.Source(source)
 	if src == nil {
 		return Report{}, fmt.Errorf("ingest: unknown source %q", source)
@@ -225,6 +231,12 @@ func (p *Pipeline) logReport(rep Report) {
 // pass are committed; rows failing again keep their first quarantine record.
 // Replaying twice changes nothing: the second run makes no commit.
 func (p *Pipeline) Replay(ctx context.Context, source string, fromSeq, toSeq uint64, by string) (Report, error) {
+	rep, err := p.replay(ctx, source, fromSeq, toSeq, by)
+	p.observe(rep, err, canonical.KindReplay, source, "")
+	return rep, err
+}
+
+func (p *Pipeline) replay(ctx context.Context, source string, fromSeq, toSeq uint64, by string) (Report, error) {
 	src := p.cat.Source(source)
 	if src == nil {
 		return Report{}, fmt.Errorf("ingest: replay: unknown source %q", source)
@@ -319,6 +331,12 @@ func conformStored(src *catalog.Source, r []any) ([]any, error) {
 // current row); a failing correction is refused as a whole with an error
 // (wrapping ErrRefused) naming the rule and key, and nothing is written.
 func (p *Pipeline) Correct(ctx context.Context, entity string, changes []canonical.Change, committer, message string) (Report, error) {
+	rep, err := p.correct(ctx, entity, changes, committer, message)
+	p.observe(rep, err, canonical.KindCorrection, "", entity)
+	return rep, err
+}
+
+func (p *Pipeline) correct(ctx context.Context, entity string, changes []canonical.Change, committer, message string) (Report, error) {
 	if strings.TrimSpace(message) == "" {
 		return Report{}, ErrNoMessage
 	}

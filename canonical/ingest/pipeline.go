@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"strings"
 	"sync"
+	"sync/atomic"
 
 	"github.com/rs/zerolog"
 
@@ -32,6 +33,35 @@ type Pipeline struct {
 	mu      sync.Mutex // serializes Ingest/Correct/Replay; guards dedupes and queries
 	dedupes map[string]*dedupeIndex
 	queries map[*catalog.Mapping]mappingQuery
+
+	observer atomic.Pointer[Observer]
+}
+
+// Observer is told of every Ingest, Replay and Correct when it returns:
+// its report, or its error (then rep has only Kind and Source or Entity).
+// The binary counts them for /metrics. It runs on the caller's goroutine
+// after the run (its commit is durable), so it must be quick.
+type Observer func(rep Report, err error)
+
+// SetObserver installs fn (nil removes it).
+func (p *Pipeline) SetObserver(fn Observer) {
+	if fn == nil {
+		p.observer.Store(nil)
+		return
+	}
+	p.observer.Store(&fn)
+}
+
+// observe hands a finished run to the observer, if any.
+func (p *Pipeline) observe(rep Report, err error, kind canonical.CommitKind, source, entity string) {
+	fn := p.observer.Load()
+	if fn == nil {
+		return
+	}
+	if err != nil {
+		rep = Report{Kind: kind, Source: source, Entity: entity}
+	}
+	(*fn)(rep, err)
 }
 
 type mappingQuery struct {

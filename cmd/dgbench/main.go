@@ -58,6 +58,9 @@ func main() {
 	clients := flag.Int("clients", 8, "pgbench -c")
 	threads := flag.Int("threads", 2, "pgbench -j")
 	profile := flag.String("cpuprofile", "", "write a CPU profile of dualgate (the whole run) to this file")
+	reconRows := flag.String("reconcile", "1000000", "entity sizes of the reconciliation bar, comma-separated (empty: skip)")
+	reconDiffs := flag.Int("reconcile-diffs", 1000, "differences seeded into serving for the reconciliation bar")
+	reconOnly := flag.Bool("reconcile-only", false, "run only the reconciliation bar (no PostgreSQL comparison)")
 	flag.Parse()
 	if *profile != "" {
 		f, err := os.Create(*profile)
@@ -71,10 +74,29 @@ func main() {
 		}
 		defer pprof.StopCPUProfile()
 	}
-	if err := run(context.Background(), *rows, *dur, *clients, *threads); err != nil {
+	fail := func(err error) {
 		pprof.StopCPUProfile()
 		fmt.Fprintln(os.Stderr, "dgbench:", err)
 		os.Exit(1)
+	}
+	if !*reconOnly {
+		if err := run(context.Background(), *rows, *dur, *clients, *threads); err != nil {
+			fail(err)
+		}
+	}
+	for _, s := range strings.Split(*reconRows, ",") {
+		if s = strings.TrimSpace(s); s == "" {
+			continue
+		}
+		n, err := strconv.Atoi(s)
+		if err != nil || n < *reconDiffs {
+			fail(fmt.Errorf("-reconcile %q: sizes are row counts of at least -reconcile-diffs", s))
+		}
+		// The key-by-key comparison is shown next to the bucketed one up
+		// to 1M rows.
+		if err := reconcileBench(context.Background(), n, *reconDiffs, n <= 1_000_000); err != nil {
+			fail(err)
+		}
 	}
 }
 

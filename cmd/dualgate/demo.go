@@ -4,9 +4,11 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"os"
 	"sync"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/rs/zerolog"
 	"github.com/spf13/pflag"
 
@@ -22,6 +24,7 @@ type demoOptions struct {
 	trickleEvery  time.Duration
 	trickleOrders int
 	stewardFixes  int
+	legacyDSN     string         // where to publish the legacy finance mart ("" none)
 	out           io.Writer      // where the load summary is printed
 	onLoaded      func(demoLoad) // tests: the load summary
 }
@@ -33,6 +36,7 @@ func (d *demoOptions) register(fs *pflag.FlagSet) {
 	fs.DurationVar(&d.trickleEvery, "trickle-interval", 2*time.Second, "how often live events are ingested after the history (0 disables)")
 	fs.IntVar(&d.trickleOrders, "trickle-orders", 2, "new orders placed per live tick")
 	fs.IntVar(&d.stewardFixes, "steward-fixes", 3, "steward corrections applied after the history")
+	fs.StringVar(&d.legacyDSN, "legacy-finance-dsn", "", "a PostgreSQL (postgres://…) to publish the legacy finance mart to, for the recognized_sales_vs_legacy_mart reconciliation (its table finance_mart.daily_recognized_sales is replaced)")
 }
 
 // demoLoad summarizes the initial load.
@@ -40,6 +44,7 @@ type demoLoad struct {
 	Orders, Days, Batches, Rows       int
 	Committed, Duplicates, Quarantine int
 	Corrections                       int
+	LegacyRows                        int // rows published to the legacy mart
 	Took                              time.Duration
 	Skipped                           bool // the data directory already held demo data
 }
@@ -100,6 +105,18 @@ func (d *demoOptions) load(ctx context.Context, side *primary.Side, log zerolog.
 		}
 		sum.Corrections++
 	}
+	if d.legacyDSN != "" {
+		n, err := publishLegacyMart(ctx, d.legacyDSN, g.LegacyMart(g.Now()))
+		if err != nil {
+			return nil, fmt.Errorf("--legacy-finance-dsn: %w", err)
+		}
+		// The demo catalog's rule reads its right side from this variable.
+		if err := os.Setenv("DUALGATE_LEGACY_FINANCE_DSN", d.legacyDSN); err != nil {
+			return nil, err
+		}
+		sum.LegacyRows = n
+		fmt.Fprintf(d.out, "\nPublished the legacy finance mart (%d rows, with its known defects: a missing day, a double count, APAC rounding) to finance_mart.daily_recognized_sales.\n", n)
+	}
 	sum.Took = time.Since(start)
 	fmt.Fprintf(d.out, "\nLoaded %d days of retailer history (%d orders): %d rows in %d batches, %d committed, %d duplicates, %d quarantined, %d steward corrections; took %s (head is commit %d).\n",
 		sum.Days, sum.Orders, sum.Rows, sum.Batches, sum.Committed, sum.Duplicates, sum.Quarantine, sum.Corrections,
@@ -140,4 +157,33 @@ func trickle(ctx context.Context, p *ingest.Pipeline, g *demodata.Generator, eve
 			}
 		}
 	}
+}
+
+// publishLegacyMart replaces finance_mart.daily_recognized_sales in the
+// PostgreSQL at dsn with rows (demodata.LegacyMartColumns), as the legacy
+// nightly job would, in one transaction.
+func publishLegacyMart(ctx context.Context, dsn string, rows [][]any) (int, error) {
+	ctx, cancel := context.WithTimeout(ctx, time.Minute)
+	defer cancel()
+	conn, err := pgx.Connect(ctx, dsn)
+	if err != nil {
+		return 0, err
+	}
+	defer conn.Close(context.WithoutCancel(ctx))
+	tx, err := conn.Begin(ctx)
+	if err != nil {
+		return 0, err
+	}
+	defer tx.Rollback(context.WithoutCancel(ctx)) // a no-op after Commit
+	if _, err := tx.Exec(ctx, `CREATE SCHEMA IF NOT EXISTS finance_mart;
+		DROP TABLE IF EXISTS finance_mart.daily_recognized_sales;
+		CREATE TABLE finance_mart.daily_recognized_sales (sales_date date NOT NULL, region text NOT NULL,
+			net_sales_cents bigint NOT NULL, PRIMARY KEY (sales_date, region))`); err != nil {
+		return 0, err
+	}
+	n, err := tx.CopyFrom(ctx, pgx.Identifier{"finance_mart", "daily_recognized_sales"}, demodata.LegacyMartColumns, pgx.CopyFromRows(rows))
+	if err != nil {
+		return 0, err
+	}
+	return int(n), tx.Commit(ctx)
 }

@@ -11,7 +11,6 @@ import (
 	"fmt"
 	"io"
 	"net"
-	"net/http"
 	"os"
 	"os/signal"
 	"strings"
@@ -56,8 +55,11 @@ type serveOptions struct {
 	tlsCert, tlsKey, users              string
 	logLevel, logFormat                 string
 	trust, cleartext                    bool
+	pprof, readyDegraded                bool
 	maxMessage                          int
 	shutdownGrace                       time.Duration
+	// onAdmin, when set (tests), is told the admin listener's address.
+	onAdmin func(net.Addr)
 	// demo, when set (`dualgate demo`, see demo.go), runs once the store is
 	// open: it loads the demo history and starts the live trickle; runServe
 	// defers the returned stop.
@@ -69,7 +71,9 @@ func (o *serveOptions) register(fs *pflag.FlagSet) {
 	fs.StringVar(&o.data, "data", "./dualgate-data", "directory of the durable store")
 	fs.StringVar(&o.catalog, "catalog", "", "catalog FILE or DIR (one bounded context per YAML file)")
 	fs.StringVar(&o.redis, "redis", "", "Redis URL for the serving store (redis://, rediss://); embedded store if empty")
-	fs.StringVar(&o.admin, "admin", "127.0.0.1:9187", "address of the admin HTTP listener (/healthz, /readyz); empty disables")
+	fs.StringVar(&o.admin, "admin", "127.0.0.1:9187", "address of the admin HTTP listener (/healthz, /readyz, /metrics); empty disables")
+	fs.BoolVar(&o.pprof, "pprof", false, "serve Go profiles at /debug/pprof/ on the admin listener")
+	fs.BoolVar(&o.readyDegraded, "ready-when-degraded", false, "keep /readyz at 200 (reporting degraded) while projections are behind their SLA or failing")
 	fs.StringVar(&o.tlsCert, "tls-cert", "", "TLS certificate (PEM); enables SSL")
 	fs.StringVar(&o.tlsKey, "tls-key", "", "TLS private key (PEM)")
 	fs.StringVar(&o.users, "users", "", "users file of `name:SCRAM-SHA-256$...` lines (see `dualgate passwd`)")
@@ -216,6 +220,17 @@ func runServe(ctx context.Context, o *serveOptions, cat *catalog.Catalog, log ze
 	if o.redis != "" && cat == nil {
 		log.Warn().Str("redis", o.redis).Msg("--redis has no effect without --catalog: there are no projections to serve")
 	}
+	adm := newAdmin(o, cat)
+	if o.admin != "" {
+		hs, addr, err := adm.listen(o.admin, log)
+		if err != nil {
+			return err
+		}
+		defer hs.Close()
+		if o.onAdmin != nil {
+			o.onAdmin(addr)
+		}
+	}
 	eng := gateway.NewEngine()
 	defer eng.Close()
 	var side *primary.Side
@@ -232,6 +247,7 @@ func runServe(ctx context.Context, o *serveOptions, cat *catalog.Catalog, log ze
 			return err
 		}
 		defer side.Close()
+		defer adm.attachSide(side)() // detached before the store closes
 		side.Configure(&cfg)
 		log.Info().Str("catalog", cat.Summary()).Uint64("commit_id", side.Head()).Str("data", o.data).Msg("catalog loaded, canonical store open")
 		if o.demo != nil {
@@ -242,6 +258,7 @@ func runServe(ctx context.Context, o *serveOptions, cat *catalog.Catalog, log ze
 			defer stop()
 		}
 	}
+	adm.configure(&cfg)
 	srv, err := gateway.NewServer(cfg, eng)
 	if err != nil {
 		return err
@@ -254,46 +271,13 @@ func runServe(ctx context.Context, o *serveOptions, cat *catalog.Catalog, log ze
 	}
 	ctx, stop := signal.NotifyContext(ctx, syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
+	adm.setServer(srv, ctx)
 	if side != nil {
 		side.Run(ctx)
-	}
-	if o.admin != "" {
-		adm, err := startAdmin(ctx, o.admin, srv, log)
-		if err != nil {
-			return err
-		}
-		defer adm.Close()
 	}
 	err = srv.Serve(ctx)
 	log.Info().Msg("stopped")
 	return err
-}
-
-// startAdmin serves /healthz (process up) and /readyz (accepting clients).
-func startAdmin(ctx context.Context, addr string, srv *gateway.Server, log zerolog.Logger) (*http.Server, error) {
-	ln, err := net.Listen("tcp", addr)
-	if err != nil {
-		return nil, fmt.Errorf("--admin %s: %w", addr, err)
-	}
-	mux := http.NewServeMux()
-	mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) {
-		_, _ = io.WriteString(w, "ok\n")
-	})
-	mux.HandleFunc("/readyz", func(w http.ResponseWriter, _ *http.Request) {
-		if ctx.Err() != nil || srv.Addr() == nil {
-			http.Error(w, "shutting down", http.StatusServiceUnavailable)
-			return
-		}
-		_, _ = io.WriteString(w, "ready\n")
-	})
-	hs := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
-	go func() {
-		if err := hs.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
-			log.Error().Err(err).Msg("admin listener stopped")
-		}
-	}()
-	log.Info().Str("admin", ln.Addr().String()).Msg("admin HTTP listening")
-	return hs, nil
 }
 
 func newPasswd() *cobra.Command {

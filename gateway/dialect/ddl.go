@@ -3,6 +3,7 @@ package dialect
 import (
 	"strconv"
 	"strings"
+	"unicode/utf8"
 
 	pg "github.com/pganalyze/pg_query_go/v6"
 )
@@ -127,8 +128,13 @@ func (p *printer) foreignKey(c *pg.Constraint, fkCols []string) string {
 		p.unsupported(c.Location, "MATCH FULL")
 	}
 	s := ""
-	if c.Conname != "" {
+	switch {
+	case c.Conname != "":
 		s = "CONSTRAINT " + ident(c.Conname) + " "
+	case p.fkTable != "":
+		// Postgres's name for an unnamed foreign key (the engine's would
+		// be <table>_ibfk_<n>), as drivers and psql show it.
+		s = "CONSTRAINT " + ident(truncIdent(p.fkTable+"_"+strings.Join(fkCols, "_")+"_fkey")) + " "
 	}
 	s += "FOREIGN KEY (" + identList(fkCols) + ") REFERENCES " + p.relName(c.Pktable) + " (" + identList(p.names(c.PkAttrs)) + ")"
 	if c.FkDelAction != "" && c.FkDelAction != "a" {
@@ -148,6 +154,8 @@ func (p *printer) createTable(s *pg.CreateStmt, st *Statement) string {
 		p.unsupported(-1, "ON COMMIT")
 	}
 	table := p.relName(s.Relation)
+	p.fkTable = s.Relation.Relname
+	defer func() { p.fkTable = "" }()
 	ct := &CreateTable{Table: Relation{Schema: s.Relation.Schemaname, Name: s.Relation.Relname}}
 	st.Create = ct
 
@@ -537,4 +545,17 @@ func (p *printer) rename(s *pg.RenameStmt) string {
 	}
 	p.unsupported(-1, "ALTER ... RENAME of %s", strings.TrimPrefix(s.RenameType.String(), "OBJECT_"))
 	return ""
+}
+
+// truncIdent shortens a generated name to Postgres's 63-byte identifier
+// limit (NAMEDATALEN - 1), as Postgres does for generated constraint names.
+func truncIdent(s string) string {
+	if len(s) <= 63 {
+		return s
+	}
+	s = s[:63]
+	for len(s) > 0 && !utf8.ValidString(s) {
+		s = s[:len(s)-1]
+	}
+	return s
 }

@@ -155,9 +155,16 @@ func (p *printer) expr(n *pg.Node) string {
 		p.unsupported(e.AArrayExpr.Location, "array constructor ARRAY[...]")
 	case *pg.Node_AIndirection:
 		// arr[i] on array text (catalog columns such as indkey): pgcatalog's
-		// pg_array_subscript. Slices and field selection are not supported.
+		// pg_array_subscript. (rec).field: see fieldSelect. Slices are not
+		// supported.
+		inds := e.AIndirection.Indirection
+		if len(inds) == 1 {
+			if field, ok := strVal(inds[0]); ok {
+				return p.fieldSelect(e.AIndirection.Arg, field, -1)
+			}
+		}
 		out := p.expr(e.AIndirection.Arg)
-		for _, ind := range e.AIndirection.Indirection {
+		for _, ind := range inds {
 			ai := ind.GetAIndices()
 			if ai == nil || ai.IsSlice || ai.Uidx == nil {
 				p.unsupported(-1, "array slices and field selection")
@@ -257,6 +264,8 @@ func (p *printer) aexpr(a *pg.A_Expr) string {
 				return "ABS(" + p.expr(a.Rexpr) + ")"
 			case "|/":
 				return "SQRT(" + p.expr(a.Rexpr) + ")"
+			case "~":
+				return "pg_bitop('~', " + p.expr(a.Rexpr) + ", 0)"
 			}
 			p.unsupported(a.Location, "prefix operator %s", op)
 		}
@@ -299,6 +308,11 @@ func (p *printer) aexpr(a *pg.A_Expr) string {
 		case "^":
 			// ^ is XOR in MySQL.
 			return "POWER(" + l + ", " + r + ")"
+		case "&", "|", "#", "<<", ">>":
+			// Integer bit operators (pgJDBC's getIndexInfo tests indoption
+			// bits): MySQL's work on unsigned 64-bit values, so pgfunc's
+			// pg_bitop computes them on signed ones.
+			return "pg_bitop(" + strLit(op) + ", " + l + ", " + r + ")"
 		case "->", "->>":
 			// JSON field/element access with a constant key or index:
 			// j->'k' = JSON_EXTRACT(j, '$."k"'), ->> unquotes to text.
@@ -401,6 +415,16 @@ func (p *printer) sublink(s *pg.SubLink) string {
 	if sel == nil {
 		p.unsupported(s.Location, "subquery %s", nodeName(s.Subselect))
 	}
+	if s.SubLinkType == pg.SubLinkType_ARRAY_SUBLINK && inlineArraySubquery(sel) {
+		// ARRAY(SELECT e FROM ... WHERE ...) aggregates e over the
+		// subquery's own FROM: one query level less than the general form
+		// below. The engine loses correlated columns (as in psql's
+		// array(select ... from unnest(tc.reloptions) x)) when a table
+		// function sits two derived tables below the outer query.
+		rt := sel.TargetList[0].GetResTarget()
+		elem := "pg_array_elem(" + p.expr(rt.Val) + ")"
+		return "(SELECT COALESCE(CONCAT('{', GROUP_CONCAT(" + elem + " SEPARATOR ','), '}'), '{}')" + p.fromWhereGroup(sel) + ")"
+	}
 	q := "(" + p.selectStmt(sel, nil) + ")"
 	switch s.SubLinkType {
 	case pg.SubLinkType_EXISTS_SUBLINK:
@@ -475,6 +499,23 @@ func (p *printer) sqlValueFunction(f *pg.SQLValueFunction) string {
 
 // cast prints x::type / CAST(x AS type) with the MySQL CAST target that
 // matches the Postgres type.
+// checkIntLiteral fails translation as Postgres's integer input would for
+// a string constant cast to an integer type.
+func (p *printer) checkIntLiteral(loc int32, s string, t pgType) {
+	name := map[string]string{"int2": "smallint", "int4": "integer", "int8": "bigint", "oid": "oid"}[t.canon]
+	v, err := strconv.ParseInt(strings.TrimSpace(s), 10, 64)
+	if err != nil {
+		if ne, ok := err.(*strconv.NumError); ok && ne.Err == strconv.ErrRange {
+			p.fail(loc, pgerror.New(pgerror.NumericValueOutOfRange, "value %q is out of range for type %s", s, name))
+		}
+		p.fail(loc, pgerror.New(pgerror.InvalidTextRepresentation, "invalid input syntax for type %s: %q", name, s))
+	}
+	bounds := map[string][2]int64{"int2": {-1 << 15, 1<<15 - 1}, "int4": {-1 << 31, 1<<31 - 1}, "oid": {-1 << 31, 1<<32 - 1}}
+	if b, ok := bounds[t.canon]; ok && (v < b[0] || v > b[1]) {
+		p.fail(loc, pgerror.New(pgerror.NumericValueOutOfRange, "value %q is out of range for type %s", s, name))
+	}
+}
+
 func (p *printer) cast(c *pg.TypeCast) string {
 	if out, ok := p.catalogCast(c); ok {
 		return out
@@ -495,6 +536,11 @@ func (p *printer) cast(c *pg.TypeCast) string {
 	}
 	switch t.canon {
 	case "int2", "int4", "int8", "oid":
+		if sconst != nil {
+			// The engine reads 'x' as 0 and '1.5' as 2; Postgres's integer
+			// input refuses both (22P02) and checks the range (22003).
+			p.checkIntLiteral(c.Location, *sconst, t)
+		}
 		return "CAST(" + arg + " AS SIGNED)"
 	case "numeric":
 		switch len(t.mods) {

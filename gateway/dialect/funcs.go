@@ -44,6 +44,9 @@ var renamed = map[string]string{
 
 // funcCall prints a function call, aggregate or window function.
 func (p *printer) funcCall(f *pg.FuncCall) string {
+	if s, ok := p.srfColumn(f); ok {
+		return s
+	}
 	names := p.names(f.Funcname)
 	if len(names) == 2 && names[0] == "pg_catalog" {
 		names = names[1:]
@@ -204,6 +207,8 @@ func (p *printer) funcBody(f *pg.FuncCall, name string) string {
 		}
 	case "generate_series":
 		p.unsupported(f.Location, "generate_series outside FROM")
+	case "unnest", "generate_subscripts":
+		p.unsupported(f.Location, "%s here (it is supported in FROM and in a plain select list)", name)
 	case "timezone":
 		// x AT TIME ZONE z arrives as timezone(z, x). The session time
 		// zone is UTC and timestamptz values are UTC, so converting to or

@@ -130,6 +130,9 @@ type printer struct {
 	excluded bool // inside ON CONFLICT DO UPDATE: EXCLUDED.x -> VALUES(x)
 	nAlias   int
 	windows  map[string]*pg.WindowDef // WINDOW clause of the query being printed
+	srf      map[*pg.FuncCall]srfCall // set-returning calls of select lists (srf.go)
+	records  map[string]bool          // output names holding _pg_expandarray records
+	fkTable  string                   // the table a CREATE TABLE is creating (foreign key names)
 }
 
 func (p *printer) fail(loc int32, e *pgerror.Error) {

@@ -303,12 +303,14 @@ func (p *printer) simpleSelect(s *pg.SelectStmt) string {
 	if len(s.DistinctClause) > 0 {
 		b.WriteString("DISTINCT ")
 	}
+	lateral := p.selectListSRFs(s)
+	p.noteFromRecords(s.FromClause)
 	tgs := p.targets(s.TargetList)
 	if len(tgs) == 0 {
 		p.unsupported(-1, "SELECT with an empty select list")
 	}
 	b.WriteString(joinTargets(tgs))
-	b.WriteString(p.fromWhereGroup(s))
+	b.WriteString(p.fromWhereGroup(s, lateral))
 	if len(s.SortClause) > 0 {
 		b.WriteString(" ORDER BY " + p.sortList(s.SortClause, p.targetResolver(tgs, false)))
 	}
@@ -317,12 +319,23 @@ func (p *printer) simpleSelect(s *pg.SelectStmt) string {
 	return b.String()
 }
 
-// fromWhereGroup prints FROM, WHERE, GROUP BY, HAVING and WINDOW.
-func (p *printer) fromWhereGroup(s *pg.SelectStmt) string {
+// fromWhereGroup prints FROM, WHERE, GROUP BY, HAVING and WINDOW; lateral,
+// if not empty, is a LATERAL item joined after the FROM list (see
+// selectListSRFs).
+func (p *printer) fromWhereGroup(s *pg.SelectStmt, lateral ...string) string {
 	defer p.enterScope(s.FromClause)()
 	var b strings.Builder
-	if len(s.FromClause) > 0 {
+	extra := ""
+	if len(lateral) > 0 {
+		extra = lateral[0]
+	}
+	switch {
+	case len(s.FromClause) > 0 && extra != "":
+		b.WriteString(" FROM " + p.fromList(s.FromClause) + ", " + extra)
+	case len(s.FromClause) > 0:
 		b.WriteString(" FROM " + p.fromList(s.FromClause))
+	case extra != "":
+		b.WriteString(" FROM " + strings.TrimPrefix(extra, "LATERAL "))
 	}
 	if s.WhereClause != nil {
 		b.WriteString(" WHERE " + p.expr(s.WhereClause))
@@ -580,7 +593,7 @@ func (p *printer) fromItem(n *pg.Node) string {
 // timestamps with an interval step); its single output
 // column is named like Postgres names it: the alias, or the function name.
 func (p *printer) rangeFunction(rf *pg.RangeFunction) string {
-	if rf.Lateral || rf.Ordinality || rf.IsRowsfrom || len(rf.Functions) != 1 || len(rf.Coldeflist) > 0 {
+	if rf.Lateral || rf.IsRowsfrom || len(rf.Functions) != 1 || len(rf.Coldeflist) > 0 {
 		p.unsupported(-1, "this form of function in FROM")
 	}
 	l := rf.Functions[0].GetList()
@@ -593,6 +606,12 @@ func (p *printer) rangeFunction(rf *pg.RangeFunction) string {
 	}
 	names := p.names(fc.Funcname)
 	name := strings.ToLower(names[len(names)-1])
+	if name == "unnest" && (len(names) == 1 || names[0] == "pg_catalog") && len(names) <= 2 {
+		return p.rangeUnnest(rf, fc)
+	}
+	if rf.Ordinality {
+		p.unsupported(-1, "WITH ORDINALITY on %s", name)
+	}
 	if name != "generate_series" || (len(names) == 2 && names[0] != "pg_catalog") || len(names) > 2 {
 		p.unsupported(fc.Location, "set-returning function %s in FROM", strings.Join(names, "."))
 	}

@@ -210,9 +210,9 @@ func Functions(src Source) []sql.Function {
 			}
 			return fmt.Sprintf("unknown (OID=%d)", oid), nil
 		}},
-		{name: "has_table_privilege", min: 2, max: 3, typ: types.Boolean, strict: true, eval: always},
+		{name: "has_table_privilege", min: 2, max: 3, typ: types.Boolean, strict: true, eval: tablePrivilege(src)},
 		{name: "has_column_privilege", min: 3, max: 4, typ: types.Boolean, strict: true, eval: always},
-		{name: "has_schema_privilege", min: 2, max: 3, typ: types.Boolean, strict: true, eval: always},
+		{name: "has_schema_privilege", min: 2, max: 3, typ: types.Boolean, strict: true, eval: schemaPrivilege(src)},
 		{name: "has_database_privilege", min: 2, max: 3, typ: types.Boolean, strict: true, eval: always},
 		{name: "has_function_privilege", min: 2, max: 3, typ: types.Boolean, strict: true, eval: always},
 		{name: "pg_has_role", min: 2, max: 3, typ: types.Boolean, strict: true, eval: always},
@@ -395,6 +395,13 @@ func Functions(src Source) []sql.Function {
 			}
 			return *elems[i], nil
 		}},
+		{name: "current_schemas", min: 1, max: 1, typ: types.LongText, strict: true, eval: func(ctx *sql.Context, v []any) (any, error) {
+			s, err := snap(ctx)
+			if err != nil {
+				return nil, err
+			}
+			return FormatArray(s.CurrentSchemas(toBool(ctx, v[0]))), nil
+		}},
 		{name: "pg_get_serial_sequence", min: 2, max: 2, typ: types.LongText, eval: func(*sql.Context, []any) (any, error) { return nil, nil }},
 		{name: "pg_postmaster_start_time", min: 0, max: 0, typ: types.DatetimeMaxPrecision, eval: func(*sql.Context, []any) (any, error) { return startTime, nil }},
 		{name: "pg_is_in_recovery", min: 0, max: 0, typ: types.Boolean, eval: func(*sql.Context, []any) (any, error) { return false, nil }},
@@ -488,6 +495,52 @@ func (s *Snapshot) SearchPath() []string {
 		}
 	}
 	return path
+}
+
+// CurrentSchemas is current_schemas(implicit): the schemas of the
+// search_path that exist, in order, with pg_catalog (searched first
+// implicitly) when implicit is true.
+func (s *Snapshot) CurrentSchemas(implicit bool) []string {
+	var out []string
+	for i, p := range s.SearchPath() {
+		if i == 0 && !implicit { // SearchPath starts with the implicit pg_catalog
+			continue
+		}
+		for _, sc := range s.Schemas {
+			if strings.EqualFold(sc.Name, p) {
+				out = append(out, sc.Name)
+				break
+			}
+		}
+	}
+	return out
+}
+
+// FormatArray prints a one-dimensional text array as array_out does:
+// elements quoted when empty, NULL-like, or holding separators, quotes,
+// backslashes, braces or spaces.
+func FormatArray(elems []string) string {
+	var b strings.Builder
+	b.WriteByte('{')
+	for i, e := range elems {
+		if i > 0 {
+			b.WriteByte(',')
+		}
+		if e != "" && !strings.EqualFold(e, "NULL") && !strings.ContainsAny(e, "{},\"\\ \t\n\r\v\f") {
+			b.WriteString(e)
+			continue
+		}
+		b.WriteByte('"')
+		for j := 0; j < len(e); j++ {
+			if e[j] == '"' || e[j] == '\\' {
+				b.WriteByte('\\')
+			}
+			b.WriteByte(e[j])
+		}
+		b.WriteByte('"')
+	}
+	b.WriteByte('}')
+	return b.String()
 }
 
 // Visible is pg_table_is_visible: the relation's schema is on the search
@@ -606,78 +659,7 @@ func (s *Snapshot) Description(oid uint32, catalog string, subid int) any {
 
 // ParseArray parses a one-dimensional array literal ("{a,"b c",NULL}"),
 // or the text of an int2vector/oidvector ("1 2"); nil elements are NULLs.
-func ParseArray(s string) ([]*string, bool) {
-	s = strings.TrimSpace(s)
-	if !strings.HasPrefix(s, "{") {
-		var out []*string
-		for _, f := range strings.Fields(s) {
-			if _, err := strconv.ParseInt(f, 10, 64); err != nil {
-				return nil, false
-			}
-			f := f
-			out = append(out, &f)
-		}
-		return out, true
-	}
-	if len(s) < 2 || s[len(s)-1] != '}' {
-		return nil, false
-	}
-	body := s[1 : len(s)-1]
-	var out []*string
-	if strings.TrimSpace(body) == "" {
-		return out, true
-	}
-	i := 0
-	for {
-		for i < len(body) && body[i] == ' ' {
-			i++
-		}
-		var b strings.Builder
-		quoted := false
-		if i < len(body) && body[i] == '"' {
-			quoted = true
-			i++
-			for i < len(body) && body[i] != '"' {
-				if body[i] == '\\' && i+1 < len(body) {
-					i++
-				}
-				b.WriteByte(body[i])
-				i++
-			}
-			if i >= len(body) {
-				return nil, false
-			}
-			i++
-		} else {
-			for i < len(body) && body[i] != ',' {
-				if body[i] == '\\' && i+1 < len(body) {
-					i++
-				}
-				b.WriteByte(body[i])
-				i++
-			}
-		}
-		e := b.String()
-		if !quoted {
-			e = strings.TrimSpace(e)
-		}
-		if !quoted && strings.EqualFold(e, "NULL") {
-			out = append(out, nil)
-		} else {
-			out = append(out, &e)
-		}
-		for i < len(body) && body[i] == ' ' {
-			i++
-		}
-		if i >= len(body) {
-			return out, true
-		}
-		if body[i] != ',' {
-			return nil, false
-		}
-		i++
-	}
-}
+func ParseArray(s string) ([]*string, bool) { return pgfunc.ParseArray(s) }
 
 // resultOIDs are the Postgres result types of the functions above whose
 // engine type cannot say it (booleans are engine integers; name, oid and
@@ -697,6 +679,7 @@ var resultOIDs = map[string]uint32{
 	"pg_table_size": pgtypes.Int8, "pg_relation_size": pgtypes.Int8, "pg_total_relation_size": pgtypes.Int8,
 	"pg_indexes_size": pgtypes.Int8, "pg_database_size": pgtypes.Int8, "pg_size_pretty": pgtypes.Text,
 	"pg_postmaster_start_time": pgtypes.Timestamptz, "pg_array_subscript": pgtypes.Text,
+	"current_schemas": NameArray,
 }
 
 // FunctionResultOID is the Postgres result type of a catalog function

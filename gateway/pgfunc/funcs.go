@@ -117,6 +117,85 @@ var specs = []spec{
 		desc: "a field of a date/time value (EXTRACT)"}},
 	{name: "to_char", min: 2, max: 2, proto: fnExpr{typ: fixed(types.LongText), strict: true, eval: evalToChar,
 		desc: "format a timestamp or number"}},
+	{name: "pg_bitop", min: 3, max: 3, proto: fnExpr{typ: fixed(types.Int64), strict: true, eval: evalBitop,
+		desc: "Postgres integer bit operators & | # << >> and prefix ~ on signed 64-bit values"}},
+	{name: "pg_record", min: 1, max: 64, proto: fnExpr{typ: fixed(types.LongText), eval: evalRecord,
+		desc: "a row value as record_out prints it: (a,\"b c\",)"}},
+	{name: "pg_record_field", min: 2, max: 2, proto: fnExpr{typ: fixed(types.LongText), strict: true, eval: evalRecordField,
+		desc: "field i (1-based) of a row value's text, (rec).field"}},
+}
+
+// evalRecord prints its arguments as record_out does: NULL is an empty
+// field; a field is quoted (with quotes and backslashes doubled) when it is
+// empty or holds a comma, a parenthesis, a quote, a backslash or a space.
+func evalRecord(ctx *sql.Context, v []any, _ []sql.Expression) (any, error) {
+	var b strings.Builder
+	b.WriteByte('(')
+	for i, x := range v {
+		if i > 0 {
+			b.WriteByte(',')
+		}
+		if x == nil {
+			continue
+		}
+		s := arrayElem(ctx, x)
+		if strings.HasPrefix(s, `"`) { // array quoting; record_out quotes by its own rules
+			s = toString(ctx, x)
+		}
+		if s != "" && !strings.ContainsAny(s, "(),\"\\ \t\n\r\v\f") {
+			b.WriteString(s)
+			continue
+		}
+		b.WriteByte('"')
+		for _, c := range []byte(s) {
+			if c == '"' || c == '\\' {
+				b.WriteByte(c)
+			}
+			b.WriteByte(c)
+		}
+		b.WriteByte('"')
+	}
+	b.WriteByte(')')
+	return b.String(), nil
+}
+
+func evalBitop(ctx *sql.Context, v []any, _ []sql.Expression) (any, error) {
+	var n [2]int64
+	for i, x := range v[1:] {
+		c, _, err := types.Int64.Convert(ctx, x)
+		if err != nil {
+			return nil, err
+		}
+		n[i] = c.(int64)
+	}
+	a, b := n[0], n[1]
+	switch toString(ctx, v[0]) {
+	case "&":
+		return a & b, nil
+	case "|":
+		return a | b, nil
+	case "#":
+		return a ^ b, nil
+	case "<<":
+		return a << (uint64(b) & 63), nil
+	case ">>":
+		return a >> (uint64(b) & 63), nil
+	case "~":
+		return ^a, nil
+	}
+	return nil, fmt.Errorf("pg_bitop: unknown operator %q", toString(ctx, v[0]))
+}
+
+func evalRecordField(ctx *sql.Context, v []any, _ []sql.Expression) (any, error) {
+	n, _, err := types.Int64.Convert(ctx, v[1])
+	if err != nil {
+		return nil, err
+	}
+	f, ok := recordField(toString(ctx, v[0]), int(n.(int64)))
+	if !ok {
+		return nil, fmt.Errorf("malformed record literal: %q", toString(ctx, v[0]))
+	}
+	return f, nil
 }
 
 // Functions returns the scalar functions, for Catalog.RegisterFunction.
@@ -131,7 +210,7 @@ func Functions() []sql.Function {
 // TableFunctions returns the table functions (generate_series), for the
 // database provider's sql.TableFunctionProvider.
 func TableFunctions() []sql.TableFunction {
-	return []sql.TableFunction{&GenerateSeries{}}
+	return []sql.TableFunction{&GenerateSeries{}, &Unnest{}}
 }
 
 // Register adds Functions() to the engine's catalog. Table functions must

@@ -1,8 +1,10 @@
 // Package sqltables exposes materialized projections to the SQL engine as
 // the `serving` schema: one read-only table per catalog projection, read
-// from the projection store (embedded or Redis). Point lookups on the whole
-// projection key are answered by the gateway's fast path through
-// KeyLookup (one store Get); everything else scans the store.
+// from the projection store (embedded or Redis), plus one writable table
+// per non-authoritative serving table of the catalog (WritableTable, in
+// the same store). Point lookups on the whole key are answered by the
+// gateway's fast path through KeyLookup (one store Get); everything else
+// scans the store.
 //
 // A projection that is not materialized (store flushed, Redis down, never
 // built) is an error, never an empty table: the gateway's stale policy
@@ -14,6 +16,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/dolthub/go-mysql-server/sql"
@@ -30,16 +33,27 @@ const SchemaServing = "serving"
 // ErrUnavailable wraps reads of a projection the store cannot serve.
 var ErrUnavailable = errors.New("serving projection unavailable")
 
-// Database is the `serving` schema over a projection store.
+// Database is the `serving` schema over a projection store: the
+// projections (read-only) and the non-authoritative serving tables
+// (writable; see WritableTable).
 type Database struct {
-	store  projections.Store
-	tables map[string]*Table
-	order  []string
+	store    projections.Store
+	tables   map[string]*Table
+	order    []string
+	writable []*WritableTable
+
+	mu      sync.Mutex
+	pending map[uint32]map[string]changes // session -> table -> pending writes
+	seq     int
 }
 
-// NewDatabase returns the serving schema for cat's projections.
+// NewDatabase returns the serving schema for cat's projections and
+// serving tables.
 func NewDatabase(store projections.Store, cat *catalog.Catalog) *Database {
 	d := &Database{store: store, tables: map[string]*Table{}}
+	for _, st := range cat.ServingTables() {
+		d.writable = append(d.writable, newWritableTable(d, st))
+	}
 	for _, p := range cat.Projections() {
 		t := &Table{store: store, proj: p}
 		for _, c := range p.Columns {
@@ -66,13 +80,24 @@ func (d *Database) Name() string { return SchemaServing }
 
 // GetTableInsensitive implements sql.Database.
 func (d *Database) GetTableInsensitive(_ *sql.Context, name string) (sql.Table, bool, error) {
-	t, ok := d.tables[strings.ToLower(name)]
-	return t, ok, nil
+	if t, ok := d.tables[strings.ToLower(name)]; ok {
+		return t, true, nil
+	}
+	for _, t := range d.writable {
+		if strings.EqualFold(t.def.Name, name) {
+			return t, true, nil
+		}
+	}
+	return nil, false, nil
 }
 
 // GetTableNames implements sql.Database.
 func (d *Database) GetTableNames(*sql.Context) ([]string, error) {
-	return append([]string(nil), d.order...), nil
+	out := append([]string(nil), d.order...)
+	for _, t := range d.writable {
+		out = append(out, t.def.Name)
+	}
+	return out, nil
 }
 
 // Tables returns the tables in catalog order.
@@ -97,7 +122,36 @@ var (
 	_ sql.Table           = (*Table)(nil)
 	_ sql.CommentedTable  = (*Table)(nil)
 	_ sql.PrimaryKeyTable = (*Table)(nil)
+	_ sql.InsertableTable = (*Table)(nil)
+	_ sql.UpdatableTable  = (*Table)(nil)
+	_ sql.DeletableTable  = (*Table)(nil)
 )
+
+// Inserter implements sql.InsertableTable: every write fails (ErrReadOnly),
+// so clients get a clear refusal rather than the engine's "not supported".
+func (t *Table) Inserter(*sql.Context) sql.RowInserter { return readOnly{t} }
+
+// Updater implements sql.UpdatableTable (refused, ErrReadOnly).
+func (t *Table) Updater(*sql.Context) sql.RowUpdater { return readOnly{t} }
+
+// Deleter implements sql.DeletableTable (refused, ErrReadOnly).
+func (t *Table) Deleter(*sql.Context) sql.RowDeleter { return readOnly{t} }
+
+// ReadOnlyError is the refusal of a write to projection table.
+func ReadOnlyError(table string) error {
+	return fmt.Errorf("%w: cannot change %s: it is computed from canonical", ErrReadOnly, table)
+}
+
+// readOnly refuses every write, also of zero rows (StatementComplete).
+type readOnly struct{ t *Table }
+
+func (r readOnly) Insert(*sql.Context, sql.Row) error          { return ReadOnlyError(r.t.String()) }
+func (r readOnly) Update(*sql.Context, sql.Row, sql.Row) error { return ReadOnlyError(r.t.String()) }
+func (r readOnly) Delete(*sql.Context, sql.Row) error          { return ReadOnlyError(r.t.String()) }
+func (r readOnly) StatementBegin(*sql.Context)                 {}
+func (r readOnly) DiscardChanges(*sql.Context, error) error    { return nil }
+func (r readOnly) StatementComplete(*sql.Context) error        { return ReadOnlyError(r.t.String()) }
+func (r readOnly) Close(*sql.Context) error                    { return nil }
 
 // Name implements sql.Table.
 func (t *Table) Name() string { return t.proj.Name }

@@ -33,6 +33,7 @@ type Side struct {
 	dualgate []sql.Table
 	serving  *serving
 	recon    *reconciler
+	gov      *governance // access policy and audit trail (governance.go)
 }
 
 // Open opens the store under dataDir, creates or evolves the
@@ -105,7 +106,7 @@ func Open(ctx context.Context, dataDir string, cat *catalog.Catalog, eng *gatewa
 		store.Close()
 		return nil, err
 	}
-	return side, nil
+	return side.withGovernance(ctx, dataDir, cat, log)
 }
 
 // declareTable records the Postgres types of a store-backed table.
@@ -120,6 +121,9 @@ func declareTable(eng *gateway.Engine, schema string, t sql.Table) {
 		cols[i] = gateway.SystemColumn{Name: c.Name, OID: types[i].OID}
 	}
 	eng.DeclareTable(schema, t.Name(), cols)
+	for i, c := range cols { // char(n), numeric(p,s): modifiers the engine types lack
+		eng.DeclareTypmod(schema, t.Name(), c.Name, types[i].Typmod())
+	}
 }
 
 // Close stops following canonical and closes the store.
@@ -128,6 +132,7 @@ func (c *Side) Close() error {
 	if c.recon != nil {
 		c.recon.close()
 	}
+	c.closeGovernance()
 	return c.store.Close()
 }
 
@@ -137,6 +142,7 @@ func (c *Side) Configure(cfg *gateway.Config) {
 	cfg.Clock, cfg.Hooks, cfg.DualgateTables, cfg.Procedures = c, c, c.dualgate, c.procedures()
 	cfg.Freshness = c
 	cfg.SystemTables = append(cfg.SystemTables, c.projectionsTable())
+	c.configureGovernance(cfg)
 }
 
 // Pipeline is the ingest pipeline.
@@ -177,11 +183,17 @@ func (c *Side) Commit(ctx context.Context, sessionID uint32, info gateway.Sessio
 	case errors.Is(err, ingest.ErrRefused):
 		err = pgerror.Wrap(pgerror.CheckViolation, err)
 	}
+	if err == nil {
+		err = c.commitServing(ctx, sessionID) // serving tables, after the canonical batch
+	}
 	return notices, err
 }
 
 // Rollback implements gateway.TxHooks.
-func (c *Side) Rollback(sessionID uint32) { c.batcher.Rollback(sessionID) }
+func (c *Side) Rollback(sessionID uint32) {
+	c.batcher.Rollback(sessionID)
+	c.rollbackServing(sessionID)
+}
 
 // procedures are the canonical side's CALL-able procedures.
 func (c *Side) procedures() map[string]gateway.Procedure {
@@ -226,7 +238,7 @@ func (c *Side) procedures() map[string]gateway.Procedure {
 	if c.serving != nil {
 		procs["dualgate.rebuild"] = gateway.Procedure{Args: []string{"projection"}, Run: func(ctx context.Context, _ gateway.CallInfo, args []any) (gateway.ProcedureResult, error) {
 			name := fmt.Sprint(args[0])
-			if _, ok := c.Projection(ctx, name); !ok {
+			if pf, ok := c.Projection(ctx, name); !ok || pf.ServingTable {
 				return gateway.ProcedureResult{}, pgerror.New(pgerror.UndefinedObject, "projection %q does not exist", name).WithHint("see dualgate.projections")
 			}
 			if err := c.serving.mat.Rebuild(ctx, name, 0); err != nil {

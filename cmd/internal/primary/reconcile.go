@@ -281,6 +281,8 @@ func reconcileError(err error) error {
 		return pgerror.Wrap(pgerror.UndefinedObject, err).WithHint("see reconcile.exceptions")
 	case errors.Is(err, reconcile.ErrBadArgument):
 		return pgerror.Wrap(pgerror.InvalidParameterValue, err)
+	case errors.Is(err, reconcile.ErrNotMaterialized):
+		return pgerror.Wrap("55000", err).WithHint("the projection is still being built; see dualgate.projections, or CALL dualgate.rebuild")
 	case errors.Is(err, reconcile.ErrNotConfigured):
 		return pgerror.Wrap("55000", err).WithHint("set the environment variable its right_dsn names before starting dualgate")
 	}

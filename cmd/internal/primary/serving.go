@@ -2,7 +2,9 @@ package primary
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"strings"
 	"sync"
 	"time"
 
@@ -10,6 +12,7 @@ import (
 
 	"github.com/dualgate/dualgate/catalog"
 	"github.com/dualgate/dualgate/gateway"
+	"github.com/dualgate/dualgate/gateway/pgerror"
 	"github.com/dualgate/dualgate/gateway/pgtypes"
 	"github.com/dualgate/dualgate/projections"
 	servingtables "github.com/dualgate/dualgate/projections/sqltables"
@@ -22,6 +25,7 @@ type serving struct {
 	store projections.Store
 	mat   *projections.Materializer
 	db    *servingtables.Database
+	log   zerolog.Logger
 
 	wg     sync.WaitGroup
 	cancel context.CancelFunc
@@ -54,8 +58,14 @@ func (c *Side) openServing(ctx context.Context, cat *catalog.Catalog, eng *gatew
 	for _, t := range db.Tables() {
 		declareTable(eng, servingtables.SchemaServing, t)
 	}
+	for _, t := range db.ServingTables() {
+		declareTable(eng, servingtables.SchemaServing, t)
+	}
+	if err := db.Init(ctx); err != nil {
+		return fmt.Errorf("serving tables: %w", err)
+	}
 	eng.AddDatabase(db)
-	c.serving = &serving{store: store, mat: mat, db: db}
+	c.serving = &serving{store: store, mat: mat, db: db, log: log}
 	return nil
 }
 
@@ -77,6 +87,13 @@ func (c *Side) Run(ctx context.Context) {
 		// goroutine, so a slow rebuild does not hold the others back.
 		_ = c.serving.mat.Follow(ctx)
 	}()
+	if c.serving.db.HasServingTables() {
+		c.serving.wg.Add(1)
+		go func() {
+			defer c.serving.wg.Done()
+			c.serving.purgeLoop(ctx)
+		}()
+	}
 	if c.recon != nil {
 		c.serving.wg.Add(1)
 		go func() {
@@ -96,19 +113,79 @@ func (c *Side) stopServing() {
 	}
 }
 
-// Projection implements gateway.Freshness.
+// Projection implements gateway.Freshness. A non-authoritative serving
+// table is reported as such (no watermark, nothing to be stale against).
 func (c *Side) Projection(ctx context.Context, name string) (gateway.ProjectionFreshness, bool) {
 	if c.serving == nil || c.serving.db == nil {
 		return gateway.ProjectionFreshness{}, false
+	}
+	for _, t := range c.serving.db.ServingTables() {
+		if strings.EqualFold(t.Name(), name) {
+			return gateway.ProjectionFreshness{ServingTable: true, Available: true}, true
+		}
 	}
 	st, err := c.serving.mat.Status(ctx, name)
 	if err != nil {
 		return gateway.ProjectionFreshness{}, false
 	}
-	return gateway.ProjectionFreshness{
+	pf := gateway.ProjectionFreshness{
 		Watermark: st.Watermark, LagCommits: st.LagCommits, Lag: st.Lag, SLA: st.SLA,
 		Available: st.Generation != "",
-	}, true
+	}
+	if p, ok := c.serving.mat.Projection(name); ok {
+		pf.Select = p.Select
+	}
+	return pf, true
+}
+
+// RetentionInterval is how often rows past their serving table's
+// retention are purged.
+var RetentionInterval = time.Minute
+
+// purgeLoop deletes serving-table rows past their retention every
+// RetentionInterval (and once at start) until ctx ends.
+func (s *serving) purgeLoop(ctx context.Context) {
+	t := time.NewTicker(RetentionInterval)
+	defer t.Stop()
+	for {
+		n, err := s.db.Purge(ctx, time.Now())
+		if err != nil && ctx.Err() == nil {
+			s.log.Warn().Err(err).Msg("serving table retention: purge failed; retrying at the next interval")
+		}
+		for table, rows := range n {
+			s.log.Info().Str("table", "serving."+table).Int("rows", rows).Msg("serving table retention: purged rows past retention")
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
+
+// commitServing applies the session's pending serving-table writes
+// (gateway.TxHooks.Commit, after the canonical batch).
+func (c *Side) commitServing(ctx context.Context, sessionID uint32) error {
+	if c.serving == nil {
+		return nil
+	}
+	err := c.serving.db.Commit(ctx, sessionID)
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, servingtables.ErrDuplicateKey):
+		return pgerror.Wrap(pgerror.UniqueViolation, err)
+	case errors.Is(err, servingtables.ErrUnavailable):
+		return pgerror.Wrap("55000", err).WithHint("the serving store is unreachable; retry when it is back")
+	}
+	return err
+}
+
+// rollbackServing drops the session's pending serving-table writes.
+func (c *Side) rollbackServing(sessionID uint32) {
+	if c.serving != nil {
+		c.serving.db.Rollback(sessionID)
+	}
 }
 
 // projectionsTable is dualgate.projections: watermark and lag per projection.
@@ -137,4 +214,12 @@ func (c *Side) projectionsTable() gateway.SystemTable {
 			return rows, nil
 		},
 	}
+}
+
+// Materializer is the projections' materializer (nil without serving).
+func (c *Side) Materializer() *projections.Materializer {
+	if c.serving == nil {
+		return nil
+	}
+	return c.serving.mat
 }
