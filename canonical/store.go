@@ -279,7 +279,22 @@ func (s *Store) Close() error {
 	}
 	// Wait for an in-flight writer.
 	s.wsem <- struct{}{}
-	err := s.db.Close()
+	// Readers still iterating (a query the engine is winding down after its
+	// context was canceled) hold sstable iterators; Pebble panics if it is
+	// closed under them. Give them a moment to finish, then close anyway
+	// and report what was left.
+	deadline := time.Now().Add(closeWait)
+	for s.db.Metrics().TableIters > 0 && time.Now().Before(deadline) {
+		time.Sleep(5 * time.Millisecond)
+	}
+	err := func() (err error) {
+		defer func() {
+			if r := recover(); r != nil {
+				err = fmt.Errorf("readers still open: %v", r)
+			}
+		}()
+		return s.db.Close()
+	}()
 	if s.cache != nil {
 		s.cache.Unref()
 	}
@@ -288,6 +303,9 @@ func (s *Store) Close() error {
 	}
 	return nil
 }
+
+// closeWait bounds how long Close waits for open readers.
+const closeWait = 5 * time.Second
 
 // Head returns the latest published commit (ID 0 for an empty store).
 func (s *Store) Head() CommitInfo { return *s.head.Load() }

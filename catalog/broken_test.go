@@ -69,6 +69,8 @@ func TestBrokenCatalogs(t *testing.T) {
 			"entity orders.mappings must be a list, not a scalar"},
 		{"key not a column", "    key: [order_id]\n    columns: {order_id", "    key: [order_no]\n    columns: {order_id", "order_no", 0,
 			`entity orders key: "order_no" is not a column; did you mean "order_id"?`},
+		{"index column not a column", "    key: [order_id]\n    columns: {order_id", "    key: [order_id]\n    indexes: {by_state: [state]}\n    columns: {order_id", "state]", 0,
+			`entity orders index by_state: "state" is not a column; did you mean "status"?`},
 		{"dedupe key not a column", "dedupe_key: [event_id]", "dedupe_key: [evt_id]", "evt_id", 0, `source orders_feed dedupe_key: "evt_id" is not a column`},
 		{"invalid name", "  orders:\n    description", "  Orders:\n    description", "Orders", 0, `invalid entity name "Orders"; names become Postgres identifiers`},
 		{"reserved column name", "accepted_at: timestamptz}", "accepted_at: timestamptz, user: text}", "user", 0, `column name "user" is a reserved word in Postgres`},

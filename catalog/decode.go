@@ -386,7 +386,7 @@ func (d *fileDec) decodeSource(e kv, c *Context) *Source {
 	return s
 }
 
-var entityKeys = []string{"description", "owner", "key", "columns", "transitions", "rules", "mappings"}
+var entityKeys = []string{"description", "owner", "key", "columns", "indexes", "transitions", "rules", "mappings"}
 
 // historySystemColumns are added to history.<entity>.
 var historySystemColumns = []string{"commit_id", "commit_hash", "committed_at", "committer", "source"}
@@ -416,6 +416,15 @@ func (d *fileDec) decodeEntity(e kv, c *Context) *Entity {
 	en.Key, poss = d.keyList(m, "key", what, true, e.kpos)
 	d.checkColumnsExist(en.Key, poss, en.Columns, what+" key")
 	d.checkKeyTypes(en.Key, poss, en.Columns, what)
+	if ie, ok := m["indexes"]; ok {
+		ents, _ := d.entries(ie.val, what+".indexes", "write indexes as name: [column, …]")
+		for _, ix := range ents {
+			cols, cposs := d.keyList(map[string]kv{"columns": ix}, "columns", what+" index "+ix.key, true, ix.kpos)
+			d.checkName(ix.key, ix.kpos, "index")
+			d.checkColumnsExist(cols, cposs, en.Columns, what+" index "+ix.key)
+			en.Indexes = append(en.Indexes, &Index{Name: ix.key, Columns: cols, Pos: ix.kpos})
+		}
+	}
 	if te, ok := m["transitions"]; ok {
 		en.Transitions = d.decodeTransitions(te, en)
 	}

@@ -41,6 +41,7 @@
 //	  orders:
 //	    key: [order_id]
 //	    columns: {order_id: text, status: text, total_cents: bigint}
+//	    indexes: {by_status: [status]}   # (ext) secondary indexes of the canonical table
 //	    transitions:
 //	      column: status
 //	      allowed: {accepted: [paid, cancelled], paid: [shipped]}

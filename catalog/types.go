@@ -64,10 +64,20 @@ type Entity struct {
 	Owner       string
 	Key         []string
 	Columns     []*Column
+	// Indexes are secondary indexes of the canonical table (lookups and
+	// correlated subqueries by these columns are index reads).
+	Indexes     []*Index
 	Transitions *Transitions // nil when the entity has no lifecycle
 	Rules       []*Rule
 	Mappings    []*Mapping // all versions, in file order
 	Pos         Pos
+}
+
+// Index is a secondary index of an entity: `indexes: {by_order: [order_id]}`.
+type Index struct {
+	Name    string
+	Columns []string
+	Pos     Pos
 }
 
 // Transitions is an entity's lifecycle: which values of Column may follow which.

@@ -51,6 +51,9 @@ import (
 // Grants on a single column (schema.relation.column) are accepted by the
 // catalog but do not open the relation: the gateway does not yet track
 // which columns a statement reads, so it refuses rather than over-grants.
+//
+// Masks and row filters are resolved here per user (principal) and applied
+// where relations are read (masking.go, rowfilter.go).
 
 // Access is the enforced form of a catalog's policies. A nil *Access
 // allows everything.
@@ -108,6 +111,9 @@ type principal struct {
 	// masks: lower-case "schema.relation" -> lower-case column -> method.
 	masks   map[string]map[string]string
 	hashKey []byte
+	// filters: lower-case "schema.relation" -> Postgres condition on the
+	// rows it may see (rowfilter.go).
+	filters map[string]string
 }
 
 // roleNames is the role column of the audit trail.
@@ -131,6 +137,16 @@ func (a *Access) principal(user string, trust bool) *principal {
 	}
 	for _, r := range p.roles {
 		p.grants = append(p.grants, a.cat.Grants(r)...)
+	}
+	// A serving table's `writers` is shorthand for write grants on it.
+	for _, st := range a.cat.ServingTables() {
+		for _, w := range st.Writers {
+			for _, r := range p.roles {
+				if r == w {
+					p.grants = append(p.grants, &catalog.Grant{Privilege: catalog.PrivWrite, On: st.Relation(), Schema: "serving", Relation: st.Name})
+				}
+			}
+		}
 	}
 	// A column is masked unless one of the user's roles reads its relation
 	// without a mask on it; among the masks of the user's roles, the most
@@ -162,6 +178,40 @@ func (a *Access) principal(user string, trust bool) *principal {
 				p.masks[rel] = map[string]string{}
 			}
 			p.masks[rel][col] = method
+		}
+	}
+	// Row filters, by the same rule: a role that reads the relation
+	// without a filter lifts it; several roles' filters are ORed.
+	byRel := map[string]map[string][]string{}
+	for _, rf := range a.cat.RowFilters() {
+		rel := strings.ToLower(rf.Schema + "." + rf.RelName)
+		if byRel[rel] == nil {
+			byRel[rel] = map[string][]string{}
+		}
+		for _, r := range rf.Roles {
+			byRel[rel][r] = append(byRel[rel][r], rf.Where)
+		}
+	}
+	for rel, byRole := range byRel {
+		schema, name, _ := strings.Cut(rel, ".")
+		var ws []string
+		clear := false
+		for _, r := range p.roles {
+			if f, ok := byRole[r]; ok {
+				ws = append(ws, f...)
+			} else if roleCan(a.cat.Grants(r), catalog.PrivRead, schema, name) {
+				clear = true
+			}
+		}
+		if clear || len(ws) == 0 {
+			continue
+		}
+		if p.filters == nil {
+			p.filters = map[string]string{}
+		}
+		p.filters[rel] = orFilters(ws)
+		if schema == "canonical" {
+			p.filters["history."+name] = p.filters[rel]
 		}
 	}
 	return p
@@ -207,9 +257,11 @@ func roleCan(grants []*catalog.Grant, priv catalog.Privilege, schema, rel string
 	return false
 }
 
-// hasMasks says whether any column of schema.rel is masked for p.
+// hasMasks says whether any column of schema.rel is masked for p, or
+// its rows are filtered.
 func (p *principal) hasMasks(schema, rel string) bool {
-	return p != nil && len(p.masks[strings.ToLower(schema+"."+rel)]) > 0
+	key := strings.ToLower(schema + "." + rel)
+	return p != nil && (len(p.masks[key]) > 0 || p.filters[key] != "")
 }
 
 // openRelation: relations every session may read.
@@ -291,6 +343,10 @@ func (s *session) authorize(st *dialect.Statement) error {
 	checkReads := func(rels []dialect.Relation) error {
 		for _, r := range rels {
 			schema, name := qualify(r)
+			if schema == "diff" && p.filters["canonical."+name] != "" {
+				return pgerror.New(pgerror.InsufficientPrivilege, "permission denied for relation diff.%s: rows of canonical.%s are filtered for user %q, and diff rows cannot be", name, name, p.user).
+					WithHint("read history.%s, which the row filter applies to", name)
+			}
 			if !p.canRead(schema, name) {
 				priv := readPrivilege(schema, name)
 				if schema == "public" {
@@ -307,7 +363,7 @@ func (s *session) authorize(st *dialect.Statement) error {
 			return p.denied("relation", schema+"."+name, writePrivilege(schema))
 		}
 		if p.hasMasks(schema, name) {
-			return pgerror.New(pgerror.InsufficientPrivilege, "permission denied for relation %s: it has columns masked for user %q, who therefore cannot write it", schema+"."+name, p.user).
+			return pgerror.New(pgerror.InsufficientPrivilege, "permission denied for relation %s: it has columns masked or rows filtered for user %q, who therefore cannot write it", schema+"."+name, p.user).
 				WithHint("a steward role without masks on this relation can correct it")
 		}
 		return nil

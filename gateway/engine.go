@@ -21,11 +21,11 @@ import (
 	errorkinds "gopkg.in/src-d/go-errors.v1"
 
 	"github.com/dualgate/dualgate/canonical/sqltables"
-	servingtables "github.com/dualgate/dualgate/projections/sqltables"
 	"github.com/dualgate/dualgate/gateway/dialect"
 	"github.com/dualgate/dualgate/gateway/pgerror"
 	"github.com/dualgate/dualgate/gateway/pgfunc"
 	"github.com/dualgate/dualgate/gateway/pgtypes"
+	servingtables "github.com/dualgate/dualgate/projections/sqltables"
 )
 
 // Engine owns the go-mysql-server instance every session runs on and the

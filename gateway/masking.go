@@ -5,9 +5,11 @@ import (
 	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/hex"
+	"fmt"
 	"strings"
 
 	"github.com/dolthub/go-mysql-server/sql"
+	"github.com/rs/zerolog"
 )
 
 // Column masking: where masks are applied, and the rule for filters and
@@ -45,22 +47,44 @@ import (
 type sessionMasks struct {
 	bySchema map[string]map[string]map[string]string
 	key      []byte
+	// filters: lower-case schema -> relation -> compiled row filter.
+	filters map[string]map[string]sql.Expression
 }
 
-// setMasks registers (or, with nil or no masks, forgets) the masks of the
-// engine session id.
-func (e *Engine) setMasks(id uint32, p *principal) {
-	if p == nil || len(p.masks) == 0 {
+// setMasks registers (or, with nil or no masks and filters, forgets) the
+// masks and row filters of the engine session id; log hears of filters
+// that do not compile.
+func (e *Engine) setMasks(id uint32, p *principal, log zerolog.Logger) {
+	if p == nil || (len(p.masks) == 0 && len(p.filters) == 0) {
 		e.provider.masks.Delete(id)
 		return
 	}
-	sm := &sessionMasks{bySchema: map[string]map[string]map[string]string{}, key: p.hashKey}
+	sm := &sessionMasks{bySchema: map[string]map[string]map[string]string{}, key: p.hashKey,
+		filters: map[string]map[string]sql.Expression{}}
 	for rel, cols := range p.masks {
 		schema, name, _ := strings.Cut(rel, ".")
 		if sm.bySchema[schema] == nil {
 			sm.bySchema[schema] = map[string]map[string]string{}
 		}
 		sm.bySchema[schema][name] = cols
+	}
+	for rel, where := range p.filters {
+		schema, name, _ := strings.Cut(rel, ".")
+		f, err := e.compileRowFilter(schema, name, where)
+		if err != nil {
+			log.Error().Err(err).Str("relation", rel).Str("user", p.user).Msg("row filter does not compile; the relation shows no rows")
+			f = rowFilterDenied
+		}
+		if sm.bySchema[schema] == nil {
+			sm.bySchema[schema] = map[string]map[string]string{}
+		}
+		if sm.bySchema[schema][name] == nil {
+			sm.bySchema[schema][name] = map[string]string{}
+		}
+		if sm.filters[schema] == nil {
+			sm.filters[schema] = map[string]sql.Expression{}
+		}
+		sm.filters[schema][name] = f
 	}
 	e.provider.masks.Store(id, sm)
 }
@@ -79,7 +103,7 @@ func (p *provider) masked(ctx *sql.Context, db sql.Database) sql.Database {
 	if tables == nil {
 		return db
 	}
-	m := &maskedDB{Database: db, tables: tables, key: sm.key}
+	m := &maskedDB{Database: db, tables: tables, key: sm.key, filters: sm.filters[strings.ToLower(db.Name())]}
 	if vdb, ok := db.(sql.VersionedDatabase); ok {
 		return &maskedVersionedDB{maskedDB: m, v: vdb}
 	}
@@ -90,8 +114,9 @@ func (p *provider) masked(ctx *sql.Context, db sql.Database) sql.Database {
 // VersionedDatabase below): nothing written through it.
 type maskedDB struct {
 	sql.Database
-	tables map[string]map[string]string
-	key    []byte
+	tables  map[string]map[string]string
+	key     []byte
+	filters map[string]sql.Expression
 }
 
 // GetTableInsensitive implements sql.Database.
@@ -104,18 +129,19 @@ func (d *maskedDB) GetTableInsensitive(ctx *sql.Context, name string) (sql.Table
 }
 
 func (d *maskedDB) wrap(t sql.Table) sql.Table {
-	cols := d.tables[strings.ToLower(t.Name())]
-	if len(cols) == 0 {
+	name := strings.ToLower(t.Name())
+	cols, ok := d.tables[name]
+	if !ok {
 		return t
 	}
-	mt := &maskedTable{Table: t, key: d.key}
+	mt := &maskedTable{Table: t, key: d.key, filter: d.filters[name]}
 	for i, c := range t.Schema() {
 		if m, ok := cols[strings.ToLower(c.Name)]; ok {
 			mt.idx = append(mt.idx, i)
 			mt.methods = append(mt.methods, m)
 		}
 	}
-	if len(mt.idx) == 0 {
+	if len(mt.idx) == 0 && mt.filter == nil {
 		return t
 	}
 	if kl, ok := t.(KeyLookup); ok {
@@ -157,6 +183,7 @@ type maskedTable struct {
 	idx     []int
 	methods []string
 	key     []byte
+	filter  sql.Expression // row filter (rowfilter.go), nil if none
 }
 
 // PartitionRows implements sql.Table.
@@ -185,11 +212,19 @@ type maskedIter struct {
 }
 
 func (it *maskedIter) Next(ctx *sql.Context) (sql.Row, error) {
-	row, err := it.inner.Next(ctx)
-	if err != nil {
-		return nil, err
+	for {
+		row, err := it.inner.Next(ctx)
+		if err != nil {
+			return nil, err
+		}
+		ok, err := passes(ctx, it.t.filter, row)
+		if err != nil {
+			return nil, err
+		}
+		if ok {
+			return it.t.mask(row), nil
+		}
 	}
-	return it.t.mask(row), nil
 }
 
 func (it *maskedIter) Close(ctx *sql.Context) error { return it.inner.Close(ctx) }
@@ -209,6 +244,15 @@ func (t *maskedLookupTable) LookupKey(ctx context.Context, key []any) (sql.Row, 
 	row, ok, err := t.kl.LookupKey(ctx, key)
 	if err != nil || !ok {
 		return row, ok, err
+	}
+	if t.filter != nil {
+		sctx, isSQL := ctx.(*sql.Context)
+		if !isSQL {
+			return nil, false, fmt.Errorf("row filter needs an engine context")
+		}
+		if pass, err := passes(sctx, t.filter, row); err != nil || !pass {
+			return nil, false, err
+		}
 	}
 	return t.mask(row), true, nil
 }

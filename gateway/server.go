@@ -72,6 +72,9 @@ type Config struct {
 	// Access enforces the catalog's grants and masks (nil: everything is
 	// allowed; see access.go). Build it with NewAccess.
 	Access *Access
+	// Audit receives a record of every statement that reads or writes
+	// (nil: no audit trail; see audit.go).
+	Audit AuditSink
 }
 
 // DefaultMaxMessageSize is the default bound on one protocol message.
@@ -90,6 +93,7 @@ type Server struct {
 	closing  bool
 	nextID   atomic.Uint32
 	fastHits atomic.Uint64
+	norm     normalizer // audit fingerprints (audit.go)
 	wg       sync.WaitGroup
 	shutdown chan struct{}
 }

@@ -44,6 +44,7 @@ type session struct {
 	lastLabel *label // label of the last result (dualgate.last_result)
 	obs       stmtObservation
 	acl       *principal // who the session is, for access control and masks (access.go)
+	aud       auditState // the audited statement's completion (audit.go)
 }
 
 // prepared is a statement made by Parse.
@@ -87,7 +88,7 @@ func newSession(c *conn, startup map[string]string) (*session, error) {
 		prepared: map[string]*prepared{}, portals: map[string]*portal{}}
 	s.settings.vals["session_authorization"] = c.user
 	s.acl = c.srv.cfg.Access.principal(c.user, c.srv.cfg.Trust)
-	c.srv.eng.setMasks(c.id, s.acl)
+	c.srv.eng.setMasks(c.id, s.acl, c.log)
 	db := startup["database"]
 	if db == "" {
 		db = c.user
@@ -152,7 +153,7 @@ func (s *session) close() {
 		p.closeCursor()
 	}
 	s.discardWrites() // a transaction left open by a closed connection
-	s.c.srv.eng.setMasks(s.c.id, nil)
+	s.c.srv.eng.setMasks(s.c.id, nil, s.c.log)
 	s.eng.close()
 }
 
@@ -557,6 +558,9 @@ func errAborted() error {
 // portal after that many rows.
 func (s *session) runPortal(p *portal, maxRows int64, describe bool) (err error) {
 	st := &p.prep.stmt
+	if a := s.c.srv.cfg.Audit; a != nil {
+		defer s.auditPortal(a, p, s.auditStart(p), &err)
+	}
 	if m := s.c.srv.cfg.Metrics; m != nil {
 		s.observeExecution(p)
 		defer func() {
@@ -1013,6 +1017,7 @@ func labelColumnCount(on bool) int {
 // durable (and their notices are sent) before the client hears of
 // success; then the result's label and CommandComplete.
 func (s *session) complete(tag string, l *label) error {
+	s.aud = auditState{tag: tag, label: l}
 	if h := s.c.srv.cfg.Hooks; h != nil && s.tx == 'I' {
 		if err := s.commitWrites(h); err != nil {
 			return err

@@ -60,6 +60,12 @@ func (s *session) fromCanonical(ctx context.Context, st *dialect.Statement, err 
 	if st.Kind != dialect.KindQuery && st.Kind != dialect.KindExec {
 		return nil, label{}, cannot(errors.New("not a query"))
 	}
+	for _, r := range st.Relations {
+		// st.Source has the time-travel clauses blanked (dialect.timeTravel).
+		if r.AsOf != "" {
+			return nil, label{}, cannot(errors.New("the statement uses time travel (AS OF)"))
+		}
+	}
 	text, err := dialect.Substitute(st.Source, s.currentSchema(), fb.defs)
 	if err != nil {
 		return nil, label{}, cannot(err)

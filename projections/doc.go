@@ -28,6 +28,12 @@
 //	dg:{i:p}:<gen>:b:<n>    HASH    bucket n (0..255): encoded key -> encoded row
 //	dg:{i:p}:<gen>:sum      HASH    n<n> -> row count of bucket n, s<n> -> checksum of bucket n
 //
+// Non-authoritative serving tables (projections/sqltables.WritableTable)
+// share the store under the name serving_table.<name> (never a projection
+// name: those have no '.') and the fixed generation "table", so their keys
+// are dg:{i:serving_table.<name>}:table:…; the materializer never
+// addresses them.
+//
 // Why this layout: a point lookup is one EVALSHA (GET cur + HGET of the
 // key's bucket) and a miss costs the same; a full scan is 256 HGETALLs
 // pipelined 16 at a time, never a KEYS/SCAN over the keyspace; and

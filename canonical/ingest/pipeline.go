@@ -115,6 +115,10 @@ func (p *Pipeline) EnsureSchema(ctx context.Context) error {
 			problems = append(problems, fmt.Sprintf("entity %s: key changed from (%s) to (%s); a key cannot change, declare a new entity instead",
 				e.Name, strings.Join(ts.PrimaryKey, ", "), strings.Join(e.Key, ", ")))
 		}
+		if want := indexList(tableFor(e).Indexes); want != indexList(ts.Indexes) {
+			problems = append(problems, fmt.Sprintf("entity %s: indexes changed (stored: %s; catalog: %s); indexes of a stored entity cannot change yet, load into a new data directory (replay rebuilds it from raw)",
+				e.Name, indexList(ts.Indexes), want))
+		}
 		for _, sc := range ts.Columns {
 			c := e.Column(sc.Name)
 			if c == nil {
@@ -159,7 +163,22 @@ func tableFor(e *catalog.Entity) *canonical.TableSchema {
 		}
 		ts.Columns = append(ts.Columns, canonical.Column{Name: c.Name, Kind: KindOf(c.Type), Nullable: !key})
 	}
+	for _, ix := range e.Indexes {
+		ts.Indexes = append(ts.Indexes, canonical.Index{Name: ix.Name, Columns: append([]string(nil), ix.Columns...)})
+	}
 	return ts
+}
+
+// indexList describes a table's indexes for messages.
+func indexList(ixs []canonical.Index) string {
+	var out []string
+	for _, ix := range ixs {
+		out = append(out, ix.Name+"("+strings.Join(ix.Columns, ", ")+")")
+	}
+	if len(out) == 0 {
+		return "none"
+	}
+	return strings.Join(out, ", ")
 }
 
 // Report accounts for one Ingest, Correct or Replay. The unit is the raw row

@@ -3,12 +3,22 @@ package main
 import (
 	"context"
 	"errors"
+	"fmt"
+	"net"
+	"os"
+	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/cockroachdb/pebble/v2"
 	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/rs/zerolog"
+
+	"github.com/dualgate/dualgate/catalog"
+	"github.com/dualgate/dualgate/gateway"
+	"github.com/dualgate/dualgate/testdata"
 )
 
 // accessQuery runs sql (simple protocol) and returns its rows as text.
@@ -78,9 +88,12 @@ func TestAccessRoleMatrix(t *testing.T) {
 	addr := startPrimary(t, "")
 	ingestor := accessConnect(t, addr, "oms_connector")
 	mustAllow(t, ingestor, "oms_connector", `INSERT INTO raw.oms_orders VALUES ('e1','o-1',1,'SUBMITTED','c1','ann@example.com','+3311','web','eu','eur',
-  'sku-1',2,500,1000,now() - interval '1 day',now() - interval '1 day')`)
+  'sku-1',2,500,1000,now() - interval '1 day',now() - interval '1 day'),
+  ('e2','o-old',1,'SUBMITTED','c2','old@example.com','+4477','web','eu','eur','sku-1',1,500,500,now() - interval '400 days',now() - interval '400 days')`)
 	mustDeny(t, ingestor, "oms_connector", `SELECT * FROM canonical.commercial_orders`, "canonical.commercial_orders", "read")
 	mustDeny(t, ingestor, "oms_connector", `SELECT * FROM raw.oms_orders`, "raw.oms_orders", "read")
+	// Serving tables: `writers: [ingestor]` is a write grant.
+	mustAllow(t, ingestor, "oms_connector", `INSERT INTO serving.basket_events (basket_id, event_seq, event_type, occurred_at) VALUES ('b-1', 1, 'item_added', now())`)
 
 	steward := accessConnect(t, addr, "sam")
 	rows := mustAllow(t, steward, "sam", `SELECT customer_email, customer_phone FROM canonical.commercial_orders WHERE order_id = 'o-1'`)
@@ -142,16 +155,19 @@ func TestAccessRoleMatrix(t *testing.T) {
 	mustDeny(t, analyst, "alice", `SELECT o.order_id FROM canonical.commercial_orders o JOIN raw.oms_orders r USING (order_id)`, "raw.oms_orders", "read")
 	mustDeny(t, analyst, "alice", `COPY raw.oms_orders TO STDOUT`, "raw.oms_orders", "read")
 	mustDeny(t, analyst, "alice", `CALL dualgate.verify()`, "dualgate.verify", "admin")
+	mustDeny(t, analyst, "alice", `DELETE FROM serving.basket_events`, "serving.basket_events", "write")
+	mustDeny(t, analyst, "alice", `INSERT INTO serving.order_timeline (order_id) VALUES ('x')`, "serving.order_timeline", "write")
 	rows = mustAllow(t, analyst, "alice", `SELECT has_table_privilege('canonical.commercial_orders', 'SELECT'), has_table_privilege('raw.oms_orders', 'select'),
 		has_table_privilege('canonical.commercial_orders', 'UPDATE'), has_schema_privilege('serving', 'USAGE'), has_schema_privilege('raw', 'USAGE'),
-		has_table_privilege('sam', 'canonical.commercial_orders', 'UPDATE')`)
-	if strings.Join(rows[0], ",") != "t,f,f,t,f,t" {
+		has_table_privilege('sam', 'canonical.commercial_orders', 'UPDATE'), has_column_privilege('canonical.commercial_orders', 'customer_email', 'SELECT'),
+		has_table_privilege('dualgate.audit', 'SELECT'), has_table_privilege('audrey', 'dualgate.audit', 'SELECT')`)
+	if got := strings.NewReplacer("1", "t", "0", "f").Replace(strings.Join(rows[0], ",")); got != "t,f,f,t,f,t,t,f,t" {
 		t.Fatalf("has_*_privilege for alice: %v", rows)
 	}
 
 	// Support: redact and last4, on canonical and on the serving projection.
 	support := accessConnect(t, addr, "sasha")
-	rows = mustAllow(t, support, "sasha", `SELECT customer_email, customer_phone FROM canonical.commercial_orders`)
+	rows = mustAllow(t, support, "sasha", `SELECT customer_email, customer_phone FROM canonical.commercial_orders WHERE order_id = 'o-1'`)
 	if len(rows) != 1 || rows[0][0] != "***" || rows[0][1] != "*3311" {
 		t.Fatalf("support masks: %v", rows)
 	}
@@ -172,6 +188,36 @@ func TestAccessRoleMatrix(t *testing.T) {
 	if res.Err != nil || len(res.Rows) != 1 || string(res.Rows[0][0]) != "***" || string(res.Rows[0][1]) != "*3311" {
 		t.Fatalf("serving fast path for support: %v %q", res.Err, res.Rows)
 	}
+	// Row filter: support sees orders of the last 180 days only in
+	// serving.order_timeline (scans, aggregates, COPY and the fast path);
+	// the analyst, without a filter, sees both.
+	for time.Now().Before(deadline) {
+		if rows := mustAllow(t, analyst, "alice", `SELECT count(*) FROM serving.order_timeline`); rows[0][0] == "2" {
+			break
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if rows := mustAllow(t, analyst, "alice", `SELECT count(*) FROM serving.order_timeline WHERE order_id = 'o-old'`); rows[0][0] != "1" {
+		t.Fatalf("analyst sees the old order: %v", rows)
+	}
+	if rows := mustAllow(t, support, "sasha", `SELECT order_id FROM serving.order_timeline ORDER BY order_id`); len(rows) != 1 || rows[0][0] != "o-1" {
+		t.Fatalf("support's row filter: %v", rows)
+	}
+	if rows := mustAllow(t, support, "sasha", `SELECT count(*) FROM serving.order_timeline WHERE order_id IN ('o-1', 'o-old')`); rows[0][0] != "1" {
+		t.Fatalf("support's row filter under aggregates: %v", rows)
+	}
+	res = support.ExecParams(context.Background(), `SELECT order_id FROM serving.order_timeline WHERE order_id = $1`,
+		[][]byte{[]byte("o-old")}, nil, nil, nil).Read()
+	if res.Err != nil || len(res.Rows) != 0 {
+		t.Fatalf("support's row filter on the fast path: %v %q", res.Err, res.Rows)
+	}
+	var buf strings.Builder
+	if _, err := support.CopyTo(context.Background(), &buf, `COPY serving.order_timeline TO STDOUT`); err != nil || strings.Contains(buf.String(), "o-old") {
+		t.Fatalf("support's row filter on COPY TO: %v %q", err, buf.String())
+	}
+	if rows := mustAllow(t, support, "sasha", `SELECT count(*) FROM canonical.commercial_orders`); rows[0][0] != "2" {
+		t.Fatalf("no row filter on canonical for support: %v", rows)
+	}
 
 	// Admin: everything but the audit trail; an unmapped trust user is the
 	// local operator.
@@ -183,4 +229,158 @@ func TestAccessRoleMatrix(t *testing.T) {
 	mustAllow(t, local, "steward", `SELECT * FROM raw.oms_orders`)
 	mustAllow(t, local, "steward", `SELECT * FROM scratch`)
 	mustDeny(t, analyst, "alice", `SELECT * FROM scratch`, "public.scratch", "admin")
+}
+
+// TestAuditTrail runs a scripted session as several users, then reads
+// dualgate.audit as the auditor: one record per statement with user, role,
+// masked literals, fingerprint, relations, label, rows and SQLSTATE; only
+// the audit privilege reads it; the chain verifies, survives a restart,
+// and a record changed on disk is caught by CALL dualgate.verify_audit().
+func TestAuditTrail(t *testing.T) {
+	dir := t.TempDir()
+	t.Run("session", func(t *testing.T) {
+		addr := startPrimary(t, dir)
+		ingestor := accessConnect(t, addr, "oms_connector")
+		mustAllow(t, ingestor, "oms_connector", `INSERT INTO raw.oms_orders VALUES ('e1','o-1',1,'SUBMITTED','c1','ann@example.com','+3311','web','eu','eur',
+  'sku-1',2,500,1000,'2024-05-01 10:00:00+00','2024-05-01 10:00:00+00')`)
+		analyst := accessConnect(t, addr, "alice")
+		mustAllow(t, analyst, "alice", `SET application_name = 'metabase'`)
+		mustAllow(t, analyst, "alice", `SELECT status FROM canonical.commercial_orders WHERE order_id = 'o-1'`)
+		mustAllow(t, analyst, "alice", `SELECT status FROM canonical.commercial_orders WHERE order_id = 'o-2'`)
+		mustDeny(t, analyst, "alice", `SELECT * FROM raw.oms_orders WHERE customer_email = 'ann@example.com'`, "raw.oms_orders", "read")
+		res := analyst.ExecParams(context.Background(), `SELECT status FROM canonical.commercial_orders WHERE order_id = $1`, [][]byte{[]byte("o-1")}, nil, nil, nil).Read()
+		if res.Err != nil {
+			t.Fatal(res.Err)
+		}
+		admin := accessConnect(t, addr, "ops")
+		mustDeny(t, admin, "ops", `SELECT * FROM dualgate.audit`, "dualgate.audit", "audit")
+		mustDeny(t, analyst, "alice", `CALL dualgate.verify_audit()`, "dualgate.verify_audit", "audit")
+
+		auditor := accessConnect(t, addr, "audrey")
+		rows := mustAllow(t, auditor, "audrey", `SELECT user_name, role, application_name, client_addr, fingerprint, statement, relations,
+			coalesce(authority, ''), as_of, rows, sqlstate, duration_ms >= 0, length(hash) FROM dualgate.audit ORDER BY seq`)
+		if len(rows) != 7 {
+			t.Fatalf("want 7 audit records (SET is not audited), got %d: %v", len(rows), rows)
+		}
+		for _, r := range rows {
+			if strings.Contains(strings.Join(r, " "), "ann@example.com") || strings.Contains(r[5], "o-1") {
+				t.Fatalf("a literal reached the audit trail: %v", r)
+			}
+		}
+		want := [][]string{
+			{"oms_connector", "ingestor", "", "127.0.0.1", "", "INSERT INTO raw.oms_orders VALUES (?,?,?,?,?,?,?,?,?,?, ?,?,?,?,?,?)", "raw.oms_orders", "derived", "", "1", "00000"},
+			{"alice", "analyst", "metabase", "127.0.0.1", "", "SELECT status FROM canonical.commercial_orders WHERE order_id = ?", "canonical.commercial_orders", "authoritative", "1", "1", "00000"},
+			{"alice", "analyst", "metabase", "127.0.0.1", "", "SELECT status FROM canonical.commercial_orders WHERE order_id = ?", "canonical.commercial_orders", "authoritative", "1", "0", "00000"},
+			{"alice", "analyst", "metabase", "127.0.0.1", "", "SELECT * FROM raw.oms_orders WHERE customer_email = ?", "raw.oms_orders", "derived", "", "0", "42501"},
+			{"alice", "analyst", "metabase", "127.0.0.1", "", "SELECT status FROM canonical.commercial_orders WHERE order_id = $1", "canonical.commercial_orders", "authoritative", "1", "1", "00000"},
+			{"ops", "admin", "", "127.0.0.1", "", "SELECT * FROM dualgate.audit", "dualgate.audit", "derived", "", "0", "42501"},
+			{"alice", "analyst", "metabase", "127.0.0.1", "", "CALL dualgate.verify_audit()", "dualgate.verify_audit()", "", "", "0", "42501"},
+		}
+		for i, w := range want {
+			r := rows[i]
+			for j, v := range w {
+				if j == 4 || j == 8 {
+					continue // fingerprints are checked below; as_of is the head commit
+				}
+				if r[j] != v {
+					t.Errorf("record %d column %d: got %q, want %q (%v)", i+1, j, r[j], v, r)
+				}
+			}
+			if r[11] != "t" && r[11] != "1" || r[12] != "64" {
+				t.Errorf("record %d: duration or hash: %v", i+1, r)
+			}
+		}
+		if rows[1][4] != rows[2][4] || rows[1][4] == rows[4][4] || len(rows[1][4]) != 16 {
+			t.Errorf("fingerprints: same shape same print, other shape another: %q %q %q", rows[1][4], rows[2][4], rows[4][4])
+		}
+		rows = mustAllow(t, auditor, "audrey", `CALL dualgate.verify_audit()`)
+		if len(rows) != 1 || rows[0][0] != "t" {
+			t.Fatalf("verify_audit: %v", rows)
+		}
+	})
+	// Tamper with a record on disk while the server is down.
+	db, err := pebble.Open(filepath.Join(dir, "audit"), &pebble.Options{Logger: quietPebble{}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	key := []byte{'r', 0, 0, 0, 0, 0, 0, 0, 2}
+	v, closer, err := db.Get(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	forged := strings.Replace(string(v), `"user_name":"alice"`, `"user_name":"bob"`, 1)
+	closer.Close()
+	if forged == string(v) {
+		t.Fatalf("record 2 is not alice's: %s", v)
+	}
+	if err := db.Set(key, []byte(forged), pebble.Sync); err != nil {
+		t.Fatal(err)
+	}
+	db.Close()
+	t.Run("tampered", func(t *testing.T) {
+		addr := startPrimary(t, dir)
+		auditor := accessConnect(t, addr, "audrey")
+		_, err := accessQuery(t, auditor, `CALL dualgate.verify_audit()`)
+		var pe *pgconn.PgError
+		if !errors.As(err, &pe) || pe.Code != "XX001" || !strings.Contains(pe.Message, "record 2") {
+			t.Fatalf("tampered audit record not caught: %v", err)
+		}
+	})
+}
+
+type quietPebble struct{}
+
+func (quietPebble) Infof(string, ...any)           {}
+func (quietPebble) Errorf(string, ...any)          {}
+func (quietPebble) Fatalf(format string, a ...any) { panic(fmt.Sprintf(format, a...)) }
+
+// TestAccessSCRAM serves the demo catalog with SCRAM authentication (no
+// trust): a user the policies map gets its roles; an authenticated user
+// mapped to no role has no privileges at all.
+func TestAccessSCRAM(t *testing.T) {
+	cat, err := catalog.LoadFS(testdata.Catalog, "catalog")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var users strings.Builder
+	for _, u := range []string{"alice", "nobody"} {
+		v, err := gateway.MakeVerifier("pw-" + u)
+		if err != nil {
+			t.Fatal(err)
+		}
+		users.WriteString(u + ":" + v + "\n")
+	}
+	path := filepath.Join(t.TempDir(), "users")
+	if err := os.WriteFile(path, []byte(users.String()), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	o := &serveOptions{listen: "127.0.0.1:0", data: t.TempDir(), users: path, shutdownGrace: 2 * time.Second, maxMessage: 1 << 20}
+	ctx, cancel := context.WithCancel(context.Background())
+	addrc := make(chan string, 1)
+	done := make(chan error, 1)
+	go func() {
+		done <- runServe(ctx, o, cat, zerolog.New(zerolog.NewTestWriter(t)).Level(zerolog.WarnLevel), func(a net.Addr) { addrc <- a.String() })
+	}()
+	var addr string
+	select {
+	case addr = <-addrc:
+	case err := <-done:
+		t.Fatal(err)
+	}
+	defer func() { cancel(); <-done }()
+	connect := func(user string) *pgconn.PgConn {
+		c, err := pgconn.Connect(context.Background(), "postgres://"+user+":pw-"+user+"@"+addr+"/dualgate?sslmode=disable")
+		if err != nil {
+			t.Fatalf("connect as %s: %v", user, err)
+		}
+		t.Cleanup(func() { c.Close(context.Background()) })
+		return c
+	}
+	alice := connect("alice")
+	mustAllow(t, alice, "alice", `SELECT count(*) FROM canonical.commercial_orders`)
+	mustDeny(t, alice, "alice", `SELECT * FROM raw.oms_orders`, "raw.oms_orders", "read")
+	nobody := connect("nobody")
+	mustDeny(t, nobody, "nobody", `SELECT count(*) FROM canonical.commercial_orders`, "canonical.commercial_orders", "read")
+	mustDeny(t, nobody, "nobody", `SELECT * FROM catalog.entities`, "catalog.entities", "read")
+	mustAllow(t, nobody, "nobody", `SELECT count(*) FROM pg_catalog.pg_class`)
 }

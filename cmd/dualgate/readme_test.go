@@ -39,7 +39,10 @@ func TestReadmeSQL(t *testing.T) {
 	if len(blocks) == 0 {
 		t.Fatal("README.md has no sql blocks")
 	}
-	addr := startPrimary(t, "")
+	// The walkthrough runs on the demo's data (a small history with its
+	// steward corrections), as a newcomer would see it after `make run`.
+	addr, _, stop := startDemo(t, t.TempDir(), &demoOptions{orders: 300, days: 4, seed: 1, stewardFixes: 3})
+	defer stop()
 	ctx := context.Background()
 	conn, err := pgconn.Connect(ctx, dsn(addr, "demo"))
 	if err != nil {

@@ -477,7 +477,9 @@ func (p *printer) sqlValueFunction(f *pg.SQLValueFunction) string {
 	}
 	switch f.Op {
 	case pg.SQLValueFunctionOp_SVFOP_CURRENT_DATE:
-		return "CURRENT_DATE()"
+		// GMS types CURRENT_DATE() as text; Postgres has a date (so
+		// current_date - 3 is date arithmetic, not text to number).
+		return "CAST(CURRENT_DATE() AS DATE)"
 	case pg.SQLValueFunctionOp_SVFOP_CURRENT_TIME, pg.SQLValueFunctionOp_SVFOP_CURRENT_TIME_N,
 		pg.SQLValueFunctionOp_SVFOP_LOCALTIME, pg.SQLValueFunctionOp_SVFOP_LOCALTIME_N:
 		return "CURRENT_TIME(" + prec() + ")"
@@ -565,7 +567,7 @@ func (p *printer) cast(c *pg.TypeCast) string {
 	case "float8":
 		return "CAST(" + arg + " AS DOUBLE)"
 	case "text", "name", "uuid":
-		return "CAST(" + arg + " AS CHAR)"
+		return "pg_text(" + arg + ")"
 	case "varchar", "bpchar":
 		if len(t.mods) > 0 {
 			// An explicit cast to varchar(n) truncates in Postgres; the

@@ -18,7 +18,7 @@ func TestTranslate(t *testing.T) {
 		{`select a || b from t`, `SELECT CONCAT("a", "b") AS "?column?" FROM "t"`},
 		{`select a from t where b ilike 'x'`, `SELECT "a" FROM "t" WHERE (LOWER("b") LIKE LOWER('x'))`},
 		{`select a is distinct from b`, `SELECT (NOT ("a" <=> "b")) AS "?column?"`},
-		{`select x::numeric(10,2), y::timestamptz, z::text`, `SELECT CAST("x" AS DECIMAL(10,2)) AS "x", pg_timestamptz("y") AS "y", CAST("z" AS CHAR) AS "z"`},
+		{`select x::numeric(10,2), y::timestamptz, z::text`, `SELECT CAST("x" AS DECIMAL(10,2)) AS "x", pg_timestamptz("y") AS "y", pg_text("z") AS "z"`},
 		{`insert into t values (1) on conflict do nothing`, `INSERT IGNORE INTO "t" VALUES (1)`},
 		{`insert into t default values`, `INSERT INTO "t" () VALUES ()`},
 		{`create schema s`, `CREATE DATABASE "s"`},

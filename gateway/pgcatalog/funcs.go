@@ -211,7 +211,7 @@ func Functions(src Source) []sql.Function {
 			return fmt.Sprintf("unknown (OID=%d)", oid), nil
 		}},
 		{name: "has_table_privilege", min: 2, max: 3, typ: types.Boolean, strict: true, eval: tablePrivilege(src)},
-		{name: "has_column_privilege", min: 3, max: 4, typ: types.Boolean, strict: true, eval: always},
+		{name: "has_column_privilege", min: 3, max: 4, typ: types.Boolean, strict: true, eval: columnPrivilege(src)},
 		{name: "has_schema_privilege", min: 2, max: 3, typ: types.Boolean, strict: true, eval: schemaPrivilege(src)},
 		{name: "has_database_privilege", min: 2, max: 3, typ: types.Boolean, strict: true, eval: always},
 		{name: "has_function_privilege", min: 2, max: 3, typ: types.Boolean, strict: true, eval: always},

@@ -94,3 +94,16 @@ func findRelation(snap *Snapshot, name string) *Relation {
 	}
 	return nil
 }
+
+// columnPrivilege evaluates has_column_privilege([user,] table, column,
+// privilege): column privileges are those of the table (dualgate grants
+// relations; a masked column is readable, masked).
+func columnPrivilege(src Source) func(ctx *sql.Context, v []any) (any, error) {
+	table := tablePrivilege(src)
+	return func(ctx *sql.Context, v []any) (any, error) {
+		if len(v) == 4 {
+			return table(ctx, []any{v[0], v[1], v[3]})
+		}
+		return table(ctx, []any{v[0], v[2]})
+	}
+}

@@ -105,6 +105,8 @@ var specs = []spec{
 		desc: "Postgres timestamptz input (optional precision): offsets are applied and the value is returned in UTC"}},
 	{name: "pg_timestamp", min: 1, max: 2, proto: fnExpr{typ: fixed(types.DatetimeMaxPrecision), strict: true, eval: timestampEval(false),
 		desc: "Postgres timestamp input: an offset, if any, is ignored"}},
+	{name: "pg_text", min: 1, max: 1, proto: fnExpr{typ: fixed(types.LongText), strict: true, eval: evalText,
+		desc: "a value cast to text as Postgres prints it (dates as YYYY-MM-DD, not the engine's datetime form)"}},
 	{name: "pg_sleep", min: 1, max: 1, proto: fnExpr{typ: fixed(types.LongText), strict: true, eval: evalSleep,
 		desc: "waits the given seconds; a cancel or statement_timeout ends the wait"}},
 	{name: "split_part", min: 3, max: 3, proto: fnExpr{typ: fixed(types.LongText), strict: true, eval: evalSplitPart,
@@ -367,4 +369,15 @@ func evalSleep(ctx *sql.Context, v []any, _ []sql.Expression) (any, error) {
 	case <-t.C:
 		return "", nil
 	}
+}
+
+// evalText is ::text for values whose engine text differs from Postgres's:
+// a date prints as YYYY-MM-DD (the engine prints a datetime). Everything
+// else converts as the engine's CAST AS CHAR does.
+func evalText(ctx *sql.Context, v []any, args []sql.Expression) (any, error) {
+	if t, ok := v[0].(time.Time); ok && types.IsDateType(args[0].Type()) {
+		return t.Format("2006-01-02"), nil
+	}
+	out, _, err := types.LongText.Convert(ctx, v[0])
+	return out, err
 }

@@ -1,0 +1,493 @@
+// Package audit is dualgate.audit's storage: an append-only, hash-chained
+// log of every statement clients run, in its own Pebble database (the
+// audit trail must survive, and be verifiable, independently of the
+// canonical store it describes).
+//
+// Layout: key 'r' + big-endian seq -> the record as JSON; key 'a' -> the
+// anchor (seq and hash of the newest purged record, so the chain still
+// verifies after retention purges). Each record's hash is SHA-256 over its
+// predecessor's hash and its own JSON with the hash field empty, so
+// changing, removing or reordering any record breaks every later hash:
+// Verify finds it.
+//
+// Writes: Append hands the record to one writer goroutine that assigns
+// seq and hash in arrival order and commits what has queued up as one
+// fsynced batch (group commit), so auditing costs a statement an enqueue,
+// not an fsync. The price: a crash can lose the records of the last few
+// milliseconds (never corrupt or reorder the chain). Append blocks rather
+// than drop a record when the writer falls behind; Flush waits until
+// everything appended so far is durable.
+package audit
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/binary"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/cockroachdb/pebble/v2"
+	"github.com/rs/zerolog"
+)
+
+// Record is one audited statement (the columns of dualgate.audit).
+type Record struct {
+	Seq         uint64    `json:"seq"`
+	At          time.Time `json:"at"`
+	User        string    `json:"user_name"`
+	Role        string    `json:"role"`
+	Application string    `json:"application_name"`
+	ClientAddr  string    `json:"client_addr"`
+	Fingerprint string    `json:"fingerprint"`
+	Statement   string    `json:"statement"` // literals masked
+	Relations   []string  `json:"relations"`
+	Authority   string    `json:"authority"`
+	AsOf        uint64    `json:"as_of"`
+	Rows        int64     `json:"rows"` // returned or affected; 0 when it failed
+	DurationMS  float64   `json:"duration_ms"`
+	SQLState    string    `json:"sqlstate"` // 00000 on success
+	PrevHash    string    `json:"prev_hash"`
+	Hash        string    `json:"hash"`
+}
+
+// Options configure a Log.
+type Options struct {
+	// Retention purges records older than this (0: keep forever).
+	Retention time.Duration
+	// LegalHold stops every purge.
+	LegalHold bool
+	Logger    zerolog.Logger
+	// Now is the clock (nil: time.Now).
+	Now func() time.Time
+}
+
+// Log is an open audit trail.
+type Log struct {
+	db    *pebble.DB
+	cache *pebble.Cache
+	opts  Options
+	log   zerolog.Logger
+
+	queue chan item
+	stop  chan struct{}
+	done  chan struct{}
+
+	mu     sync.Mutex // guards seq, head and closed
+	seq    uint64
+	head   [32]byte
+	closed bool
+	err    error // first write error: the trail then refuses appends
+}
+
+type item struct {
+	rec   *Record
+	flush chan error
+}
+
+var anchorKey = []byte{'a'}
+
+func recordKey(seq uint64) []byte {
+	k := make([]byte, 9)
+	k[0] = 'r'
+	binary.BigEndian.PutUint64(k[1:], seq)
+	return k
+}
+
+type anchor struct {
+	Seq  uint64 `json:"seq"`
+	Hash string `json:"hash"`
+}
+
+// Open opens (or creates) the audit trail in dir.
+func Open(dir string, opts Options) (*Log, error) {
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	cache := pebble.NewCache(8 << 20)
+	db, err := pebble.Open(dir, &pebble.Options{Cache: cache, Logger: quietLogger{opts.Logger}})
+	if err != nil {
+		cache.Unref()
+		return nil, fmt.Errorf("open audit trail %s: %w", dir, err)
+	}
+	l := &Log{db: db, cache: cache, opts: opts, log: opts.Logger, queue: make(chan item, 4096),
+		stop: make(chan struct{}), done: make(chan struct{})}
+	if err := l.loadHead(); err != nil {
+		_ = db.Close()
+		cache.Unref()
+		return nil, err
+	}
+	if err := l.Purge(context.Background()); err != nil {
+		l.log.Warn().Err(err).Msg("audit retention purge failed")
+	}
+	go l.writer()
+	return l, nil
+}
+
+// loadHead finds the newest record (or the anchor) to continue the chain.
+func (l *Log) loadHead() error {
+	a, err := l.anchor()
+	if err != nil {
+		return err
+	}
+	l.seq = a.Seq
+	if a.Hash != "" {
+		h, err := hex.DecodeString(a.Hash)
+		if err != nil || len(h) != 32 {
+			return fmt.Errorf("audit trail anchor: bad hash %q", a.Hash)
+		}
+		copy(l.head[:], h)
+	}
+	it, err := l.db.NewIter(&pebble.IterOptions{LowerBound: []byte{'r'}, UpperBound: []byte{'r' + 1}})
+	if err != nil {
+		return err
+	}
+	defer it.Close()
+	if it.Last() {
+		var r Record
+		if err := json.Unmarshal(it.Value(), &r); err != nil {
+			return fmt.Errorf("audit trail: newest record: %w", err)
+		}
+		h, err := hex.DecodeString(r.Hash)
+		if err != nil || len(h) != 32 {
+			return fmt.Errorf("audit trail: newest record %d has a bad hash", r.Seq)
+		}
+		l.seq = r.Seq
+		copy(l.head[:], h)
+	}
+	return it.Error()
+}
+
+func (l *Log) anchor() (anchor, error) {
+	var a anchor
+	v, closer, err := l.db.Get(anchorKey)
+	if errors.Is(err, pebble.ErrNotFound) {
+		return a, nil
+	}
+	if err != nil {
+		return a, err
+	}
+	defer closer.Close()
+	if err := json.Unmarshal(v, &a); err != nil {
+		return a, fmt.Errorf("audit trail anchor: %w", err)
+	}
+	return a, nil
+}
+
+// Append queues a record; seq, prev_hash and hash are assigned in order.
+// It blocks while the writer is behind. After Close it drops the record
+// and logs it.
+func (l *Log) Append(r Record) {
+	l.mu.Lock()
+	closed := l.closed
+	l.mu.Unlock()
+	if closed {
+		l.log.Warn().Str("user", r.User).Str("statement", r.Statement).Msg("audit record after close dropped")
+		return
+	}
+	select {
+	case l.queue <- item{rec: &r}:
+	case <-l.stop:
+	}
+}
+
+// Flush waits until every record appended before it is durable.
+func (l *Log) Flush(ctx context.Context) error {
+	ch := make(chan error, 1)
+	select {
+	case l.queue <- item{flush: ch}:
+	case <-l.stop:
+		return errors.New("audit trail closed")
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	select {
+	case err := <-ch:
+		return err
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// writer commits queued records in fsynced batches.
+func (l *Log) writer() {
+	defer close(l.done)
+	purge := time.NewTicker(time.Hour)
+	defer purge.Stop()
+	for {
+		var first item
+		select {
+		case first = <-l.queue:
+		case <-purge.C:
+			if err := l.Purge(context.Background()); err != nil {
+				l.log.Warn().Err(err).Msg("audit retention purge failed")
+			}
+			continue
+		case <-l.stop:
+			// Drain what was queued before Close.
+			for {
+				select {
+				case it := <-l.queue:
+					l.commit([]item{it})
+				default:
+					return
+				}
+			}
+		}
+		batch := []item{first}
+	more:
+		for len(batch) < 1024 {
+			select {
+			case it := <-l.queue:
+				batch = append(batch, it)
+			default:
+				break more
+			}
+		}
+		l.commit(batch)
+	}
+}
+
+// commit chains and writes a batch, then answers its flushes.
+func (l *Log) commit(items []item) {
+	b := l.db.NewBatch()
+	l.mu.Lock()
+	seq, head := l.seq, l.head
+	err := l.err
+	for _, it := range items {
+		if it.rec == nil || err != nil {
+			continue
+		}
+		seq++
+		r := it.rec
+		r.Seq = seq
+		r.At = r.At.UTC()
+		var h [32]byte
+		h, err = chain(head, r)
+		if err != nil {
+			break
+		}
+		v, merr := json.Marshal(r)
+		if merr != nil {
+			err = merr
+			break
+		}
+		if serr := b.Set(recordKey(seq), v, nil); serr != nil {
+			err = serr
+			break
+		}
+		head = h
+	}
+	l.mu.Unlock()
+	if err == nil && !b.Empty() {
+		err = b.Commit(pebble.Sync)
+	}
+	_ = b.Close()
+	l.mu.Lock()
+	if err == nil {
+		l.seq, l.head = seq, head
+	} else if l.err == nil {
+		l.err = err
+		l.log.Error().Err(err).Msg("audit trail write failed; records are being lost")
+	}
+	l.mu.Unlock()
+	for _, it := range items {
+		if it.flush != nil {
+			it.flush <- err
+		}
+	}
+}
+
+// chain sets r's prev_hash and hash (SHA-256 over prev and r's JSON
+// without its hash) and returns the hash.
+func chain(prev [32]byte, r *Record) ([32]byte, error) {
+	r.PrevHash = hex.EncodeToString(prev[:])
+	r.Hash = ""
+	body, err := json.Marshal(r)
+	if err != nil {
+		return [32]byte{}, err
+	}
+	h := sha256.New()
+	h.Write(prev[:])
+	h.Write(body)
+	var out [32]byte
+	copy(out[:], h.Sum(nil))
+	r.Hash = hex.EncodeToString(out[:])
+	return out, nil
+}
+
+// Scan calls fn for every record in order until it returns false.
+func (l *Log) Scan(ctx context.Context, fn func(Record) bool) error {
+	it, err := l.db.NewIter(&pebble.IterOptions{LowerBound: []byte{'r'}, UpperBound: []byte{'r' + 1}})
+	if err != nil {
+		return err
+	}
+	defer it.Close()
+	for ok := it.First(); ok; ok = it.Next() {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		var r Record
+		if err := json.Unmarshal(it.Value(), &r); err != nil {
+			return fmt.Errorf("audit record %x: %w", it.Key(), err)
+		}
+		if !fn(r) {
+			break
+		}
+	}
+	return it.Error()
+}
+
+// VerifyResult is the outcome of Verify.
+type VerifyResult struct {
+	OK       bool
+	Records  uint64
+	BrokenAt uint64 // seq of the first bad record
+	Problem  string
+	HeadHash string
+}
+
+// Verify re-hashes the whole chain from the anchor.
+func (l *Log) Verify(ctx context.Context) (VerifyResult, error) {
+	var res VerifyResult
+	a, err := l.anchor()
+	if err != nil {
+		return res, err
+	}
+	var prev [32]byte
+	if a.Hash != "" {
+		h, err := hex.DecodeString(a.Hash)
+		if err != nil || len(h) != 32 {
+			return VerifyResult{Problem: "bad anchor hash"}, nil
+		}
+		copy(prev[:], h)
+	}
+	next := a.Seq + 1
+	fail := func(seq uint64, format string, args ...any) {
+		if res.Problem == "" {
+			res.BrokenAt, res.Problem = seq, fmt.Sprintf(format, args...)
+		}
+	}
+	it, err := l.db.NewIter(&pebble.IterOptions{LowerBound: []byte{'r'}, UpperBound: []byte{'r' + 1}})
+	if err != nil {
+		return res, err
+	}
+	defer it.Close()
+	for ok := it.First(); ok && res.Problem == ""; ok = it.Next() {
+		if err := ctx.Err(); err != nil {
+			return res, err
+		}
+		key := it.Key()
+		if len(key) != 9 {
+			fail(next, "unexpected key %x", key)
+			break
+		}
+		seq := binary.BigEndian.Uint64(key[1:])
+		if seq != next {
+			fail(next, "record %d missing (found %d)", next, seq)
+			break
+		}
+		var r Record
+		if err := json.Unmarshal(it.Value(), &r); err != nil {
+			fail(seq, "record %d does not decode: %v", seq, err)
+			break
+		}
+		stored := r.Hash
+		if r.Seq != seq {
+			fail(seq, "record %d claims seq %d", seq, r.Seq)
+			break
+		}
+		if r.PrevHash != hex.EncodeToString(prev[:]) {
+			fail(seq, "record %d does not follow record %d", seq, seq-1)
+			break
+		}
+		h, err := chain(prev, &r)
+		if err != nil {
+			return res, err
+		}
+		if r.Hash != stored {
+			fail(seq, "record %d was changed after it was written", seq)
+			break
+		}
+		prev = h
+		next++
+		res.Records++
+	}
+	if err := it.Error(); err != nil {
+		return res, err
+	}
+	res.OK = res.Problem == ""
+	res.HeadHash = hex.EncodeToString(prev[:])
+	return res, nil
+}
+
+// Purge deletes records older than the retention, unless a legal hold
+// is on; the newest purged record becomes the anchor the chain verifies
+// from.
+func (l *Log) Purge(ctx context.Context) error {
+	if l.opts.Retention <= 0 || l.opts.LegalHold {
+		return nil
+	}
+	cutoff := l.opts.Now().Add(-l.opts.Retention)
+	var last *Record
+	err := l.Scan(ctx, func(r Record) bool {
+		if !r.At.Before(cutoff) {
+			return false
+		}
+		rr := r
+		last = &rr
+		return true
+	})
+	if err != nil || last == nil {
+		return err
+	}
+	b := l.db.NewBatch()
+	defer b.Close()
+	if err := b.DeleteRange(recordKey(0), recordKey(last.Seq+1), nil); err != nil {
+		return err
+	}
+	v, _ := json.Marshal(anchor{Seq: last.Seq, Hash: last.Hash})
+	if err := b.Set(anchorKey, v, nil); err != nil {
+		return err
+	}
+	if err := b.Commit(pebble.Sync); err != nil {
+		return err
+	}
+	l.log.Info().Uint64("through_seq", last.Seq).Msg("audit records past retention purged")
+	return nil
+}
+
+// DB is the underlying database (tests tamper with it).
+func (l *Log) DB() *pebble.DB { return l.db }
+
+// Close writes what is queued and closes the database.
+func (l *Log) Close() error {
+	l.mu.Lock()
+	if l.closed {
+		l.mu.Unlock()
+		return nil
+	}
+	l.closed = true
+	l.mu.Unlock()
+	close(l.stop)
+	<-l.done
+	err := l.db.Close()
+	l.cache.Unref()
+	return err
+}
+
+// quietLogger sends Pebble's chatter to debug.
+type quietLogger struct{ log zerolog.Logger }
+
+func (q quietLogger) Infof(format string, args ...any) {
+	q.log.Debug().Msgf("audit pebble: "+format, args...)
+}
+func (q quietLogger) Errorf(format string, args ...any) {
+	q.log.Error().Msgf("audit pebble: "+format, args...)
+}
+func (q quietLogger) Fatalf(format string, args ...any) {
+	q.log.Fatal().Msgf("audit pebble: "+format, args...)
+}
