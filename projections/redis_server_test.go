@@ -1,95 +1,36 @@
 package projections
 
 import (
-	"bufio"
 	"context"
-	"fmt"
 	"net"
-	"os"
 	"os/exec"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/redis/go-redis/v9"
+
+	"github.com/dualgate/dualgate/projections/redistest"
 )
 
-// redisServerBin is the redis-server the tests start (REDIS_SERVER overrides).
-func redisServerBin() string {
-	if b := os.Getenv("REDIS_SERVER"); b != "" {
-		return b
-	}
-	return "/usr/bin/redis-server"
-}
+// redisServerBin is the redis-server the tests start.
+func redisServerBin() string { return redistest.Bin() }
 
-// startRedis starts a real, empty redis-server on a free loopback port with
-// persistence off and returns its redis:// URL. The test fails (never
-// skips) if the server cannot start; it is stopped at cleanup.
+// startRedis starts a real, empty redis-server and returns its redis://
+// URL; the test fails (never skips) if it cannot start.
 func startRedis(t testing.TB) string {
 	t.Helper()
-	bin := redisServerBin()
-	for attempt := 0; attempt < 5; attempt++ {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatalf("free port: %v", err)
-		}
-		port := l.Addr().(*net.TCPAddr).Port
-		l.Close()
-		dir := t.TempDir()
-		cmd := exec.Command(bin, "--port", strconv.Itoa(port), "--bind", "127.0.0.1",
-			"--save", "", "--appendonly", "no", "--dir", dir, "--logfile", filepath.Join(dir, "redis.log"))
-		if err := cmd.Start(); err != nil {
-			t.Fatalf("start %s: %v (the Redis tests need a real redis-server)", bin, err)
-		}
-		addr := fmt.Sprintf("127.0.0.1:%d", port)
-		if waitRedis(addr, 5*time.Second) {
-			t.Cleanup(func() {
-				_ = cmd.Process.Kill()
-				_ = cmd.Wait()
-			})
-			return "redis://" + addr
-		}
-		_ = cmd.Process.Kill()
-		_ = cmd.Wait()
-	}
-	t.Fatalf("redis-server (%s) did not start", bin)
-	return ""
+	url, _ := redistest.Start(t)
+	return url
 }
 
 // startRedisServer starts one redis-server with extra arguments and returns
 // its address.
 func startRedisServer(t testing.TB, extra ...string) string {
 	t.Helper()
-	bin := redisServerBin()
-	for attempt := 0; attempt < 5; attempt++ {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatalf("free port: %v", err)
-		}
-		port := l.Addr().(*net.TCPAddr).Port
-		l.Close()
-		dir := t.TempDir()
-		args := append([]string{"--port", strconv.Itoa(port), "--bind", "127.0.0.1",
-			"--save", "", "--appendonly", "no", "--dir", dir, "--logfile", filepath.Join(dir, "redis.log")}, extra...)
-		cmd := exec.Command(bin, args...)
-		if err := cmd.Start(); err != nil {
-			t.Fatalf("start %s: %v (the Redis tests need a real redis-server)", bin, err)
-		}
-		addr := fmt.Sprintf("127.0.0.1:%d", port)
-		if waitRedis(addr, 5*time.Second) {
-			t.Cleanup(func() {
-				_ = cmd.Process.Kill()
-				_ = cmd.Wait()
-			})
-			return addr
-		}
-		_ = cmd.Process.Kill()
-		_ = cmd.Wait()
-	}
-	t.Fatalf("redis-server (%s) did not start", bin)
-	return ""
+	url, _ := redistest.Start(t, extra...)
+	return strings.TrimSuffix(strings.TrimPrefix(url, "redis://"), "/0")
 }
 
 // redisProc is a redis-server the test can stop and restart (empty) on
@@ -186,23 +127,7 @@ func startRedisCluster(t testing.TB) string {
 	return "redis+cluster://" + addrs[0] + "?addr=" + addrs[1] + "&addr=" + addrs[2]
 }
 
-func waitRedis(addr string, d time.Duration) bool {
-	deadline := time.Now().Add(d)
-	for time.Now().Before(deadline) {
-		c, err := net.DialTimeout("tcp", addr, 200*time.Millisecond)
-		if err == nil {
-			_ = c.SetDeadline(time.Now().Add(time.Second))
-			_, _ = c.Write([]byte("PING\r\n"))
-			line, err := bufio.NewReader(c).ReadString('\n')
-			c.Close()
-			if err == nil && line == "+PONG\r\n" {
-				return true
-			}
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-	return false
-}
+func waitRedis(addr string, d time.Duration) bool { return redistest.Wait(addr, d) }
 
 func newRedisStoreForTest(t testing.TB) *RedisStore {
 	t.Helper()

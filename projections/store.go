@@ -44,7 +44,8 @@ type Store interface {
 	// ErrNoGeneration if the projection is not materialized.
 	Get(ctx context.Context, proj string, key []any) (row []any, found bool, err error)
 	// Scan calls fn for every row of the current generation, bucket by
-	// bucket (no particular key order). It is not a snapshot across
+	// bucket: all rows of a bucket consecutively (reconciliation relies on
+	// it), in no particular key order within a bucket. It is not a snapshot across
 	// buckets on Redis; see BucketSums for a consistent summary.
 	Scan(ctx context.Context, proj string, fn func(key, row []any) error) error
 	// ScanGeneration is Scan over generation gen, current or not (a

@@ -166,23 +166,18 @@ func (e *Engine) compareBuckets(ctx context.Context, r *catalog.Reconciliation, 
 		if cmp.Descended == 0 {
 			return cmp, pr, nil
 		}
-		// Descend: the left rows of differing buckets by encoded key.
-		type leftRow struct {
-			idx  int
-			seen bool
-		}
-		byKey := map[string]*leftRow{}
+		// Descend. The store scans bucket by bucket (every row of a bucket
+		// consecutively), so the left rows are matched one bucket at a
+		// time: a small map per bucket instead of one over every row.
+		inBucket := make([][]int32, projections.NumBuckets)
 		for i, h := range hs {
-			if !differ[h.bucket] {
-				continue
+			if differ[h.bucket] {
+				inBucket[h.bucket] = append(inBucket[h.bucket], int32(i))
 			}
-			for j, k := range keyIdx {
-				keyVals[j] = left.rows[i][k]
-			}
-			if kbuf, err = canonical.AppendKey(kbuf[:0], nil, keyVals); err != nil {
-				return Comparison{}, pr, err
-			}
-			byKey[string(kbuf)] = &leftRow{idx: i}
+		}
+		type leftRow struct {
+			idx  int32
+			seen bool
 		}
 		now := e.clock()
 		var diffs []Difference
@@ -202,13 +197,48 @@ func (e *Engine) compareBuckets(ctx context.Context, r *catalog.Reconciliation, 
 			d.Key, d.keyVals = jsonObject(p.Key, kv), kv
 			diffs = append(diffs, *d)
 		}
+		visited := make([]bool, projections.NumBuckets)
+		cur := -1
+		var byKey map[string]*leftRow
+		open := func(b int) error {
+			byKey = make(map[string]*leftRow, len(inBucket[b]))
+			for _, i := range inBucket[b] {
+				for j, k := range keyIdx {
+					keyVals[j] = left.rows[i][k]
+				}
+				if kbuf, err = canonical.AppendKey(kbuf[:0], nil, keyVals); err != nil {
+					return err
+				}
+				byKey[string(kbuf)] = &leftRow{idx: i}
+			}
+			return nil
+		}
+		closeBucket := func() {
+			for _, lr := range byKey {
+				if !lr.seen {
+					add(left.rows[lr.idx], true, nil, false)
+				}
+			}
+			byKey = nil
+		}
 		err = store.Scan(ctx, proj, func(key, row []any) error {
 			k, err := projections.EncodeKey(key)
 			if err != nil {
 				return err
 			}
-			if !differ[projections.BucketOf(k)] {
+			b := projections.BucketOf(k)
+			if !differ[b] {
 				return nil
+			}
+			if b != cur {
+				if visited[b] {
+					return fmt.Errorf("reconcile: the store did not scan serving.%s bucket by bucket", proj)
+				}
+				closeBucket()
+				visited[b], cur = true, b
+				if err := open(b); err != nil {
+					return err
+				}
 			}
 			lr, ok := byKey[string(k)]
 			if !ok {
@@ -230,12 +260,15 @@ func (e *Engine) compareBuckets(ctx context.Context, r *catalog.Reconciliation, 
 		if err != nil {
 			return Comparison{}, pr, err
 		}
+		closeBucket()
 		if now, err := store.Watermark(ctx, proj); err != nil || now != wm {
 			continue // the projection moved while its buckets were read
 		}
-		for _, lr := range byKey {
-			if !lr.seen {
-				add(left.rows[lr.idx], true, nil, false)
+		for b := range inBucket {
+			if differ[b] && !visited[b] { // the store has no row in this bucket
+				for _, i := range inBucket[b] {
+					add(left.rows[i], true, nil, false)
+				}
 			}
 		}
 		sort.Slice(diffs, func(i, j int) bool { return diffs[i].Key < diffs[j].Key })
