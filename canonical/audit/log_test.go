@@ -136,3 +136,17 @@ func TestRetentionAndLegalHold(t *testing.T) {
 		t.Fatalf("verify after purge: %+v %v", res, err)
 	}
 }
+
+// TestStoredFormIsMarshal: the record as stored is exactly json.Marshal of
+// the chained record (what Verify recomputes from).
+func TestStoredFormIsMarshal(t *testing.T) {
+	r := Record{At: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC), User: `a"b`, Statement: "SELECT ?", Relations: []string{"x.y"}, DurationMS: 0.125}
+	_, stored, err := chainBody([32]byte{1}, &r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want, _ := json.Marshal(r)
+	if string(stored) != string(want) {
+		t.Fatalf("stored %s\nwant   %s", stored, want)
+	}
+}

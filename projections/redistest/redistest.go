@@ -6,6 +6,7 @@ package redistest
 import (
 	"bufio"
 	"fmt"
+	"math/rand/v2"
 	"net"
 	"os"
 	"os/exec"
@@ -34,12 +35,16 @@ func Bin() string {
 func Start(t testing.TB, extra ...string) (url string, stop func()) {
 	t.Helper()
 	bin := Bin()
-	for attempt := 0; attempt < 5; attempt++ {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
+	for attempt := 0; attempt < 10; attempt++ {
+		// A random port below the kernel's ephemeral range: a test that
+		// stops a server and restarts it on the same port must not find
+		// the port handed to another test's server in between (ports the
+		// kernel assigns for ":0" are reused in order).
+		port := 20000 + rand.IntN(10000)
+		l, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", port))
 		if err != nil {
-			t.Fatalf("free port: %v", err)
+			continue
 		}
-		port := l.Addr().(*net.TCPAddr).Port
 		l.Close()
 		dir := t.TempDir()
 		args := append([]string{"--port", strconv.Itoa(port), "--bind", "127.0.0.1", "--save", "",
