@@ -83,6 +83,18 @@ func New(cat *catalog.Catalog, o Options) (*Engine, error) {
 		recheck: map[string]time.Time{}, lastMarks: map[string][]sideMark{}, running: map[string]bool{},
 		wake: make(chan struct{}, 1)}
 	e.hooks = newWebhooks(o.Webhooks, o.Logger)
+	// Differences held for their grace survive a restart: the grace runs
+	// from when they were first seen, not from the restart.
+	e.pending = o.Ledger.Pending()
+	for rule, m := range e.pending {
+		for _, first := range m {
+			if r := cat.Reconciliation(rule); r != nil {
+				if t := first.Add(r.Grace); e.recheck[rule].IsZero() || t.Before(e.recheck[rule]) {
+					e.recheck[rule] = t
+				}
+			}
+		}
+	}
 	for _, r := range cat.Reconciliations() {
 		e.rules = append(e.rules, r)
 		e.byName[r.Name] = r
@@ -152,7 +164,7 @@ func (e *Engine) Run(ctx context.Context, name, trigger string) (Run, error) {
 			e.mu.Unlock()
 			e.nudge()
 		}
-		if werr := e.ledger.apply(nil, &run); werr != nil {
+		if werr := e.ledger.apply(nil, &run, nil); werr != nil {
 			return run, werr
 		}
 		lg := e.log.Warn()
@@ -308,7 +320,7 @@ func (e *Engine) settle(r *catalog.Reconciliation, cmp Comparison, p pairing, ru
 	if !p.paired {
 		run.Coverage += "; serving moved while read: differences held as pending"
 	}
-	if err := e.ledger.apply(changes, run); err != nil {
+	if err := e.ledger.apply(changes, run, &pendingSet{rule: r.Name, first: newPending}); err != nil {
 		return err
 	}
 	// Webhook events carry the stored exception (with its id).
@@ -389,7 +401,7 @@ func (e *Engine) setStatus(ctx context.Context, id uint64, to Status, resolution
 		ex.Resolution = resolution
 	}
 	h := &StatusChange{At: e.clock(), From: from, To: to, By: by, Note: note}
-	if err := e.ledger.apply([]change{{exc: ex, hist: h}}, nil); err != nil {
+	if err := e.ledger.apply([]change{{exc: ex, hist: h}}, nil, nil); err != nil {
 		return Exception{}, err
 	}
 	return ex, nil

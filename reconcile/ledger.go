@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"sort"
+	"strings"
 	"sync"
 	"time"
 
@@ -95,8 +96,9 @@ type Run struct {
 // synced: an acknowledged CALL reconcile.ack survives a crash.
 //
 // Key layout: e/<id> exception JSON; h/<id>/<seq> status change JSON;
-// r/<id> run JSON; m/<name> counters. IDs are big-endian so scans are in
-// id order.
+// r/<id> run JSON; p/<rule> NUL <fingerprint> the first-seen time (unix
+// ns) of a difference held for its grace, so a restart does not restart
+// the grace. IDs are big-endian so scans are in id order.
 type Ledger struct {
 	db *pebble.DB
 
@@ -104,7 +106,8 @@ type Ledger struct {
 	exc     map[uint64]*Exception
 	byPrint map[string]uint64
 	hist    []StatusChange
-	runs    []Run // the most recent maxRuns, oldest first
+	runs    []Run                           // the most recent maxRuns, oldest first
+	pending map[string]map[string]time.Time // rule -> fingerprint -> first seen
 	nextExc uint64
 	nextRun uint64
 	nextSeq uint64
@@ -122,7 +125,8 @@ func OpenLedger(ctx context.Context, dir string, log zerolog.Logger) (*Ledger, e
 	if err != nil {
 		return nil, fmt.Errorf("reconcile: open ledger at %s: %w", dir, err)
 	}
-	l := &Ledger{db: db, exc: map[uint64]*Exception{}, byPrint: map[string]uint64{}, nextExc: 1, nextRun: 1, nextSeq: 1}
+	l := &Ledger{db: db, exc: map[uint64]*Exception{}, byPrint: map[string]uint64{}, nextExc: 1, nextRun: 1, nextSeq: 1,
+		pending: map[string]map[string]time.Time{}}
 	if err := l.load(); err != nil {
 		_ = db.Close()
 		return nil, err
@@ -190,6 +194,23 @@ func (l *Ledger) load() error {
 		return err
 	}
 	sort.Slice(l.hist, func(i, j int) bool { return l.hist[i].Seq < l.hist[j].Seq })
+	pit, err := l.db.NewIter(&pebble.IterOptions{LowerBound: []byte("p/"), UpperBound: []byte("p0")})
+	if err != nil {
+		return err
+	}
+	for pit.First(); pit.Valid(); pit.Next() {
+		rule, fp, ok := strings.Cut(string(pit.Key()[2:]), "\x00")
+		if !ok || len(pit.Value()) != 8 {
+			continue
+		}
+		if l.pending[rule] == nil {
+			l.pending[rule] = map[string]time.Time{}
+		}
+		l.pending[rule][fp] = time.Unix(0, int64(binary.BigEndian.Uint64(pit.Value()))).UTC()
+	}
+	if err := pit.Close(); err != nil {
+		return err
+	}
 	return scan('r', func(v []byte) error {
 		var r Run
 		if err := json.Unmarshal(v, &r); err != nil {
@@ -212,13 +233,48 @@ type change struct {
 	event string // webhook event to send once written ("" none)
 }
 
-// apply writes changes (and a run, if not nil) in one synced batch, then
-// updates memory. New exceptions (ID 0) get their ID here.
-func (l *Ledger) apply(changes []change, run *Run) error {
+// pendingSet is a rule's new set of differences held for their grace.
+type pendingSet struct {
+	rule  string
+	first map[string]time.Time
+}
+
+func pendingPrefix(rule string) []byte { return []byte("p/" + rule + "\x00") }
+
+// Pending returns the differences each rule holds for its grace.
+func (l *Ledger) Pending() map[string]map[string]time.Time {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	out := make(map[string]map[string]time.Time, len(l.pending))
+	for r, m := range l.pending {
+		out[r] = make(map[string]time.Time, len(m))
+		for f, t := range m {
+			out[r][f] = t
+		}
+	}
+	return out
+}
+
+// apply writes changes (and a run, if not nil, and a rule's pending set, if
+// not nil) in one synced batch, then updates memory. New exceptions (ID 0)
+// get their ID here.
+func (l *Ledger) apply(changes []change, run *Run, pend *pendingSet) error {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	b := l.db.NewBatch()
 	defer b.Close()
+	if pend != nil {
+		pre := pendingPrefix(pend.rule)
+		end := append(append([]byte{}, pre[:len(pre)-1]...), 1)
+		if err := b.DeleteRange(pre, end, nil); err != nil {
+			return err
+		}
+		for f, t := range pend.first {
+			if err := b.Set(append(append([]byte{}, pre...), f...), binary.BigEndian.AppendUint64(nil, uint64(t.UnixNano())), nil); err != nil {
+				return err
+			}
+		}
+	}
 	nextExc, nextSeq := l.nextExc, l.nextSeq
 	for i := range changes {
 		c := &changes[i]
@@ -266,6 +322,9 @@ func (l *Ledger) apply(changes []change, run *Run) error {
 		if c.hist != nil {
 			l.hist = append(l.hist, *c.hist)
 		}
+	}
+	if pend != nil {
+		l.pending[pend.rule] = pend.first
 	}
 	if run != nil {
 		l.nextRun++

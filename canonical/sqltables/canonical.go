@@ -87,10 +87,14 @@ func entityColumns(en *catalog.Entity, cols []canonical.Column, key []string, pr
 	var kinds []canonical.Kind
 	for _, c := range cols {
 		typ := kindType(c.Kind)
+		comment := ""
 		if cc := en.Column(c.Name); cc != nil {
-			typ = EngineType(cc.Type)
+			typ, comment = EngineType(cc.Type), cc.Description
 		}
-		col := &sql.Column{Name: prefix + c.Name, Type: typ, Nullable: c.Nullable && !isKey[c.Name], Source: en.Name, DatabaseSource: db}
+		// The catalog's column description becomes the column comment
+		// (pg_description: psql \d+, JDBC REMARKS, SQLAlchemy comments).
+		col := &sql.Column{Name: prefix + c.Name, Type: typ, Nullable: c.Nullable && !isKey[c.Name], Source: en.Name,
+			DatabaseSource: db, Comment: comment}
 		if prefix == "" && isKey[c.Name] {
 			col.PrimaryKey = true
 			col.Nullable = false

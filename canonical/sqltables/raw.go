@@ -46,7 +46,8 @@ func (e *env) rawTable(ctx *sql.Context, name string) (sql.Table, bool, error) {
 		t.comment += ". " + src.Description
 	}
 	for _, c := range src.Columns {
-		t.sch = append(t.sch, &sql.Column{Name: c.Name, Type: EngineType(c.Type), Nullable: true, Source: src.Name, DatabaseSource: SchemaRaw})
+		t.sch = append(t.sch, &sql.Column{Name: c.Name, Type: EngineType(c.Type), Nullable: true, Source: src.Name,
+			DatabaseSource: SchemaRaw, Comment: c.Description})
 	}
 	t.sch = append(t.sch, commitColumns([]string{"_seq", "_ingested_at", "_batch"}, []sql.Type{tInt64, tTime, tText}, src.Name, SchemaRaw)...)
 	t.addIndex("seq", []string{"_seq"}, true)

@@ -102,7 +102,8 @@ var (
 func newWritableTable(d *Database, st *catalog.ServingTable) *WritableTable {
 	t := &WritableTable{db: d, store: d.store, def: st, name: StoreName(st.Name), tsCol: -1}
 	for i, c := range st.Columns {
-		t.sch = append(t.sch, &sql.Column{Name: c.Name, Type: canonsql.EngineType(c.Type), Nullable: true, Source: st.Name, DatabaseSource: SchemaServing})
+		t.sch = append(t.sch, &sql.Column{Name: c.Name, Type: canonsql.EngineType(c.Type), Nullable: true, Source: st.Name,
+			DatabaseSource: SchemaServing, Comment: c.Description})
 		t.pg = append(t.pg, c.Type)
 		if t.tsCol < 0 && (c.Type.Name == "timestamptz" || c.Type.Name == "timestamp") {
 			t.tsCol = i
