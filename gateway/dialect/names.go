@@ -212,7 +212,12 @@ func resultOID(n *pg.Node) uint32 {
 			if len(f.Args) == 1 {
 				return arrayOf(resultOID(f.Args[0]))
 			}
-		case "bool_and", "bool_or", "every":
+		case "bool_and", "bool_or", "every",
+			// pg_catalog's boolean functions (the engine types booleans as
+			// tinyint, so the name decides).
+			"has_table_privilege", "has_column_privilege", "has_schema_privilege", "has_database_privilege",
+			"has_function_privilege", "pg_has_role", "pg_table_is_visible", "pg_type_is_visible",
+			"pg_function_is_visible", "pg_relation_is_publishable":
 			return oidBool
 		case "now", "transaction_timestamp", "statement_timestamp", "clock_timestamp":
 			return oidTimestamptz
