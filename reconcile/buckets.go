@@ -135,20 +135,32 @@ func (e *Engine) compareBuckets(ctx context.Context, r *catalog.Reconciliation, 
 		w := wm.Commit
 		pr.asOf, pr.watermark = w, &w
 		pr.projs = e.marks(r, pr, []projections.Watermark{wm})
-		left, err := e.internal(ctx, r.Left, w)
-		if err != nil {
-			return Comparison{}, pr, fmt.Errorf("left side: %w", err)
+		// The left rows' buckets and entry hashes. A plain column list of
+		// an entity is streamed from the store without keeping its rows
+		// (a second scan at the same commit keeps only the rows of
+		// differing buckets); any other side is run on the engine and
+		// hashed in parallel slices.
+		var left rows
+		var hs []hashed
+		var mine []projections.Bucket
+		schema, rel, _, plain := plainSelect(r.Left)
+		direct := false
+		if plain && schema == "canonical" && w > 0 {
+			if _, _, mine, direct, err = e.canonicalBuckets(ctx, rel, names, keyIdx, w, nil); err != nil {
+				return Comparison{}, pr, fmt.Errorf("left side: %w", err)
+			}
 		}
-		order := make([]int, len(names))
-		for i, n := range names {
-			order[i] = left.index(n)
-		}
-		// Pass over the left rows: each row in projection column order,
-		// its bucket and entry hash. Bucket sums add up, so the rows are
-		// hashed in parallel slices and the sums merged.
-		hs, mine, err := hashRows(left.rows, order, keyIdx)
-		if err != nil {
-			return Comparison{}, pr, err
+		if !direct {
+			if left, err = e.internal(ctx, r.Left, w); err != nil {
+				return Comparison{}, pr, fmt.Errorf("left side: %w", err)
+			}
+			order := make([]int, len(names))
+			for i, n := range names {
+				order[i] = left.index(n)
+			}
+			if hs, mine, err = hashRows(left.rows, order, keyIdx); err != nil {
+				return Comparison{}, pr, err
+			}
 		}
 		var kbuf, vbuf []byte
 		keyVals := make([]any, len(keyIdx))
@@ -165,6 +177,13 @@ func (e *Engine) compareBuckets(ctx context.Context, r *catalog.Reconciliation, 
 		}
 		if cmp.Descended == 0 {
 			return cmp, pr, nil
+		}
+		if direct {
+			kept, khs, _, _, err := e.canonicalBuckets(ctx, rel, names, keyIdx, w, differ)
+			if err != nil {
+				return Comparison{}, pr, fmt.Errorf("left side: %w", err)
+			}
+			left, hs = rows{cols: names, rows: kept}, khs
 		}
 		// Descend. The store scans bucket by bucket (every row of a bucket
 		// consecutively), so the left rows are matched one bucket at a
@@ -348,4 +367,112 @@ func hashRows(rs [][]any, order, keyIdx []int) ([]hashed, []projections.Bucket, 
 		}
 	}
 	return hs, out, nil
+}
+
+// canonicalBuckets streams entity table at commit asOf, each row in
+// projection column order (names) and normalized, and computes its bucket
+// and entry hash as the store does, returning the bucket sums. Rows of the
+// buckets marked in keep (nil: none) are returned with their hashes. ok is
+// false when the table or a column cannot be read directly (the caller
+// runs the side on the engine). Decoding runs in this goroutine, hashing
+// in as many workers as there are processors.
+func (e *Engine) canonicalBuckets(ctx context.Context, table string, names []string, keyIdx []int, asOf uint64, keep []bool) (kept [][]any, hs []hashed, sums []projections.Bucket, ok bool, err error) {
+	it, err := e.canon.Scan(ctx, table, canonical.ScanOptions{AsOf: asOf})
+	if err != nil {
+		return nil, nil, nil, false, nil
+	}
+	defer it.Close()
+	src := make([]int, len(names))
+	for i, n := range names {
+		if src[i] = it.Schema().ColumnIndex(n); src[i] < 0 {
+			return nil, nil, nil, false, nil
+		}
+	}
+	type result struct {
+		kept [][]any
+		hs   []hashed
+		sums []projections.Bucket
+		err  error
+	}
+	workers := max(1, runtime.GOMAXPROCS(0))
+	batches := make(chan [][]any, workers*2)
+	results := make(chan result, workers)
+	for w := 0; w < workers; w++ {
+		go func() {
+			res := result{sums: make([]projections.Bucket, projections.NumBuckets)}
+			var kbuf, vbuf []byte
+			keyVals := make([]any, len(keyIdx))
+			for batch := range batches {
+				if res.err != nil {
+					continue // drain
+				}
+				for _, row := range batch {
+					for j, v := range row {
+						if row[j], res.err = projections.Normalize(v); res.err != nil {
+							break
+						}
+					}
+					if res.err != nil {
+						break
+					}
+					for j, k := range keyIdx {
+						keyVals[j] = row[k]
+					}
+					if kbuf, res.err = canonical.AppendKey(kbuf[:0], nil, keyVals); res.err != nil {
+						break
+					}
+					if vbuf, res.err = projections.EncodeRow(vbuf[:0], row); res.err != nil {
+						break
+					}
+					b := projections.BucketOf(kbuf)
+					h := projections.EntryHash(kbuf, vbuf)
+					res.sums[b].Count++
+					res.sums[b].Sum += h
+					if keep != nil && keep[b] {
+						res.kept = append(res.kept, row)
+						res.hs = append(res.hs, hashed{uint16(b), h})
+					}
+				}
+			}
+			results <- res
+		}()
+	}
+	const batchRows = 2048
+	batch := make([][]any, 0, batchRows)
+	for it.Next() {
+		row := it.Row()
+		prow := make([]any, len(src))
+		for i, j := range src {
+			prow[i] = row[j]
+		}
+		batch = append(batch, prow)
+		if len(batch) == batchRows {
+			batches <- batch
+			batch = make([][]any, 0, batchRows)
+		}
+	}
+	if len(batch) > 0 {
+		batches <- batch
+	}
+	close(batches)
+	sums = make([]projections.Bucket, projections.NumBuckets)
+	for w := 0; w < workers; w++ {
+		res := <-results
+		if res.err != nil && err == nil {
+			err = res.err
+		}
+		kept = append(kept, res.kept...)
+		hs = append(hs, res.hs...)
+		for b := range sums {
+			sums[b].Count += res.sums[b].Count
+			sums[b].Sum += res.sums[b].Sum
+		}
+	}
+	if err == nil {
+		err = it.Err()
+	}
+	if err != nil {
+		return nil, nil, nil, true, err
+	}
+	return kept, hs, sums, true, nil
 }
