@@ -67,10 +67,10 @@ type Comparison struct {
 
 // plan is which columns of each side a rule compares.
 type plan struct {
-	rule              *catalog.Reconciliation
-	match, compare    []string
-	lMatch, rMatch    []int
-	lCompare, rCompar []int
+	rule               *catalog.Reconciliation
+	match, compare     []string
+	lMatch, rMatch     []int
+	lCompare, rCompare []int
 }
 
 // newPlan resolves the rule's match and compare columns on both sides.
@@ -100,7 +100,7 @@ func newPlan(r *catalog.Reconciliation, left, right rows) (*plan, error) {
 			return nil, fmt.Errorf("compare column %s must be in both sides' output (left: %s; right: %s)", c,
 				strings.Join(left.cols, ", "), strings.Join(right.cols, ", "))
 		}
-		p.lCompare, p.rCompar = append(p.lCompare, li), append(p.rCompar, ri)
+		p.lCompare, p.rCompare = append(p.lCompare, li), append(p.rCompare, ri)
 	}
 	if r.Level == catalog.LevelTemporal && len(p.compare) == 0 {
 		return nil, fmt.Errorf("a temporal rule compares one event-time column; name it in compare")
@@ -170,7 +170,7 @@ func compare(r *catalog.Reconciliation, left, right rows, now time.Time) (Compar
 	}
 	grouped := r.Level == catalog.LevelCount || r.Level == catalog.LevelBalance || r.Level == catalog.LevelSemantic
 	lk := p.keyRows(left.rows, p.lMatch, grouped, p.lCompare)
-	rk := p.keyRows(right.rows, p.rMatch, grouped, p.rCompar)
+	rk := p.keyRows(right.rows, p.rMatch, grouped, p.rCompare)
 	c := Comparison{Unit: "keys"}
 	if grouped {
 		c.Unit = "groups"
@@ -225,7 +225,7 @@ func (p *plan) compareKey(lr []any, lok bool, rr []any, rok bool, now time.Time)
 		lv = pick(lr, p.lCompare)
 	}
 	if rok {
-		rv = pick(rr, p.rCompar)
+		rv = pick(rr, p.rCompare)
 	}
 	side := func(vals []any, ok bool) string {
 		if !ok {

@@ -21,7 +21,8 @@
 //
 // A difference first seen is pending: it becomes an exception only if it
 // is still there when the rule runs again after its grace (the scheduler
-// schedules that re-check). A temporal rule's left events with no right
+// schedules that re-check). A run that could not compare (a projection
+// still being built) is pending too, and is retried after a few seconds. A temporal rule's left events with no right
 // event are pending until their SLA passes, then "late".
 //
 // # Exceptions
@@ -42,5 +43,11 @@
 // hashed into the store's fixed buckets exactly as the store maintains its
 // per-bucket counts and order-independent checksums incrementally, and
 // only buckets whose count or checksum differ are read from the store and
-// compared key by key.
+// compared key by key. A left side that is a plain column list of an entity
+// is streamed from the canonical store at the paired commit without
+// keeping its rows; a second scan keeps only the rows of differing buckets.
+//
+// Grace re-checks, the exception ledger and webhooks are described on
+// Engine.Start, Ledger and Options.Webhooks. Differences held for their
+// grace are kept in the ledger, so a restart does not restart the grace.
 package reconcile
