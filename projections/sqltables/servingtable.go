@@ -80,9 +80,7 @@ type WritableTable struct {
 	store projections.Store
 	def   *catalog.ServingTable
 	name  string // store name
-	sch   sql.Schema
-	pg    []catalog.Type
-	pk    []int
+	keyed
 	tsCol int // retention column, -1: the write time
 
 	// mu serializes applying writes and purging (unique checks at apply
@@ -207,28 +205,12 @@ func (t *WritableTable) PartitionRows(ctx *sql.Context, _ sql.Partition) (sql.Ro
 	return sql.RowsToRowIter(rows...), nil
 }
 
-// KeyColumns names the key columns (the gateway's fast path).
-func (t *WritableTable) KeyColumns() []string {
-	out := make([]string, len(t.pk))
-	for i, c := range t.pk {
-		out[i] = t.sch[c].Name
-	}
-	return out
-}
-
 // LookupKey reads one row by its whole key: the session's pending write
 // of the key if any, else one store Get.
 func (t *WritableTable) LookupKey(ctx context.Context, key []any) (sql.Row, bool, error) {
-	k := make([]any, len(key))
-	for i, v := range key {
-		if v == nil {
-			return nil, false, nil
-		}
-		n, err := keyValue(t.pg[t.pk[i]], v)
-		if err != nil {
-			return nil, false, fmt.Errorf("%s.%s: %w", t, t.sch[t.pk[i]].Name, err)
-		}
-		k[i] = n
+	k, ok, err := t.storeKey(t, key)
+	if !ok || err != nil {
+		return nil, false, err
 	}
 	row, found, err := t.get(ctx, sessionID(ctx), k)
 	if err != nil || !found {

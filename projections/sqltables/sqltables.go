@@ -111,11 +111,44 @@ func (d *Database) Tables() []*Table {
 
 // Table is serving.<projection>.
 type Table struct {
+	keyed
 	store projections.Store
 	proj  *catalog.Projection
-	sch   sql.Schema
-	pg    []catalog.Type
-	pk    []int
+}
+
+// keyed is what projections and writable serving tables share: the engine
+// schema, each column's Postgres type and the key's column positions.
+type keyed struct {
+	sch sql.Schema
+	pg  []catalog.Type
+	pk  []int
+}
+
+// KeyColumns names the key columns (the gateway's fast path).
+func (k *keyed) KeyColumns() []string {
+	out := make([]string, len(k.pk))
+	for i, c := range k.pk {
+		out[i] = k.sch[c].Name
+	}
+	return out
+}
+
+// storeKey converts fast-path lookup values to the store's key values
+// (keyValue per key column); ok is false when a value is NULL, which no
+// key holds. table names the relation in errors.
+func (k *keyed) storeKey(table fmt.Stringer, key []any) (out []any, ok bool, err error) {
+	out = make([]any, len(key))
+	for i, v := range key {
+		if v == nil {
+			return nil, false, nil
+		}
+		n, err := keyValue(k.pg[k.pk[i]], v)
+		if err != nil {
+			return nil, false, fmt.Errorf("%s.%s: %w", table, k.sch[k.pk[i]].Name, err)
+		}
+		out[i] = n
+	}
+	return out, true, nil
 }
 
 var (
@@ -205,27 +238,11 @@ func (t *Table) PartitionRows(ctx *sql.Context, _ sql.Partition) (sql.RowIter, e
 	return sql.RowsToRowIter(rows...), nil
 }
 
-// KeyColumns names the projection key columns (the gateway's fast path).
-func (t *Table) KeyColumns() []string {
-	out := make([]string, len(t.pk))
-	for i, c := range t.pk {
-		out[i] = t.sch[c].Name
-	}
-	return out
-}
-
 // LookupKey reads one projection row by its whole key: one store Get.
 func (t *Table) LookupKey(ctx context.Context, key []any) (sql.Row, bool, error) {
-	k := make([]any, len(key))
-	for i, v := range key {
-		if v == nil {
-			return nil, false, nil
-		}
-		n, err := keyValue(t.pg[t.pk[i]], v)
-		if err != nil {
-			return nil, false, fmt.Errorf("%s.%s: %w", t, t.sch[t.pk[i]].Name, err)
-		}
-		k[i] = n
+	k, ok, err := t.storeKey(t, key)
+	if !ok || err != nil {
+		return nil, false, err
 	}
 	row, found, err := t.store.Get(ctx, t.proj.Name, k)
 	if err != nil {
