@@ -12,7 +12,6 @@ import (
 	"github.com/jackc/pgx/v5/pgconn"
 	dto "github.com/prometheus/client_model/go"
 	"github.com/prometheus/common/expfmt"
-	"github.com/rs/zerolog"
 
 	"github.com/dualgate/dualgate/catalog"
 	"github.com/dualgate/dualgate/gateway"
@@ -37,30 +36,7 @@ func startObserved(t *testing.T, tweak func(*serveOptions)) (pgAddr, adminURL st
 	if tweak != nil {
 		tweak(o)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	addr := make(chan string, 1)
-	done := make(chan error, 1)
-	log := zerolog.New(zerolog.NewTestWriter(t)).Level(zerolog.WarnLevel)
-	go func() {
-		done <- runServe(ctx, o, cat, log, func(a net.Addr) { addr <- a.String() })
-	}()
-	select {
-	case a := <-addr:
-		t.Cleanup(func() {
-			cancel()
-			if err := <-done; err != nil {
-				t.Errorf("serve: %v", err)
-			}
-		})
-		return a, "http://" + <-adminAddr
-	case err := <-done:
-		cancel()
-		t.Fatalf("serve: %v", err)
-	case <-time.After(60 * time.Second):
-		cancel()
-		t.Fatal("serve did not start")
-	}
-	return "", ""
+	return serveForTest(t, o, cat), "http://" + <-adminAddr
 }
 
 // get fetches url and returns the status code and body.

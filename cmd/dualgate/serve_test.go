@@ -35,6 +35,13 @@ func startPrimaryCatalog(t *testing.T, dir string, cat *catalog.Catalog) string 
 		dir = t.TempDir()
 	}
 	o := &serveOptions{listen: "127.0.0.1:0", data: dir, trust: true, shutdownGrace: 2 * time.Second, maxMessage: 1 << 20}
+	return serveForTest(t, o, cat)
+}
+
+// serveForTest runs the serve path in-process with o and cat until the
+// test ends and returns the Postgres address.
+func serveForTest(t *testing.T, o *serveOptions, cat *catalog.Catalog) string {
+	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	addr := make(chan string, 1)
 	done := make(chan error, 1)
