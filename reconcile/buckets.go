@@ -306,6 +306,41 @@ type hashed struct {
 	sum    uint64
 }
 
+// rowHasher computes rows' buckets and entry hashes exactly as the stores
+// do (projections.EntryHash of the encoded key and row), reusing its
+// buffers; one per goroutine.
+type rowHasher struct {
+	keyIdx     []int
+	keyVals    []any
+	kbuf, vbuf []byte
+}
+
+func newRowHasher(keyIdx []int) *rowHasher {
+	return &rowHasher{keyIdx: keyIdx, keyVals: make([]any, len(keyIdx))}
+}
+
+// hash normalizes row in place (projection column order) and hashes it.
+func (rh *rowHasher) hash(row []any) (hashed, error) {
+	for j, v := range row {
+		n, err := projections.Normalize(v)
+		if err != nil {
+			return hashed{}, err
+		}
+		row[j] = n
+	}
+	for j, k := range rh.keyIdx {
+		rh.keyVals[j] = row[k]
+	}
+	var err error
+	if rh.kbuf, err = canonical.AppendKey(rh.kbuf[:0], nil, rh.keyVals); err != nil {
+		return hashed{}, err
+	}
+	if rh.vbuf, err = projections.EncodeRow(rh.vbuf[:0], row); err != nil {
+		return hashed{}, err
+	}
+	return hashed{uint16(projections.BucketOf(rh.kbuf)), projections.EntryHash(rh.kbuf, rh.vbuf)}, nil
+}
+
 // hashRows reorders and normalizes each row in place to projection column
 // order and computes its bucket and entry hash, in as many slices as there
 // are processors, returning the per-row hashes and the bucket sums.
@@ -321,36 +356,18 @@ func hashRows(rs [][]any, order, keyIdx []int) ([]hashed, []projections.Bucket, 
 		go func() {
 			defer wg.Done()
 			mine := make([]projections.Bucket, projections.NumBuckets)
-			var kbuf, vbuf []byte
-			keyVals := make([]any, len(keyIdx))
+			rh := newRowHasher(keyIdx)
 			for i := lo; i < hi; i++ {
 				prow := pick(rs[i], order)
-				for j, v := range prow {
-					n, err := projections.Normalize(v)
-					if err != nil {
-						errs[w] = err
-						return
-					}
-					prow[j] = n
+				h, err := rh.hash(prow)
+				if err != nil {
+					errs[w] = err
+					return
 				}
 				rs[i] = prow
-				for j, k := range keyIdx {
-					keyVals[j] = prow[k]
-				}
-				var err error
-				if kbuf, err = canonical.AppendKey(kbuf[:0], nil, keyVals); err != nil {
-					errs[w] = err
-					return
-				}
-				if vbuf, err = projections.EncodeRow(vbuf[:0], prow); err != nil {
-					errs[w] = err
-					return
-				}
-				b := projections.BucketOf(kbuf)
-				h := projections.EntryHash(kbuf, vbuf)
-				mine[b].Count++
-				mine[b].Sum += h
-				hs[i] = hashed{uint16(b), h}
+				mine[h.bucket].Count++
+				mine[h.bucket].Sum += h.sum
+				hs[i] = h
 			}
 			sums[w] = mine
 		}()
@@ -400,37 +417,21 @@ func (e *Engine) canonicalBuckets(ctx context.Context, table string, names []str
 	for w := 0; w < workers; w++ {
 		go func() {
 			res := result{sums: make([]projections.Bucket, projections.NumBuckets)}
-			var kbuf, vbuf []byte
-			keyVals := make([]any, len(keyIdx))
+			rh := newRowHasher(keyIdx)
 			for batch := range batches {
 				if res.err != nil {
 					continue // drain
 				}
 				for _, row := range batch {
-					for j, v := range row {
-						if row[j], res.err = projections.Normalize(v); res.err != nil {
-							break
-						}
-					}
-					if res.err != nil {
+					var h hashed
+					if h, res.err = rh.hash(row); res.err != nil {
 						break
 					}
-					for j, k := range keyIdx {
-						keyVals[j] = row[k]
-					}
-					if kbuf, res.err = canonical.AppendKey(kbuf[:0], nil, keyVals); res.err != nil {
-						break
-					}
-					if vbuf, res.err = projections.EncodeRow(vbuf[:0], row); res.err != nil {
-						break
-					}
-					b := projections.BucketOf(kbuf)
-					h := projections.EntryHash(kbuf, vbuf)
-					res.sums[b].Count++
-					res.sums[b].Sum += h
-					if keep != nil && keep[b] {
+					res.sums[h.bucket].Count++
+					res.sums[h.bucket].Sum += h.sum
+					if keep != nil && keep[h.bucket] {
 						res.kept = append(res.kept, row)
-						res.hs = append(res.hs, hashed{uint16(b), h})
+						res.hs = append(res.hs, h)
 					}
 				}
 			}
