@@ -759,3 +759,77 @@ func TestDuplicateKeyRefused(t *testing.T) {
 		t.Fatalf("status = %+v", st)
 	}
 }
+
+// TestLargeCommits applies commits that touch more keys than one restricted
+// query takes: a few hundred keys are recomputed in several restricted
+// queries (never the whole SELECT), thousands in a projection of similar
+// size by one full diff; both must equal a full recomputation.
+func TestLargeCommits(t *testing.T) {
+	suites(t, func(t *testing.T, e *env) {
+		ctx := context.Background()
+		m := e.materializer(nil, projections.Options{})
+		const n = 8000
+		var ch []canonical.Change
+		for i := 0; i < n; i++ {
+			ch = append(ch, order(fmt.Sprintf("o%d", i), "paid", int64(i%700), []string{"EU", "NA", "APAC"}[i%3], i%5))
+		}
+		for i := 0; i < 20; i++ {
+			ch = append(ch, ship(fmt.Sprintf("s%d", i), fmt.Sprintf("o%d", i*7), int64(1+i%3)))
+		}
+		e.commit(ch...)
+		if err := m.Start(ctx); err != nil {
+			t.Fatal(err)
+		}
+		e.check("start")
+		ran := func() (restricted, full int) {
+			e.mu.Lock()
+			defer e.mu.Unlock()
+			p := e.cat.Projection("order_timeline")
+			for _, q := range e.queries {
+				switch {
+				case q == p.Select:
+					full++
+				case strings.Contains(q, "count(*) FROM canonical.shipments") && strings.Contains(q, " IN ("):
+					restricted++
+				}
+			}
+			e.queries = nil
+			return restricted, full
+		}
+		ran()
+
+		// 300 orders change status and region, some shipments move: more
+		// keys than one restricted query takes, few for the projection.
+		ch = nil
+		for i := 0; i < 300; i++ {
+			ch = append(ch, order(fmt.Sprintf("o%d", i*13), "shipped", int64(i), []string{"NA", "APAC", "EU"}[i%3], 2))
+		}
+		for i := 0; i < 10; i++ {
+			ch = append(ch, ship(fmt.Sprintf("s%d", i), fmt.Sprintf("o%d", i*11), 2), del("orders", fmt.Sprintf("o%d", 5001+i*2)))
+		}
+		e.commit(ch...)
+		if err := m.Start(ctx); err != nil {
+			t.Fatal(err)
+		}
+		e.check("a few hundred keys")
+		restricted, full := ran()
+		// Each restricted query runs at the commit and at the one before.
+		if full != 0 || restricted < 4 {
+			t.Errorf("a few hundred keys: order_timeline ran %d restricted and %d full queries, want several restricted and no full one", restricted, full)
+		}
+
+		// Half the orders change: one full recomputation is cheaper.
+		ch = nil
+		for i := 0; i < n/2; i++ {
+			ch = append(ch, order(fmt.Sprintf("o%d", i*2), "cancelled", int64(i), "EU", 4))
+		}
+		e.commit(ch...)
+		if err := m.Start(ctx); err != nil {
+			t.Fatal(err)
+		}
+		e.check("half the keys")
+		if restricted, full := ran(); full != 1 || restricted != 0 {
+			t.Errorf("half the keys: order_timeline ran %d restricted and %d full queries, want one full diff", restricted, full)
+		}
+	})
+}

@@ -18,9 +18,17 @@ import (
 // _dg_p); onKey is true when every affected_by pairs with the projection
 // key (then a key outside the recomputed region cannot have changed).
 type restriction struct {
-	pred  string
-	onKey bool
+	preds  []string // OR-ed: each of at most restrictChunk tuples
+	tuples int      // tuples over all preds
+	onKey  bool
 }
+
+// restrictChunk bounds the tuples of one IN predicate. The engine's range
+// analysis of a key IN list grows faster than linearly (measured on the
+// bench catalog: 100 keys 3.8 ms, 500 keys 25 ms, 2,000 keys 359 ms, 8,000
+// keys 3.6 s), so a commit touching many keys is recomputed as several
+// restricted queries, about 40 µs a key, instead of one huge one.
+const restrictChunk = 256
 
 // restriction derives, from commit c's changes, the projection rows to
 // recompute: for each affected_by entity, the values of its Columns in the
@@ -116,21 +124,22 @@ func (m *Materializer) restriction(ps *projState, changes []canonical.ChangeReco
 			}
 		}
 	}
-	var preds []string
+	r := &restriction{onKey: onKey}
 	for _, g := range groups {
-		if len(g.tuples) == 0 {
-			continue
-		}
 		cols := make([]string, len(g.on))
 		for i, o := range g.on {
 			cols[i] = "_dg_p." + quoteIdent(o)
 		}
-		preds = append(preds, tuple(cols)+" IN ("+strings.Join(g.tuples, ", ")+")")
+		for i := 0; i < len(g.tuples); i += restrictChunk {
+			part := g.tuples[i:min(i+restrictChunk, len(g.tuples))]
+			r.preds = append(r.preds, tuple(cols)+" IN ("+strings.Join(part, ", ")+")")
+			r.tuples += len(part)
+		}
 	}
-	if len(preds) == 0 {
+	if len(r.preds) == 0 {
 		return nil, false, nil
 	}
-	return &restriction{pred: strings.Join(preds, " OR "), onKey: onKey}, false, nil
+	return r, false, nil
 }
 
 // keyPredicate restricts the projection to the given keys (projection
