@@ -204,6 +204,7 @@ func (c *catalogSource) take(ctx *sql.Context) (*pgcatalog.Snapshot, error) {
 		snap.User = ctx.Session.Client().User
 	}
 	if srv := c.server(); srv != nil {
+		snap.Procedures = srv.catalogProcedures()
 		if sess := srv.sessionOf(ctx); sess != nil {
 			snap.Superuser = sess.settings.get("is_superuser") == "on"
 			for _, kv := range sess.settings.all() {

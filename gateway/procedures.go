@@ -11,7 +11,9 @@ import (
 	"github.com/jackc/pgproto3/v2"
 
 	"github.com/dualgate/dualgate/gateway/dialect"
+	"github.com/dualgate/dualgate/gateway/pgcatalog"
 	"github.com/dualgate/dualgate/gateway/pgerror"
+	"github.com/dualgate/dualgate/gateway/pgtypes"
 )
 
 // Procedure is a CALL-able procedure (dualgate.verify, dualgate.replay,
@@ -20,6 +22,11 @@ import (
 type Procedure struct {
 	// Args names the parameters, for error messages and arity checks.
 	Args []string
+	// ArgTypes are the parameters' Postgres type OIDs, parallel to Args,
+	// as pg_proc and psql's \df show them (missing ones are text).
+	ArgTypes []uint32
+	// Description is the procedure's comment (obj_description, \df+).
+	Description string
 	// Run does the work.
 	Run func(ctx context.Context, call CallInfo, args []any) (ProcedureResult, error)
 }
@@ -115,5 +122,23 @@ func (s *Server) procedureNames() []string {
 		out = append(out, k)
 	}
 	sort.Strings(out)
+	return out
+}
+
+// catalogProcedures describes the registered procedures for pg_proc.
+func (s *Server) catalogProcedures() []pgcatalog.Procedure {
+	out := make([]pgcatalog.Procedure, 0, len(s.cfg.Procedures))
+	for _, key := range s.procedureNames() {
+		proc := s.cfg.Procedures[key]
+		schema, name, _ := strings.Cut(key, ".")
+		types := make([]uint32, len(proc.Args))
+		for i := range types {
+			types[i] = pgtypes.Text
+			if i < len(proc.ArgTypes) && proc.ArgTypes[i] != 0 {
+				types[i] = proc.ArgTypes[i]
+			}
+		}
+		out = append(out, pgcatalog.Procedure{Schema: schema, Name: name, ArgNames: proc.Args, ArgTypes: types, Comment: proc.Description})
+	}
 	return out
 }

@@ -609,6 +609,9 @@ func (p *printer) rangeFunction(rf *pg.RangeFunction) string {
 	if name == "unnest" && (len(names) == 1 || names[0] == "pg_catalog") && len(names) <= 2 {
 		return p.rangeUnnest(rf, fc)
 	}
+	if name == "pg_partition_ancestors" && (len(names) == 1 || names[0] == "pg_catalog") && len(names) <= 2 {
+		return p.partitionAncestors(rf, fc)
+	}
 	if rf.Ordinality {
 		p.unsupported(-1, "WITH ORDINALITY on %s", name)
 	}
@@ -643,4 +646,36 @@ func (p *printer) rangeFunction(rf *pg.RangeFunction) string {
 		args[i] = p.expr(a)
 	}
 	return "(SELECT " + ident("generate_series") + " AS " + ident(col) + " FROM generate_series(" + strings.Join(args, ", ") + ")) AS " + ident(alias)
+}
+
+// partitionAncestors prints pg_partition_ancestors(rel) [WITH ORDINALITY]
+// in FROM (psql's \d asks for it when describing foreign keys and
+// triggers). dualgate has no partitioned tables, and Postgres lists no
+// ancestors for a relation that is neither a partition nor partitioned,
+// so it is an empty derived table with the function's columns: relid,
+// and the ordinality column when asked for. The argument is still
+// printed (and so checked) for its side of the statement's scope.
+func (p *printer) partitionAncestors(rf *pg.RangeFunction, fc *pg.FuncCall) string {
+	if len(fc.Args) != 1 {
+		p.unsupported(fc.Location, "pg_partition_ancestors with %d arguments", len(fc.Args))
+	}
+	_ = p.expr(fc.Args[0])
+	alias, cols := "pg_partition_ancestors", []string{"relid"}
+	if rf.Ordinality {
+		cols = append(cols, "ordinality")
+	}
+	if rf.Alias != nil {
+		alias = rf.Alias.Aliasname
+		if len(rf.Alias.Colnames) > len(cols) {
+			p.unsupported(-1, "%d column aliases for pg_partition_ancestors", len(rf.Alias.Colnames))
+		}
+		for i, c := range rf.Alias.Colnames {
+			cols[i], _ = strVal(c)
+		}
+	}
+	list := make([]string, len(cols))
+	for i, c := range cols {
+		list[i] = "CAST(NULL AS SIGNED) AS " + ident(c)
+	}
+	return "(SELECT " + strings.Join(list, ", ") + " FROM dual WHERE false) AS " + ident(alias)
 }

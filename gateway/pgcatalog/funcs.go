@@ -165,7 +165,26 @@ func Functions(src Source) []sql.Function {
 			return false, nil
 		}},
 		{name: "pg_type_is_visible", min: 1, max: 1, typ: types.Boolean, strict: true, eval: always},
-		{name: "pg_function_is_visible", min: 1, max: 1, typ: types.Boolean, strict: true, eval: always},
+		// Catalog functions live in pg_catalog, always searched; a
+		// procedure is visible when its schema is on the search path.
+		{name: "pg_function_is_visible", min: 1, max: 1, typ: types.Boolean, strict: true, eval: func(ctx *sql.Context, v []any) (any, error) {
+			s, err := snap(ctx)
+			if err != nil {
+				return nil, err
+			}
+			oid, _ := toInt(ctx, v[0])
+			for i := range s.Procedures {
+				if pr := &s.Procedures[i]; int64(pr.OID()) == oid {
+					for _, p := range s.SearchPath() {
+						if strings.EqualFold(p, pr.Schema) {
+							return true, nil
+						}
+					}
+					return false, nil
+				}
+			}
+			return true, nil
+		}},
 		{name: "obj_description", min: 1, max: 2, typ: types.LongText, eval: func(ctx *sql.Context, v []any) (any, error) {
 			oid, ok := toInt(ctx, v[0])
 			if !ok {
@@ -304,9 +323,20 @@ func Functions(src Source) []sql.Function {
 			}
 			return FormatType(uint32(oid), -1), nil
 		}},
-		{name: "pg_get_function_arguments", min: 1, max: 1, typ: types.LongText, strict: true, eval: procText(func(p proc) string { return formatArgs(p.args) })},
-		{name: "pg_get_function_identity_arguments", min: 1, max: 1, typ: types.LongText, strict: true, eval: procText(func(p proc) string { return formatArgs(p.args) })},
-		{name: "pg_get_function_result", min: 1, max: 1, typ: types.LongText, strict: true, eval: procText(func(p proc) string { return FormatType(p.ret, -1) })},
+		{name: "pg_get_function_arguments", min: 1, max: 1, typ: types.LongText, strict: true, eval: procText(src, func(p proc) any { return formatArgs(p.args) },
+			func(p *Procedure) any { return p.Arguments() })},
+		{name: "pg_get_function_identity_arguments", min: 1, max: 1, typ: types.LongText, strict: true, eval: procText(src, func(p proc) any { return formatArgs(p.args) },
+			func(p *Procedure) any { return p.Arguments() })},
+		// A procedure has no result type (Postgres answers NULL).
+		{name: "pg_get_function_result", min: 1, max: 1, typ: types.LongText, strict: true, eval: procText(src, func(p proc) any { return FormatType(p.ret, -1) },
+			func(*Procedure) any { return nil })},
+		// There are no triggers (pg_trigger is empty) and no partitioned
+		// tables: psql's \d asks for both when a table has foreign keys.
+		// In a select list pg_partition_ancestors is NULL, where Postgres
+		// yields no row for a relation that is not a partition.
+		{name: "pg_get_function_sqlbody", min: 1, max: 1, typ: types.LongText, eval: func(*sql.Context, []any) (any, error) { return nil, nil }},
+		{name: "pg_get_triggerdef", min: 1, max: 2, typ: types.LongText, eval: func(*sql.Context, []any) (any, error) { return nil, nil }},
+		{name: "pg_partition_ancestors", min: 1, max: 1, typ: types.Int64, eval: func(*sql.Context, []any) (any, error) { return nil, nil }},
 		{name: "pg_table_size", min: 1, max: 1, typ: types.Int64, strict: true, eval: zero},
 		{name: "pg_relation_size", min: 1, max: 2, typ: types.Int64, strict: true, eval: zero},
 		{name: "pg_total_relation_size", min: 1, max: 1, typ: types.Int64, strict: true, eval: zero},
@@ -433,12 +463,21 @@ func arrayDim(f func(n int) any) func(*sql.Context, []any) (any, error) {
 	}
 }
 
-func procText(f func(proc) string) func(*sql.Context, []any) (any, error) {
+func procText(src Source, builtin func(proc) any, procedure func(*Procedure) any) func(*sql.Context, []any) (any, error) {
 	return func(ctx *sql.Context, v []any) (any, error) {
 		oid, _ := toInt(ctx, v[0])
 		for _, p := range procs {
 			if int64(ObjectOID("proc", p.name)) == oid {
-				return f(p), nil
+				return builtin(p), nil
+			}
+		}
+		s, err := src.Snapshot(ctx)
+		if err != nil {
+			return nil, err
+		}
+		for i := range s.Procedures {
+			if int64(s.Procedures[i].OID()) == oid {
+				return procedure(&s.Procedures[i]), nil
 			}
 		}
 		return nil, nil
@@ -647,6 +686,12 @@ func (s *Snapshot) Description(oid uint32, catalog string, subid int) any {
 		for _, sc := range s.Schemas {
 			if NamespaceOID(sc.Name) == oid && sc.Comment != "" {
 				return sc.Comment
+			}
+		}
+	case "pg_proc":
+		for i := range s.Procedures {
+			if s.Procedures[i].OID() == oid && s.Procedures[i].Comment != "" {
+				return s.Procedures[i].Comment
 			}
 		}
 	case "pg_database":

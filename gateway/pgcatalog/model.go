@@ -55,6 +55,29 @@ type Snapshot struct {
 	Relations []Relation
 	// Settings are the session's settings (pg_settings, current_setting).
 	Settings []Setting
+	// Procedures are the server's CALL-able procedures (pg_proc rows of
+	// kind 'p' in their schemas, so psql's \df lists them).
+	Procedures []Procedure
+}
+
+// Procedure is a CALL-able procedure.
+type Procedure struct {
+	Schema, Name string
+	ArgNames     []string
+	ArgTypes     []uint32 // parallel to ArgNames
+	Comment      string
+}
+
+// OID is the procedure's pg_proc oid.
+func (p *Procedure) OID() uint32 { return ObjectOID("proc", p.Schema+"."+p.Name) }
+
+// Arguments is pg_get_function_arguments's text: "name type, ...".
+func (p *Procedure) Arguments() string {
+	out := make([]string, len(p.ArgNames))
+	for i, n := range p.ArgNames {
+		out[i] = QuoteIdent(n) + " " + FormatType(p.ArgTypes[i], -1)
+	}
+	return strings.Join(out, ", ")
 }
 
 // Schema is a Postgres schema (an engine database).

@@ -70,6 +70,16 @@ func arr(xs []int) string {
 	return "{" + strings.ReplaceAll(vec(xs), " ", ",") + "}"
 }
 
+// textArr prints a one-dimensional text array literal, every element
+// quoted ("{"a","b c"}").
+func textArr(xs []string) string {
+	q := make([]string, len(xs))
+	for i, x := range xs {
+		q[i] = `"` + strings.NewReplacer(`\`, `\\`, `"`, `\"`).Replace(x) + `"`
+	}
+	return "{" + strings.Join(q, ",") + "}"
+}
+
 func repeat[T any](v T, n int) []T {
 	out := make([]T, n)
 	for i := range out {
@@ -274,6 +284,11 @@ func Tables() []Table {
 						rows = append(rows, []any{o(NamespaceOID(sc.Name)), o(PgNamespaceOID), int32(0), sc.Comment})
 					}
 				}
+				for i := range s.Procedures {
+					if pr := &s.Procedures[i]; pr.Comment != "" {
+						rows = append(rows, []any{o(pr.OID()), o(PgProcOID), int32(0), pr.Comment})
+					}
+				}
 				for i := range s.Relations {
 					r := &s.Relations[i]
 					rows = append(rows, []any{o(r.OID), o(PgClassOID), int32(0), Labeled(r.Schema, r.Name, r.Kind, r.Comment)})
@@ -393,12 +408,21 @@ func Tables() []Table {
 			"proretset bool, provolatile char, proparallel char, pronargs int2, pronargdefaults int2, prorettype oid, proargtypes oidvector, " +
 			"proallargtypes oid[], proargmodes char[], proargnames text[], proargdefaults pg_node_tree, protrftypes oid[], prosrc text, " +
 			"probin text, prosqlbody pg_node_tree, proconfig text[], proacl aclitem[]"),
-			Rows: func(*Snapshot) [][]any {
+			Rows: func(s *Snapshot) [][]any {
 				var rows [][]any
 				for _, f := range procs {
 					rows = append(rows, []any{o(ObjectOID("proc", f.name)), f.name, o(PgCatalogNamespace), o(SuperuserOID), int64(12),
 						float32(1), float32(0), int64(0), "-", "f", false, false, true, false, "s", "s", int16(len(f.args)), int16(0),
 						o(f.ret), vec(f.args), nil, nil, nil, nil, nil, f.name, nil, nil, nil, nil})
+				}
+				// CALL-able procedures: language internal (they are Go),
+				// volatile, returning void as a Postgres procedure
+				// without OUT arguments does.
+				for i := range s.Procedures {
+					pr := &s.Procedures[i]
+					rows = append(rows, []any{o(pr.OID()), pr.Name, o(NamespaceOID(pr.Schema)), o(SuperuserOID), int64(12),
+						float32(100), float32(0), int64(0), "-", "p", false, false, false, false, "v", "u", int16(len(pr.ArgTypes)), int16(0),
+						o(Void), vec(pr.ArgTypes), nil, nil, textArr(pr.ArgNames), nil, nil, pr.Schema + "." + pr.Name, nil, nil, nil, nil})
 				}
 				return rows
 			}},
@@ -476,6 +500,17 @@ func Tables() []Table {
 
 func pgClassRows(s *Snapshot) [][]any {
 	var rows [][]any
+	// Postgres enforces a foreign key with internal triggers on both the
+	// referencing and the referenced table, so both have relhastriggers,
+	// and psql's \d shows their foreign-key sections only when it is set.
+	fkTables := map[string]bool{}
+	for i := range s.Relations {
+		r := &s.Relations[i]
+		for _, fk := range r.Foreign {
+			fkTables[r.Schema+"."+r.Name] = true
+			fkTables[fk.RefSchema+"."+fk.RefTable] = true
+		}
+	}
 	for i := range s.Relations {
 		r := &s.Relations[i]
 		ns := o(NamespaceOID(r.Schema))
@@ -485,7 +520,7 @@ func pgClassRows(s *Snapshot) [][]any {
 		}
 		rows = append(rows, []any{o(r.OID), r.Name, ns, int64(0), int64(0), o(SuperuserOID), am,
 			o(r.OID), int64(0), int32(0), float32(-1), int32(0), int64(0), len(r.Indexes) > 0,
-			false, "p", string(r.Kind), int16(len(r.Columns)), int16(0), false, false,
+			false, "p", string(r.Kind), int16(len(r.Columns)), int16(0), false, fkTables[r.Schema+"."+r.Name],
 			false, false, false, true, replident, false,
 			int64(0), xidValue("0"), xidValue("0"), nil, nil, nil})
 		for j := range r.Indexes {

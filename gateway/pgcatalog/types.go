@@ -21,6 +21,7 @@ const (
 	Int2Array  uint32 = pgtypes.Int2Array
 	RegClass   uint32 = 2205
 	RegType    uint32 = 2206
+	Void       uint32 = 2278 // the result type of a procedure
 )
 
 // TypeInfo is one pg_type row's essentials.
@@ -53,6 +54,7 @@ var extraTypes = []TypeInfo{
 	{OID: NameArray, Name: "_name", Format: "name[]", Len: -1, Category: 'A', Elem: pgtypes.NameOID, Align: 'i', Storage: 'x', Collation: CCollation},
 	{OID: RegClass, Name: "regclass", Format: "regclass", Len: 4, ByVal: true, Category: 'N', Align: 'i', Storage: 'p'},
 	{OID: RegType, Name: "regtype", Format: "regtype", Len: 4, ByVal: true, Category: 'N', Align: 'i', Storage: 'p'},
+	{OID: Void, Name: "void", Format: "void", Len: 4, ByVal: true, Category: 'P', Align: 'i', Storage: 'p'},
 	{OID: 1001, Name: "_bytea", Format: "bytea[]", Len: -1, Category: 'A', Elem: pgtypes.Bytea, Align: 'i', Storage: 'x'},
 	{OID: 1014, Name: "_bpchar", Format: "character[]", Len: -1, Category: 'A', Elem: pgtypes.Bpchar, Align: 'i', Storage: 'x', Collation: DefaultCollation},
 	{OID: 1182, Name: "_date", Format: "date[]", Len: -1, Category: 'A', Elem: pgtypes.Date, Align: 'i', Storage: 'x'},

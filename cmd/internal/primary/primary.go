@@ -201,7 +201,7 @@ func (c *Side) procedures() map[string]gateway.Procedure {
 		{Name: "committed", OID: pgtypes.Int8}, {Name: "unchanged", OID: pgtypes.Int8},
 		{Name: "duplicates", OID: pgtypes.Int8}, {Name: "quarantined", OID: pgtypes.Int8}}
 	procs := map[string]gateway.Procedure{
-		"dualgate.verify": {Run: func(ctx context.Context, _ gateway.CallInfo, _ []any) (gateway.ProcedureResult, error) {
+		"dualgate.verify": {Description: "re-hash the canonical commit chain and every version; fails with XX001 where it breaks", Run: func(ctx context.Context, _ gateway.CallInfo, _ []any) (gateway.ProcedureResult, error) {
 			r, err := c.store.Verify(ctx)
 			if err != nil {
 				return gateway.ProcedureResult{}, err
@@ -217,39 +217,41 @@ func (c *Side) procedures() map[string]gateway.Procedure {
 				Notices: []string{fmt.Sprintf("hash chain verified: %d commits, %d versions", r.Commits, r.Versions)},
 			}, nil
 		}},
-		"dualgate.replay": {Args: []string{"source", "from_seq", "to_seq"}, Run: func(ctx context.Context, call gateway.CallInfo, args []any) (gateway.ProcedureResult, error) {
-			source := fmt.Sprint(args[0])
-			from, err1 := toUint(args[1])
-			to, err2 := toUint(args[2])
-			if err1 != nil || err2 != nil || from > to {
-				return gateway.ProcedureResult{}, pgerror.New(pgerror.InvalidParameterValue, "dualgate.replay(source, from_seq, to_seq): sequence numbers must be integers with from_seq <= to_seq")
-			}
-			r, err := c.pipeline.Replay(ctx, source, from, to, call.User)
-			if err != nil {
-				return gateway.ProcedureResult{}, err
-			}
-			return gateway.ProcedureResult{
-				Columns: counts,
-				Rows:    [][]any{{int64(r.CommitID), int64(r.Received), int64(r.Committed), int64(r.Unchanged), int64(r.Duplicates), int64(r.Quarantined)}},
-				Notices: []string{r.Notice()},
-			}, nil
-		}},
+		"dualgate.replay": {Args: []string{"source", "from_seq", "to_seq"}, ArgTypes: []uint32{pgtypes.Text, pgtypes.Int8, pgtypes.Int8},
+			Description: "re-run a source's raw range through the current mapping and rules as a new commit", Run: func(ctx context.Context, call gateway.CallInfo, args []any) (gateway.ProcedureResult, error) {
+				source := fmt.Sprint(args[0])
+				from, err1 := toUint(args[1])
+				to, err2 := toUint(args[2])
+				if err1 != nil || err2 != nil || from > to {
+					return gateway.ProcedureResult{}, pgerror.New(pgerror.InvalidParameterValue, "dualgate.replay(source, from_seq, to_seq): sequence numbers must be integers with from_seq <= to_seq")
+				}
+				r, err := c.pipeline.Replay(ctx, source, from, to, call.User)
+				if err != nil {
+					return gateway.ProcedureResult{}, err
+				}
+				return gateway.ProcedureResult{
+					Columns: counts,
+					Rows:    [][]any{{int64(r.CommitID), int64(r.Received), int64(r.Committed), int64(r.Unchanged), int64(r.Duplicates), int64(r.Quarantined)}},
+					Notices: []string{r.Notice()},
+				}, nil
+			}},
 	}
 	if c.serving != nil {
-		procs["dualgate.rebuild"] = gateway.Procedure{Args: []string{"projection"}, Run: func(ctx context.Context, _ gateway.CallInfo, args []any) (gateway.ProcedureResult, error) {
-			name := fmt.Sprint(args[0])
-			if pf, ok := c.Projection(ctx, name); !ok || pf.ServingTable {
-				return gateway.ProcedureResult{}, pgerror.New(pgerror.UndefinedObject, "projection %q does not exist", name).WithHint("see dualgate.projections")
-			}
-			if err := c.serving.mat.Rebuild(ctx, name, 0); err != nil {
-				return gateway.ProcedureResult{}, err
-			}
-			st, err := c.serving.mat.Status(ctx, name)
-			if err != nil {
-				return gateway.ProcedureResult{}, err
-			}
-			return gateway.ProcedureResult{Notices: []string{fmt.Sprintf("rebuilt serving.%s as generation %s at commit %d", name, st.Generation, st.Watermark)}}, nil
-		}}
+		procs["dualgate.rebuild"] = gateway.Procedure{Args: []string{"projection"}, ArgTypes: []uint32{pgtypes.Text},
+			Description: "build a new generation of a projection from canonical and switch to it atomically", Run: func(ctx context.Context, _ gateway.CallInfo, args []any) (gateway.ProcedureResult, error) {
+				name := fmt.Sprint(args[0])
+				if pf, ok := c.Projection(ctx, name); !ok || pf.ServingTable {
+					return gateway.ProcedureResult{}, pgerror.New(pgerror.UndefinedObject, "projection %q does not exist", name).WithHint("see dualgate.projections")
+				}
+				if err := c.serving.mat.Rebuild(ctx, name, 0); err != nil {
+					return gateway.ProcedureResult{}, err
+				}
+				st, err := c.serving.mat.Status(ctx, name)
+				if err != nil {
+					return gateway.ProcedureResult{}, err
+				}
+				return gateway.ProcedureResult{Notices: []string{fmt.Sprintf("rebuilt serving.%s as generation %s at commit %d", name, st.Generation, st.Watermark)}}, nil
+			}}
 	}
 	c.reconcileProcedures(procs)
 	return procs

@@ -302,55 +302,59 @@ func (c *Side) reconcileProcedures(procs map[string]gateway.Procedure) {
 			Notices: []string{fmt.Sprintf("exception %d %s", e.ID, verb)},
 		}
 	}
-	procs["reconcile.run"] = gateway.Procedure{Args: []string{"rule"}, Run: func(ctx context.Context, _ gateway.CallInfo, args []any) (gateway.ProcedureResult, error) {
-		run, err := re.Run(ctx, fmt.Sprint(args[0]), "call")
-		if err != nil {
-			return gateway.ProcedureResult{}, reconcileError(err)
-		}
-		return gateway.ProcedureResult{Columns: runColumns, Rows: [][]any{runRow(run)},
-			Notices: []string{fmt.Sprintf("%s: %s; %s; %d opened, %d resolved", run.Rule, run.Outcome, run.Coverage, run.Opened, run.Resolved)}}, nil
-	}}
-	procs["reconcile.ack"] = gateway.Procedure{Args: []string{"id", "note"}, Run: func(ctx context.Context, call gateway.CallInfo, args []any) (gateway.ProcedureResult, error) {
-		id, err := toUint(args[0])
-		if err != nil {
-			return gateway.ProcedureResult{}, pgerror.New(pgerror.InvalidParameterValue, "reconcile.ack(id, note): id must be an exception id from reconcile.exceptions")
-		}
-		e, err := re.Ack(ctx, id, fmt.Sprint(args[1]), call.User)
-		if err != nil {
-			return gateway.ProcedureResult{}, reconcileError(err)
-		}
-		return exceptionResult(e, "acknowledged"), nil
-	}}
-	procs["reconcile.resolve"] = gateway.Procedure{Args: []string{"id", "resolution", "note"}, Run: func(ctx context.Context, call gateway.CallInfo, args []any) (gateway.ProcedureResult, error) {
-		id, err := toUint(args[0])
-		if err != nil {
-			return gateway.ProcedureResult{}, pgerror.New(pgerror.InvalidParameterValue, "reconcile.resolve(id, resolution, note): id must be an exception id from reconcile.exceptions")
-		}
-		e, err := re.Resolve(ctx, id, fmt.Sprint(args[1]), fmt.Sprint(args[2]), call.User)
-		if err != nil {
-			return gateway.ProcedureResult{}, reconcileError(err)
-		}
-		return exceptionResult(e, "is "+string(e.Status)), nil
-	}}
-	procs["reconcile.repair"] = gateway.Procedure{Args: []string{"rule", "dry_run"}, Run: func(ctx context.Context, call gateway.CallInfo, args []any) (gateway.ProcedureResult, error) {
-		dry, ok := asBool(args[1])
-		if !ok {
-			return gateway.ProcedureResult{}, pgerror.New(pgerror.InvalidParameterValue, "reconcile.repair(rule, dry_run): dry_run must be true or false")
-		}
-		rep, err := re.Repair(ctx, fmt.Sprint(args[0]), dry, call.User)
-		if err != nil {
-			return gateway.ProcedureResult{}, reconcileError(err)
-		}
-		res := gateway.ProcedureResult{Columns: []gateway.SystemColumn{col("rule", pgtypes.Text), col("action", pgtypes.Text),
-			col("dry_run", pgtypes.Bool), col("step", pgtypes.Text)}}
-		for _, s := range rep.Steps {
-			res.Rows = append(res.Rows, []any{rep.Rule, rep.Action, rep.DryRun, s})
-		}
-		if v := rep.Verify; v != nil {
-			res.Notices = append(res.Notices, fmt.Sprintf("verified by run %d: %s; %d resolved, %d still divergent", v.ID, v.Outcome, v.Resolved, v.Divergent))
-		}
-		return res, nil
-	}}
+	procs["reconcile.run"] = gateway.Procedure{Args: []string{"rule"}, ArgTypes: []uint32{pgtypes.Text},
+		Description: "run a reconciliation rule now; returns the run", Run: func(ctx context.Context, _ gateway.CallInfo, args []any) (gateway.ProcedureResult, error) {
+			run, err := re.Run(ctx, fmt.Sprint(args[0]), "call")
+			if err != nil {
+				return gateway.ProcedureResult{}, reconcileError(err)
+			}
+			return gateway.ProcedureResult{Columns: runColumns, Rows: [][]any{runRow(run)},
+				Notices: []string{fmt.Sprintf("%s: %s; %s; %d opened, %d resolved", run.Rule, run.Outcome, run.Coverage, run.Opened, run.Resolved)}}, nil
+		}}
+	procs["reconcile.ack"] = gateway.Procedure{Args: []string{"id", "note"}, ArgTypes: []uint32{pgtypes.Int8, pgtypes.Text},
+		Description: "acknowledge an exception with a note", Run: func(ctx context.Context, call gateway.CallInfo, args []any) (gateway.ProcedureResult, error) {
+			id, err := toUint(args[0])
+			if err != nil {
+				return gateway.ProcedureResult{}, pgerror.New(pgerror.InvalidParameterValue, "reconcile.ack(id, note): id must be an exception id from reconcile.exceptions")
+			}
+			e, err := re.Ack(ctx, id, fmt.Sprint(args[1]), call.User)
+			if err != nil {
+				return gateway.ProcedureResult{}, reconcileError(err)
+			}
+			return exceptionResult(e, "acknowledged"), nil
+		}}
+	procs["reconcile.resolve"] = gateway.Procedure{Args: []string{"id", "resolution", "note"}, ArgTypes: []uint32{pgtypes.Int8, pgtypes.Text, pgtypes.Text},
+		Description: "close an exception as resolved, accepted_variance or false_positive", Run: func(ctx context.Context, call gateway.CallInfo, args []any) (gateway.ProcedureResult, error) {
+			id, err := toUint(args[0])
+			if err != nil {
+				return gateway.ProcedureResult{}, pgerror.New(pgerror.InvalidParameterValue, "reconcile.resolve(id, resolution, note): id must be an exception id from reconcile.exceptions")
+			}
+			e, err := re.Resolve(ctx, id, fmt.Sprint(args[1]), fmt.Sprint(args[2]), call.User)
+			if err != nil {
+				return gateway.ProcedureResult{}, reconcileError(err)
+			}
+			return exceptionResult(e, "is "+string(e.Status)), nil
+		}}
+	procs["reconcile.repair"] = gateway.Procedure{Args: []string{"rule", "dry_run"}, ArgTypes: []uint32{pgtypes.Text, pgtypes.Bool},
+		Description: "run a rule's repair action (rebuild or replay) for its open exceptions, then re-verify", Run: func(ctx context.Context, call gateway.CallInfo, args []any) (gateway.ProcedureResult, error) {
+			dry, ok := asBool(args[1])
+			if !ok {
+				return gateway.ProcedureResult{}, pgerror.New(pgerror.InvalidParameterValue, "reconcile.repair(rule, dry_run): dry_run must be true or false")
+			}
+			rep, err := re.Repair(ctx, fmt.Sprint(args[0]), dry, call.User)
+			if err != nil {
+				return gateway.ProcedureResult{}, reconcileError(err)
+			}
+			res := gateway.ProcedureResult{Columns: []gateway.SystemColumn{col("rule", pgtypes.Text), col("action", pgtypes.Text),
+				col("dry_run", pgtypes.Bool), col("step", pgtypes.Text)}}
+			for _, s := range rep.Steps {
+				res.Rows = append(res.Rows, []any{rep.Rule, rep.Action, rep.DryRun, s})
+			}
+			if v := rep.Verify; v != nil {
+				res.Notices = append(res.Notices, fmt.Sprintf("verified by run %d: %s; %d resolved, %d still divergent", v.ID, v.Outcome, v.Resolved, v.Divergent))
+			}
+			return res, nil
+		}}
 }
 
 func asBool(v any) (bool, bool) {

@@ -13,6 +13,8 @@ SET dualgate.label_notices = off;
 \d+ public.clients
 \d serving.order_timeline
 \df
+\df dualgate.*
+\df+ reconcile.*
 \x on
 SELECT order_id, status, total_cents, currency, placed_at FROM canonical.commercial_orders WHERE order_id = 'o-2';
 \x off
