@@ -192,9 +192,17 @@ func (t *Txn) Commit(ctx context.Context, req CommitRequest) (CommitResult, erro
 	cat := oldCat
 	var schemaTables []uint32
 	var schemaVals = map[uint32][]byte{}
+	backfill := map[uint32]int{} // table id -> first index the commit added
 	if len(req.Schema) > 0 {
 		cat = oldCat.clone()
 		for i, sc := range req.Schema {
+			if sc.AddIndex != nil {
+				if cur, ok := cat.head(sc.AddIndex.Table); ok {
+					if _, seen := backfill[cur.ID]; !seen {
+						backfill[cur.ID] = len(cur.Indexes)
+					}
+				}
+			}
 			ts, err := applySchemaChange(cat, sc, id)
 			if err != nil {
 				return CommitResult{}, fmt.Errorf("canonical: schema change %d: %w", i, err)
@@ -361,6 +369,9 @@ func (t *Txn) Commit(ctx context.Context, req CommitRequest) (CommitResult, erro
 			return CommitResult{}, err
 		}
 	}
+	if err := s.backfillIndexes(b, cat, backfill, id); err != nil {
+		return CommitResult{}, err
+	}
 	curT := uint32(0)
 	for _, c := range changes {
 		if c.ts.ID != curT {
@@ -402,8 +413,31 @@ func (t *Txn) Commit(ctx context.Context, req CommitRequest) (CommitResult, erro
 }
 
 func applySchemaChange(cat *catalogState, sc SchemaChange, id uint64) (*TableSchema, error) {
+	n := 0
+	for _, set := range []bool{sc.CreateTable != nil, sc.AddColumn != nil, sc.AddIndex != nil} {
+		if set {
+			n++
+		}
+	}
+	if n != 1 {
+		return nil, fmt.Errorf("%w: a schema change needs exactly one of CreateTable, AddColumn, AddIndex", ErrSchema)
+	}
 	switch {
-	case sc.CreateTable != nil && sc.AddColumn == nil:
+	case sc.AddIndex != nil:
+		cur, ok := cat.head(sc.AddIndex.Table)
+		if !ok {
+			return nil, fmt.Errorf("%w: %s", ErrNoSuchTable, sc.AddIndex.Table)
+		}
+		ts := cur.clone()
+		ix := sc.AddIndex.Index
+		ts.Indexes = append(ts.Indexes, Index{Name: ix.Name, Columns: append([]string(nil), ix.Columns...)})
+		ts.SinceCommit = id
+		if err := ts.prepare(); err != nil {
+			return nil, err
+		}
+		cat.replaceHead(ts, id)
+		return ts, nil
+	case sc.CreateTable != nil:
 		ts := sc.CreateTable.clone()
 		if _, exists := cat.byName[ts.Name]; exists {
 			return nil, fmt.Errorf("%w: table %s already exists", ErrSchema, ts.Name)
@@ -417,7 +451,7 @@ func applySchemaChange(cat *catalogState, sc SchemaChange, id uint64) (*TableSch
 		cat.byName[ts.Name] = ts.ID
 		cat.history[ts.ID] = []*TableSchema{ts}
 		return ts, nil
-	case sc.AddColumn != nil && sc.CreateTable == nil:
+	default: // AddColumn
 		cur, ok := cat.head(sc.AddColumn.Table)
 		if !ok {
 			return nil, fmt.Errorf("%w: %s", ErrNoSuchTable, sc.AddColumn.Table)
@@ -432,16 +466,63 @@ func applySchemaChange(cat *catalogState, sc SchemaChange, id uint64) (*TableSch
 		if err := ts.prepare(); err != nil {
 			return nil, err
 		}
-		h := cat.history[ts.ID]
-		if h[len(h)-1].SinceCommit == id {
-			h[len(h)-1] = ts
-		} else {
-			h = append(h, ts)
-		}
-		cat.history[ts.ID] = h
+		cat.replaceHead(ts, id)
 		return ts, nil
 	}
-	return nil, fmt.Errorf("%w: a schema change needs exactly one of CreateTable, AddColumn", ErrSchema)
+}
+
+// backfillIndexes writes the entries of the indexes a schema commit added
+// (positions from[tid] onward of table tid's new schema) for every current
+// row of the table: the current-index entry and a versioned entry at the
+// commit. It runs before the commit's own changes are written to the same
+// batch, so a row the commit also changes ends with the change's entries.
+func (s *Store) backfillIndexes(b *pebble.Batch, cat *catalogState, from map[uint32]int, id uint64) error {
+	for tid, first := range from {
+		ts := cat.byID(tid)
+		prefix := tablePrefix(pLatest, tid)
+		it, err := s.db.NewIter(&pebble.IterOptions{LowerBound: prefix, UpperBound: tablePrefix(pLatest, tid+1)})
+		if err != nil {
+			return fmt.Errorf("canonical: backfill indexes of %s: %w", ts.Name, err)
+		}
+		for ok := it.First(); ok; ok = it.Next() {
+			v, err := it.ValueAndErr()
+			if err != nil {
+				_ = it.Close()
+				return fmt.Errorf("canonical: backfill indexes of %s: %w", ts.Name, err)
+			}
+			_, n := binary.Uvarint(v)
+			if n <= 0 {
+				_ = it.Close()
+				return fmt.Errorf("%w: latest value", errCorrupt)
+			}
+			row, err := decodeRow(v[n:])
+			if err != nil {
+				_ = it.Close()
+				return err
+			}
+			row = ts.pad(row)
+			pk := it.Key()[len(prefix):]
+			for i := first; i < len(ts.Indexes); i++ {
+				ik, err := indexEntryKey(ts, i, row, pk)
+				if err != nil {
+					_ = it.Close()
+					return err
+				}
+				if err := b.Set(append(indexPrefix(pIndex, tid, i), ik...), nil, nil); err != nil {
+					_ = it.Close()
+					return err
+				}
+				if err := b.Set(u64(append(indexPrefix(pIndexVer, tid, i), ik...), ^id), []byte{1}, nil); err != nil {
+					_ = it.Close()
+					return err
+				}
+			}
+		}
+		if err := closeIter(it); err != nil {
+			return fmt.Errorf("canonical: backfill indexes of %s: %w", ts.Name, err)
+		}
+	}
+	return nil
 }
 
 // loadCurrent reads the current (latest) row of p's key through it (an

@@ -257,6 +257,18 @@ type SchemaChange struct {
 	CreateTable *TableSchema
 	// AddColumn appends a column to Table; existing rows read with its Default.
 	AddColumn *AddColumn
+	// AddIndex appends a secondary index to Table and backfills it from the
+	// table's current rows in the same commit.
+	AddIndex *AddIndex
+}
+
+// AddIndex appends Index to Table. The index serves reads at its commit
+// and later ones; schemas of earlier commits do not list it, so reads AS OF
+// them never consult entries the backfill could not have written (the
+// versions before the commit are not indexed).
+type AddIndex struct {
+	Table string
+	Index Index
 }
 
 // AddColumn appends Column to Table.
@@ -315,6 +327,18 @@ func (c *catalogState) atID(id uint32, asOf uint64) (*TableSchema, bool) {
 		return nil, false
 	}
 	return h[i-1], true
+}
+
+// replaceHead makes ts the table's newest schema version: a new version
+// at commit id, or a replacement of one made earlier in the same commit.
+func (c *catalogState) replaceHead(ts *TableSchema, id uint64) {
+	h := c.history[ts.ID]
+	if h[len(h)-1].SinceCommit == id {
+		h[len(h)-1] = ts
+	} else {
+		h = append(h, ts)
+	}
+	c.history[ts.ID] = h
 }
 
 func (c *catalogState) byID(id uint32) *TableSchema {

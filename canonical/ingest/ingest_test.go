@@ -218,6 +218,47 @@ func TestEnsureSchema(t *testing.T) {
 	if _, err := p2.Ingest(ctx, "order_events", [][]any{ev("e1", "o1", "submitted", 10, 1, 0)}, "t"); err != nil {
 		t.Fatal(err)
 	}
+	// An index added to the catalog is added to the stored entity and
+	// backfilled from its rows in one schema commit.
+	withIndex := func(ix string) *catalog.Catalog {
+		t.Helper()
+		yi := strings.Replace(y, "    transitions: {column: status", "    indexes: {"+ix+"}\n    transitions: {column: status", 1)
+		c, err := catalog.LoadFiles(catalog.File{Name: "shop.yaml", Data: []byte(yi)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return c
+	}
+	before := s.Head().ID
+	newPipeline(t, s, withIndex("by_status: [status]"), nil)
+	if h := s.Head(); h.ID != before+1 || h.Kind != canonical.KindSchema || !strings.Contains(h.Message, "add index orders.by_status") {
+		t.Fatalf("head after add index: %+v", h)
+	}
+	it, err := s.ScanIndex(ctx, "orders", "by_status", canonical.IndexScanOptions{Lower: []any{"submitted"}, Upper: []any{"submitted"}, UpperInclusive: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var keys []string
+	for it.Next() {
+		keys = append(keys, it.Row()[0].(string))
+	}
+	_ = it.Close()
+	if strings.Join(keys, ",") != "o1" {
+		t.Fatalf("backfilled by_status: %v", keys)
+	}
+	for ix, want := range map[string]string{
+		"by_status: [qty]": "index by_status changed from (status) to (qty)",
+		"by_qty: [qty]":    "index by_status(status) was removed from the catalog",
+	} {
+		pi, err := ingest.New(s, withIndex(ix), query, zerolog.Nop())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := pi.EnsureSchema(ctx); err == nil || !strings.Contains(err.Error(), want) {
+			t.Fatalf("indexes {%s}: %v, want an error saying %q", ix, err, want)
+		}
+	}
+	y = strings.Replace(y, "    transitions: {column: status", "    indexes: {by_status: [status]}\n    transitions: {column: status", 1)
 	// An incompatible type change is refused, naming the column.
 	y = strings.Replace(y, "total_cents: bigint, qty: smallint", "total_cents: text, qty: smallint", 1)
 	y = strings.Replace(y, "status, total_cents, qty, occurred_at", "status, total_cents::text AS total_cents, qty, occurred_at", 1)

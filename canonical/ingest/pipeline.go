@@ -91,15 +91,15 @@ const schemaCommitter = "dualgate"
 // EnsureSchema makes the store's tables match the catalog's entities: a
 // missing entity becomes a table (columns in catalog order with the store
 // kinds of their Postgres types, key columns NOT NULL, primary key = entity
-// key) and a catalog column missing from an existing table is added (NULL
-// default). All of it is one commit of kind schema; nothing is committed
+// key), a catalog column missing from an existing table is added (NULL
+// default) and a catalog index missing from it is added and backfilled. All of it is one commit of kind schema; nothing is committed
 // when the store already matches. Incompatible changes (a column's kind
 // changed, a column removed, the key changed) are refused with an error that
 // lists every one of them, and nothing is committed.
 func (p *Pipeline) EnsureSchema(ctx context.Context) error {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	var changes []canonical.SchemaChange
+	var changes, indexes []canonical.SchemaChange // indexes after columns: one may index a new column
 	var problems, summary []string
 	for _, e := range p.cat.Entities() {
 		ts, err := p.store.Schema(e.Name, canonical.HEAD)
@@ -115,9 +115,35 @@ func (p *Pipeline) EnsureSchema(ctx context.Context) error {
 			problems = append(problems, fmt.Sprintf("entity %s: key changed from (%s) to (%s); a key cannot change, declare a new entity instead",
 				e.Name, strings.Join(ts.PrimaryKey, ", "), strings.Join(e.Key, ", ")))
 		}
-		if want := indexList(tableFor(e).Indexes); want != indexList(ts.Indexes) {
-			problems = append(problems, fmt.Sprintf("entity %s: indexes changed (stored: %s; catalog: %s); indexes of a stored entity cannot change yet, load into a new data directory (replay rebuilds it from raw)",
-				e.Name, indexList(ts.Indexes), want))
+		// Indexes: stored ones must stay as they are; new ones are added
+		// (and backfilled from the current rows by the schema commit).
+		want := tableFor(e).Indexes
+		for _, have := range ts.Indexes {
+			found := false
+			for _, w := range want {
+				if w.Name != have.Name {
+					continue
+				}
+				found = true
+				if strings.Join(w.Columns, ",") != strings.Join(have.Columns, ",") {
+					problems = append(problems, fmt.Sprintf("entity %s: index %s changed from (%s) to (%s); the columns of a stored index cannot change, add an index under a new name instead",
+						e.Name, have.Name, strings.Join(have.Columns, ", "), strings.Join(w.Columns, ", ")))
+				}
+			}
+			if !found {
+				problems = append(problems, fmt.Sprintf("entity %s: index %s(%s) was removed from the catalog; a stored index cannot be dropped yet, put it back",
+					e.Name, have.Name, strings.Join(have.Columns, ", ")))
+			}
+		}
+		for _, w := range want {
+			stored := false
+			for _, have := range ts.Indexes {
+				stored = stored || have.Name == w.Name
+			}
+			if !stored {
+				indexes = append(indexes, canonical.SchemaChange{AddIndex: &canonical.AddIndex{Table: e.Name, Index: w}})
+				summary = append(summary, "add index "+e.Name+"."+w.Name)
+			}
 		}
 		for _, sc := range ts.Columns {
 			c := e.Column(sc.Name)
@@ -139,6 +165,7 @@ func (p *Pipeline) EnsureSchema(ctx context.Context) error {
 			}
 		}
 	}
+	changes = append(changes, indexes...)
 	if len(problems) > 0 {
 		return fmt.Errorf("ingest: the catalog is incompatible with the stored canonical tables:\n  %s", strings.Join(problems, "\n  "))
 	}
@@ -167,18 +194,6 @@ func tableFor(e *catalog.Entity) *canonical.TableSchema {
 		ts.Indexes = append(ts.Indexes, canonical.Index{Name: ix.Name, Columns: append([]string(nil), ix.Columns...)})
 	}
 	return ts
-}
-
-// indexList describes a table's indexes for messages.
-func indexList(ixs []canonical.Index) string {
-	var out []string
-	for _, ix := range ixs {
-		out = append(out, ix.Name+"("+strings.Join(ix.Columns, ", ")+")")
-	}
-	if len(out) == 0 {
-		return "none"
-	}
-	return strings.Join(out, ", ")
 }
 
 // Report accounts for one Ingest, Correct or Replay. The unit is the raw row
