@@ -239,6 +239,8 @@ func resultOID(n *pg.Node) uint32 {
 			return oid
 		case "current_schema", "current_database":
 			return oidName
+		case "string_to_array", "parse_ident":
+			return arrayOf(oidText)
 		case "min", "max", "coalesce", "date_trunc":
 			if len(f.Args) > 0 {
 				return resultOID(f.Args[len(f.Args)-1])

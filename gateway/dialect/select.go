@@ -615,6 +615,9 @@ func (p *printer) rangeFunction(rf *pg.RangeFunction) string {
 	if rf.Ordinality {
 		p.unsupported(-1, "WITH ORDINALITY on %s", name)
 	}
+	if name != "generate_series" && !setReturning[name] && len(names) <= 2 {
+		return p.scalarInFrom(rf, fc, name)
+	}
 	if name != "generate_series" || (len(names) == 2 && names[0] != "pg_catalog") || len(names) > 2 {
 		p.unsupported(fc.Location, "set-returning function %s in FROM", strings.Join(names, "."))
 	}
@@ -678,4 +681,35 @@ func (p *printer) partitionAncestors(rf *pg.RangeFunction, fc *pg.FuncCall) stri
 		list[i] = "CAST(NULL AS SIGNED) AS " + ident(c)
 	}
 	return "(SELECT " + strings.Join(list, ", ") + " FROM dual WHERE false) AS " + ident(alias)
+}
+
+// setReturning names PostgreSQL's set-returning functions dualgate does not
+// provide, so that one in FROM is refused rather than read as a scalar.
+var setReturning = map[string]bool{
+	"json_each": true, "json_each_text": true, "jsonb_each": true, "jsonb_each_text": true,
+	"json_array_elements": true, "json_array_elements_text": true, "jsonb_array_elements": true,
+	"jsonb_array_elements_text": true, "json_object_keys": true, "jsonb_object_keys": true,
+	"json_to_recordset": true, "jsonb_to_recordset": true, "json_populate_recordset": true,
+	"jsonb_populate_recordset": true, "jsonb_path_query": true, "regexp_matches": true,
+	"regexp_split_to_table": true, "generate_subscripts": true, "pg_get_keywords": true,
+	"pg_options_to_table": true, "pg_listening_channels": true, "pg_ls_dir": true,
+	"pg_show_all_settings": true, "pg_event_trigger_ddl_commands": true, "pg_lock_status": true,
+	"unnest": true, "pg_partition_tree": true,
+}
+
+// scalarInFrom prints a function that returns one value, used in FROM
+// (Grafana's search_path query has string_to_array(...) s): as in
+// PostgreSQL it is a one-row table whose single column is named by the
+// column alias, else the table alias, else the function.
+func (p *printer) scalarInFrom(rf *pg.RangeFunction, fc *pg.FuncCall, name string) string {
+	alias, col := name, name
+	if rf.Alias != nil {
+		alias, col = rf.Alias.Aliasname, rf.Alias.Aliasname
+		if len(rf.Alias.Colnames) == 1 {
+			col, _ = strVal(rf.Alias.Colnames[0])
+		} else if len(rf.Alias.Colnames) > 1 {
+			p.unsupported(-1, "more than one column alias for %s, which returns one value", name)
+		}
+	}
+	return "(SELECT " + p.funcCall(fc) + " AS " + ident(col) + ") AS " + ident(alias)
 }

@@ -408,6 +408,44 @@ func Functions(src Source) []sql.Function {
 			}
 			return int32(1)
 		})},
+		{name: "string_to_array", min: 2, max: 3, eval: func(ctx *sql.Context, v []any) (any, error) {
+			if v[0] == nil {
+				return nil, nil
+			}
+			text := toStr(ctx, v[0])
+			var parts []string
+			switch {
+			case text == "":
+				// An empty string is an empty array.
+			case v[1] == nil: // each character is an element
+				for _, r := range text {
+					parts = append(parts, string(r))
+				}
+			case toStr(ctx, v[1]) == "":
+				parts = []string{text}
+			default:
+				parts = strings.Split(text, toStr(ctx, v[1]))
+			}
+			elems := make([]*string, len(parts))
+			for i := range parts {
+				if len(v) < 3 || v[2] == nil || parts[i] != toStr(ctx, v[2]) {
+					elems[i] = &parts[i]
+				}
+			}
+			return ArrayLiteral(elems), nil
+		}, typ: types.LongText},
+		{name: "parse_ident", min: 1, max: 2, typ: types.LongText, strict: true, eval: func(ctx *sql.Context, v []any) (any, error) {
+			strict := len(v) < 2 || toBool(ctx, v[1])
+			parts, err := ParseIdent(toStr(ctx, v[0]), strict)
+			if err != nil {
+				return nil, err
+			}
+			elems := make([]*string, len(parts))
+			for i := range parts {
+				elems[i] = &parts[i]
+			}
+			return ArrayLiteral(elems), nil
+		}},
 		{name: "pg_array_subscript", min: 2, max: 2, typ: types.LongText, strict: true, eval: func(ctx *sql.Context, v []any) (any, error) {
 			// arr[i]: arrays are 1-based, int2vector/oidvector text 0-based,
 			// as in PostgreSQL; out of range is NULL.
@@ -706,31 +744,98 @@ func (s *Snapshot) Description(oid uint32, catalog string, subid int) any {
 // or the text of an int2vector/oidvector ("1 2"); nil elements are NULLs.
 func ParseArray(s string) ([]*string, bool) { return pgfunc.ParseArray(s) }
 
-// resultOIDs are the Postgres result types of the functions above whose
-// engine type cannot say it (booleans are engine integers; name, oid and
-// regclass are engine text or integers).
-var resultOIDs = map[string]uint32{
-	"pg_table_is_visible": pgtypes.Bool, "pg_type_is_visible": pgtypes.Bool, "pg_function_is_visible": pgtypes.Bool,
-	"has_table_privilege": pgtypes.Bool, "has_column_privilege": pgtypes.Bool, "has_schema_privilege": pgtypes.Bool,
-	"has_database_privilege": pgtypes.Bool, "has_function_privilege": pgtypes.Bool, "pg_has_role": pgtypes.Bool,
-	"pg_is_in_recovery": pgtypes.Bool, "pg_relation_is_publishable": pgtypes.Bool, "pg_array_contains": pgtypes.Bool,
-	"pg_get_userbyid": pgtypes.NameOID, "pg_encoding_to_char": pgtypes.NameOID,
-	"to_regclass": RegClass, "to_regtype": RegType, "pg_regclass_out": pgtypes.Text, "pg_regtype_out": pgtypes.Text,
-	"format_type": pgtypes.Text, "obj_description": pgtypes.Text, "col_description": pgtypes.Text,
-	"shobj_description": pgtypes.Text, "pg_get_expr": pgtypes.Text, "pg_get_indexdef": pgtypes.Text,
-	"pg_get_constraintdef": pgtypes.Text, "pg_get_viewdef": pgtypes.Text, "current_setting": pgtypes.Text,
-	"set_config": pgtypes.Text, "array_to_string": pgtypes.Text, "quote_ident": pgtypes.Text,
-	"array_length": pgtypes.Int4, "array_upper": pgtypes.Int4, "array_lower": pgtypes.Int4,
-	"pg_table_size": pgtypes.Int8, "pg_relation_size": pgtypes.Int8, "pg_total_relation_size": pgtypes.Int8,
-	"pg_indexes_size": pgtypes.Int8, "pg_database_size": pgtypes.Int8, "pg_size_pretty": pgtypes.Text,
-	"pg_postmaster_start_time": pgtypes.Timestamptz, "pg_array_subscript": pgtypes.Text,
-	"current_schemas": NameArray,
+// ArrayLiteral prints a one-dimensional array as PostgreSQL's array_out
+// does: elements double-quoted only when they must be (empty, NULL-like,
+// or holding braces, commas, quotes, backslashes or spaces); nil elements
+// are NULL.
+func ArrayLiteral(elems []*string) string {
+	var b strings.Builder
+	b.WriteByte('{')
+	for i, e := range elems {
+		if i > 0 {
+			b.WriteByte(',')
+		}
+		switch {
+		case e == nil:
+			b.WriteString("NULL")
+		case *e == "" || strings.EqualFold(*e, "null") || strings.ContainsAny(*e, "{},\"\\ \t\n\r\v\f"):
+			b.WriteByte('"')
+			b.WriteString(strings.NewReplacer(`\`, `\\`, `"`, `\"`).Replace(*e))
+			b.WriteByte('"')
+		default:
+			b.WriteString(*e)
+		}
+	}
+	b.WriteByte('}')
+	return b.String()
 }
 
-// FunctionResultOID is the Postgres result type of a catalog function
-// (for RowDescription: pg_table_is_visible is bool, not the engine's
-// integer), false for names this package does not define.
-func FunctionResultOID(name string) (uint32, bool) {
-	oid, ok := resultOIDs[strings.ToLower(name)]
-	return oid, ok
+// ParseIdent splits a qualified SQL identifier as parse_ident does:
+// unquoted parts are lower-cased, quoted ones kept with "" undoubled.
+// Strict refuses anything after the last identifier.
+func ParseIdent(s string, strict bool) ([]string, error) {
+	bad := func(why string) error {
+		return pgerror.New(pgerror.InvalidParameterValue, "string is not a valid identifier: %q", s).WithDetail("%s", why)
+	}
+	var out []string
+	i := 0
+	skip := func() {
+		for i < len(s) && strings.ContainsRune(" \t\n\r\f", rune(s[i])) {
+			i++
+		}
+	}
+	for {
+		skip()
+		if i < len(s) && s[i] == '"' {
+			var b strings.Builder
+			i++
+			for {
+				j := strings.IndexByte(s[i:], '"')
+				if j < 0 {
+					return nil, bad("String has unclosed double quotes.")
+				}
+				b.WriteString(s[i : i+j])
+				i += j + 1
+				if i < len(s) && s[i] == '"' {
+					b.WriteByte('"')
+					i++
+					continue
+				}
+				break
+			}
+			if b.Len() == 0 {
+				return nil, bad("Quoted identifier must not be empty.")
+			}
+			out = append(out, b.String())
+		} else {
+			j := i
+			for j < len(s) && (s[j] == '_' || s[j] == '$' || s[j] >= 0x80 || s[j] >= 'a' && s[j] <= 'z' || s[j] >= 'A' && s[j] <= 'Z' || j > i && s[j] >= '0' && s[j] <= '9') {
+				j++
+			}
+			if j == i {
+				if len(out) == 0 {
+					return nil, bad("No valid identifier before \".\".")
+				}
+				return nil, bad("No valid identifier after \".\".")
+			}
+			// Like PostgreSQL's downcase_identifier in UTF8: ASCII only.
+			out = append(out, strings.Map(func(r rune) rune {
+				if r >= 'A' && r <= 'Z' {
+					return r + 'a' - 'A'
+				}
+				return r
+			}, s[i:j]))
+			i = j
+		}
+		skip()
+		if i < len(s) && s[i] == '.' {
+			i++
+			continue
+		}
+		if i < len(s) && strict {
+			return nil, bad("String has trailing characters after the last identifier.")
+		}
+		return out, nil
+	}
 }
+

@@ -70,14 +70,13 @@ func arr(xs []int) string {
 	return "{" + strings.ReplaceAll(vec(xs), " ", ",") + "}"
 }
 
-// textArr prints a one-dimensional text array literal, every element
-// quoted ("{"a","b c"}").
-func textArr(xs []string) string {
-	q := make([]string, len(xs))
-	for i, x := range xs {
-		q[i] = `"` + strings.NewReplacer(`\`, `\\`, `"`, `\"`).Replace(x) + `"`
+// textArray prints a text array literal of non-NULL elements.
+func textArray(xs []string) string {
+	elems := make([]*string, len(xs))
+	for i := range xs {
+		elems[i] = &xs[i]
 	}
-	return "{" + strings.Join(q, ",") + "}"
+	return ArrayLiteral(elems)
 }
 
 func repeat[T any](v T, n int) []T {
@@ -422,7 +421,7 @@ func Tables() []Table {
 					pr := &s.Procedures[i]
 					rows = append(rows, []any{o(pr.OID()), pr.Name, o(NamespaceOID(pr.Schema)), o(SuperuserOID), int64(12),
 						float32(100), float32(0), int64(0), "-", "p", false, false, false, false, "v", "u", int16(len(pr.ArgTypes)), int16(0),
-						o(Void), vec(pr.ArgTypes), nil, nil, textArr(pr.ArgNames), nil, nil, pr.Schema + "." + pr.Name, nil, nil, nil, nil})
+						o(Void), vec(pr.ArgTypes), nil, nil, textArray(pr.ArgNames), nil, nil, pr.Schema + "." + pr.Name, nil, nil, nil, nil})
 				}
 				return rows
 			}},
@@ -703,7 +702,9 @@ func ConstraintDef(s *Snapshot, oid uint32) (string, bool) {
 	return "", false
 }
 
-// reserved lists the keywords quote_ident quotes.
+// reserved lists the keywords quote_ident quotes: PostgreSQL 15's
+// reserved, type/function-name and column-name keywords (every keyword
+// but the unreserved ones).
 var reserved = map[string]bool{}
 
 func init() {
@@ -712,8 +713,12 @@ func init() {
 		current_time current_timestamp current_user default deferrable desc distinct do else end except false fetch for foreign
 		freeze from full grant group having ilike in initially inner intersect into is isnull join lateral leading left like limit
 		localtime localtimestamp natural not notnull null offset on only or order outer overlaps placing primary references
-		returning right select session_user similar some symmetric system_user table tablesample then to trailing true union unique
-		user using variadic verbose when where window with`) {
+		returning right select session_user similar some symmetric table tablesample then to trailing true union unique
+		user using variadic verbose when where window with
+		between bigint bit boolean char character coalesce dec decimal exists extract float greatest grouping inout int integer
+		interval least national nchar none normalize nullif numeric out overlay position precision real row setof smallint
+		substring time timestamp treat trim values varchar xmlattributes xmlconcat xmlelement xmlexists xmlforest xmlnamespaces
+		xmlparse xmlpi xmlroot xmlserialize xmltable`) {
 		reserved[w] = true
 	}
 }
