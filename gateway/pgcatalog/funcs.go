@@ -838,4 +838,3 @@ func ParseIdent(s string, strict bool) ([]string, error) {
 		return out, nil
 	}
 }
-
