@@ -371,7 +371,11 @@ func (p *printer) aexpr(a *pg.A_Expr) string {
 		if op == "<>" {
 			not = "NOT "
 		}
-		return "(" + p.expr(a.Lexpr) + " " + not + "IN (" + p.exprList(list.Items) + "))"
+		items := make([]string, len(list.Items))
+		for i, it := range list.Items {
+			items[i] = p.tzLiteral(a.Lexpr, it, p.expr(it))
+		}
+		return "(" + p.expr(a.Lexpr) + " " + not + "IN (" + strings.Join(items, ", ") + "))"
 	case pg.A_Expr_Kind_AEXPR_LIKE, pg.A_Expr_Kind_AEXPR_ILIKE:
 		not := ""
 		if strings.HasPrefix(op, "!") {
@@ -394,10 +398,12 @@ func (p *printer) aexpr(a *pg.A_Expr) string {
 		if a.Kind == pg.A_Expr_Kind_AEXPR_NOT_BETWEEN {
 			not = "NOT "
 		}
-		return "(" + p.expr(a.Lexpr) + " " + not + "BETWEEN " + p.expr(list.Items[0]) + " AND " + p.expr(list.Items[1]) + ")"
+		lo, hi := p.tzLiteral(a.Lexpr, list.Items[0], p.expr(list.Items[0])), p.tzLiteral(a.Lexpr, list.Items[1], p.expr(list.Items[1]))
+		return "(" + p.expr(a.Lexpr) + " " + not + "BETWEEN " + lo + " AND " + hi + ")"
 	case pg.A_Expr_Kind_AEXPR_BETWEEN_SYM, pg.A_Expr_Kind_AEXPR_NOT_BETWEEN_SYM:
 		list := a.Rexpr.GetList()
-		x, lo, hi := p.expr(a.Lexpr), p.expr(list.Items[0]), p.expr(list.Items[1])
+		x := p.expr(a.Lexpr)
+		lo, hi := p.tzLiteral(a.Lexpr, list.Items[0], p.expr(list.Items[0])), p.tzLiteral(a.Lexpr, list.Items[1], p.expr(list.Items[1]))
 		s := "(" + x + " BETWEEN LEAST(" + lo + ", " + hi + ") AND GREATEST(" + lo + ", " + hi + "))"
 		if a.Kind == pg.A_Expr_Kind_AEXPR_NOT_BETWEEN_SYM {
 			return "(NOT " + s + ")"
@@ -846,7 +852,8 @@ func (p *printer) enterScope(from []*pg.Node) func() {
 
 // columnRel finds the table a column reference belongs to: by qualifier
 // (alias or name) in any enclosing FROM, or, unqualified, the only table
-// of the innermost one. nil if unsure.
+// of the innermost one or the only one of its tables that has such a
+// column (as Postgres resolves it; two would be ambiguous). nil if unsure.
 func (p *printer) columnRel(cr *pg.ColumnRef) (*pg.RangeVar, string) {
 	var parts []string
 	for _, f := range cr.Fields {
@@ -858,8 +865,30 @@ func (p *printer) columnRel(cr *pg.ColumnRef) (*pg.RangeVar, string) {
 	}
 	switch len(parts) {
 	case 1:
-		if n := len(p.scope); n > 0 && len(p.scope[n-1]) == 1 {
+		n := len(p.scope)
+		if n == 0 {
+			break
+		}
+		if len(p.scope[n-1]) == 1 {
 			return p.scope[n-1][0], parts[0]
+		}
+		if p.opts.TableColumns == nil {
+			break
+		}
+		var found *pg.RangeVar
+		for _, rv := range p.scope[n-1] {
+			for _, c := range p.opts.TableColumns(rv.Schemaname, rv.Relname) {
+				if strings.EqualFold(c, parts[0]) {
+					if found != nil {
+						return nil, ""
+					}
+					found = rv
+					break
+				}
+			}
+		}
+		if found != nil {
+			return found, parts[0]
 		}
 	case 2:
 		for i := len(p.scope) - 1; i >= 0; i-- {
