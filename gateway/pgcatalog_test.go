@@ -205,6 +205,23 @@ func TestPgCatalogRelations(t *testing.T) {
 	if n != 10 {
 		t.Errorf("pg_type has %d of 10 wire types", n)
 	}
+	// xid columns travel as xid in text and binary (pgx asks for binary).
+	var frozen, datfrozen uint32
+	rows, err = c.Query(ctx, "SELECT c.relfrozenxid, d.datfrozenxid FROM pg_catalog.pg_class c, pg_catalog.pg_database d WHERE c.relname = 'big_orders'")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for rows.Next() {
+		if fd := rows.FieldDescriptions(); fd[0].DataTypeOID != 28 || fd[1].DataTypeOID != 28 {
+			t.Errorf("xid columns typed %d, %d, want 28", fd[0].DataTypeOID, fd[1].DataTypeOID)
+		}
+		if err := rows.Scan(&frozen, &datfrozen); err != nil {
+			t.Errorf("scan xid: %v", err)
+		}
+	}
+	if rows.Close(); rows.Err() != nil {
+		t.Errorf("xid columns: %v", rows.Err())
+	}
 }
 
 // TestPgCatalogFunctions checks format_type, obj_description (the

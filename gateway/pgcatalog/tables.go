@@ -89,15 +89,9 @@ func repeat[T any](v T, n int) []T {
 
 func empty(*Snapshot) [][]any { return nil }
 
-// xidValue is an xid column's value. The value codec has no binary
-// output for xid yet, and drivers that know xid (pgx) ask for binary, so
-// until pgtypes encodes it these columns (which no client reads) are NULL.
-func xidValue(v string) any {
-	if pgtypes.Known(XID) {
-		return v
-	}
-	return nil
-}
+// xidZero is every xid column's value: dualgate has no Postgres
+// transaction ids (0 is InvalidTransactionId).
+const xidZero = "0"
 
 // owner is the role owning every object.
 const owner = "dualgate"
@@ -307,7 +301,7 @@ func Tables() []Table {
 			"datallowconn bool, datconnlimit int4, datfrozenxid xid, datminmxid xid, dattablespace oid, datcollate text, datctype text, " +
 			"daticulocale text, datcollversion text, datacl aclitem[]"),
 			Rows: func(s *Snapshot) [][]any {
-				return [][]any{{o(DatabaseOID), s.Database, o(SuperuserOID), int32(6), "c", false, true, int32(-1), xidValue("0"), xidValue("1"),
+				return [][]any{{o(DatabaseOID), s.Database, o(SuperuserOID), int32(6), "c", false, true, int32(-1), xidZero, "1",
 					o(DefaultTablespace), "C.UTF-8", "C.UTF-8", nil, nil, nil}}
 			}},
 		{Name: "pg_roles", Columns: cols("rolname name, rolsuper bool, rolinherit bool, rolcreaterole bool, rolcreatedb bool, " +
@@ -521,7 +515,7 @@ func pgClassRows(s *Snapshot) [][]any {
 			o(r.OID), int64(0), int32(0), float32(-1), int32(0), int64(0), len(r.Indexes) > 0,
 			false, "p", string(r.Kind), int16(len(r.Columns)), int16(0), false, fkTables[r.Schema+"."+r.Name],
 			false, false, false, true, replident, false,
-			int64(0), xidValue("0"), xidValue("0"), nil, nil, nil})
+			int64(0), xidZero, xidZero, nil, nil, nil})
 		for j := range r.Indexes {
 			ix := &r.Indexes[j]
 			oid := o(r.IndexOID(ix))
@@ -529,7 +523,7 @@ func pgClassRows(s *Snapshot) [][]any {
 				oid, int64(0), int32(1), float32(0), int32(0), int64(0), false,
 				false, "p", "i", int16(len(ix.Columns)), int16(0), false, false,
 				false, false, false, true, "n", false,
-				int64(0), xidValue("0"), xidValue("0"), nil, nil, nil})
+				int64(0), xidZero, xidZero, nil, nil, nil})
 		}
 	}
 	return rows

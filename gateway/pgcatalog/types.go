@@ -11,7 +11,7 @@ import (
 const (
 	Int2Vector uint32 = 22
 	RegProc    uint32 = 24
-	XID        uint32 = 28
+	XID        uint32 = pgtypes.XID
 	OIDVector  uint32 = 30
 	PgNodeTree uint32 = 194
 	ACLItem    uint32 = 1033

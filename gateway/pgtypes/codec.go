@@ -106,7 +106,7 @@ func (c *Codec) EncodeMod(dst []byte, oid uint32, typmod int32, format int16, v 
 		}
 		return append(dst, 'f'), nil
 
-	case Int2, Int4, Int8, OID:
+	case Int2, Int4, Int8, OID, XID:
 		n, err := toInt64(oid, v)
 		if err != nil {
 			return dst, err
@@ -114,7 +114,7 @@ func (c *Codec) EncodeMod(dst []byte, oid uint32, typmod int32, format int16, v 
 		if err := checkIntRange(oid, n); err != nil {
 			return dst, err
 		}
-		if oid == OID && n < 0 {
+		if (oid == OID || oid == XID) && n < 0 {
 			n += 1 << 32
 		}
 		if !bin {
@@ -123,7 +123,7 @@ func (c *Codec) EncodeMod(dst []byte, oid uint32, typmod int32, format int16, v 
 		switch oid {
 		case Int2:
 			return binary.BigEndian.AppendUint16(dst, uint16(n)), nil
-		case Int4, OID:
+		case Int4, OID, XID:
 			return binary.BigEndian.AppendUint32(dst, uint32(n)), nil
 		}
 		return binary.BigEndian.AppendUint64(dst, uint64(n)), nil
@@ -635,7 +635,7 @@ func (c *Codec) decodeText(oid uint32, s string) (any, error) {
 			return nil, err
 		}
 		return n, checkIntRange(oid, n)
-	case OID:
+	case OID, XID:
 		n, err := parseInt(oid, s)
 		if err != nil {
 			return nil, err
@@ -886,7 +886,7 @@ func (c *Codec) decodeBinary(oid uint32, src []byte) (any, error) {
 			return nil, err
 		}
 		return int64(int32(binary.BigEndian.Uint32(src))), nil
-	case OID:
+	case OID, XID:
 		if err := need(4); err != nil {
 			return nil, err
 		}

@@ -154,7 +154,7 @@ func checkIntRange(oid uint32, n int64) error {
 		lo, hi = math.MinInt16, math.MaxInt16
 	case Int4:
 		lo, hi = math.MinInt32, math.MaxInt32
-	case OID:
+	case OID, XID:
 		lo, hi = math.MinInt32, math.MaxUint32
 	default:
 		return nil

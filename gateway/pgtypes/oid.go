@@ -18,6 +18,7 @@ const (
 	Int4        uint32 = 23
 	Text        uint32 = 25
 	OID         uint32 = 26
+	XID         uint32 = 28 // transaction ids of catalog columns (xmin, relfrozenxid)
 	JSON        uint32 = 114
 	Float4      uint32 = 700
 	Float8      uint32 = 701
@@ -62,6 +63,7 @@ var typeTable = map[uint32]typeInfo{
 	Int4:        {"int4", 4, "integer", 0},
 	Text:        {"text", -1, "text", 0},
 	OID:         {"oid", 4, "oid", 0},
+	XID:         {"xid", 4, "xid", 0},
 	JSON:        {"json", -1, "json", 0},
 	Float4:      {"float4", 4, "real", 0},
 	Float8:      {"float8", 8, "double precision", 0},
