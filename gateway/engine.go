@@ -476,7 +476,7 @@ func (e *Engine) columnOrigin(s *engineSession, c *sql.Column) (uint32, uint16) 
 	}
 	for i, col := range t.Schema() {
 		if strings.EqualFold(col.Name, c.Name) {
-			return RelationOID(c.DatabaseSource, t.Name()), uint16(i + 1)
+			return catalogRelationOID(c.DatabaseSource, t.Name()), uint16(i + 1)
 		}
 	}
 	return 0, 0

@@ -205,6 +205,16 @@ func TestPgCatalogRelations(t *testing.T) {
 	if n != 10 {
 		t.Errorf("pg_type has %d of 10 wire types", n)
 	}
+	// A pg_catalog column's RowDescription names its relation as pg_class
+	// does (pg_class is 1259; relname is its second attribute).
+	rows, err = c.Query(ctx, "SELECT relname FROM pg_catalog.pg_class LIMIT 1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fd := rows.FieldDescriptions(); fd[0].TableOID != 1259 || fd[0].TableAttributeNumber != 2 {
+		t.Errorf("pg_class.relname described as table %d attribute %d, want 1259 and 2", fd[0].TableOID, fd[0].TableAttributeNumber)
+	}
+	rows.Close()
 	// xid columns travel as xid in text and binary (pgx asks for binary).
 	var frozen, datfrozen uint32
 	rows, err = c.Query(ctx, "SELECT c.relfrozenxid, d.datfrozenxid FROM pg_catalog.pg_class c, pg_catalog.pg_database d WHERE c.relname = 'big_orders'")
