@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 
 	"github.com/dolthub/go-mysql-server/sql"
 	"github.com/rs/zerolog"
@@ -34,6 +35,9 @@ type Side struct {
 	serving  *serving
 	recon    *reconciler
 	gov      *governance // access policy and audit trail (governance.go)
+
+	closeOnce sync.Once
+	closeErr  error
 }
 
 // Open opens the store under dataDir, creates or evolves the
@@ -126,14 +130,18 @@ func declareTable(eng *gateway.Engine, schema string, t sql.Table) {
 	}
 }
 
-// Close stops following canonical and closes the store.
+// Close stops following canonical and closes the store. Closing twice is
+// a no-op that returns the first close's error.
 func (c *Side) Close() error {
-	c.stopServing()
-	if c.recon != nil {
-		c.recon.close()
-	}
-	c.closeGovernance()
-	return c.store.Close()
+	c.closeOnce.Do(func() {
+		c.stopServing()
+		if c.recon != nil {
+			c.recon.close()
+		}
+		c.closeGovernance()
+		c.closeErr = c.store.Close()
+	})
+	return c.closeErr
 }
 
 // Configure points a gateway config at this side: commit clock, write
