@@ -63,6 +63,15 @@ type Comparison struct {
 	Diffs   []Difference
 	// Buckets and Descended report a bucketed comparison (0 otherwise).
 	Buckets, Descended int
+	// Method says how an external (right_dsn) side was read: "bisection"
+	// (key-range bisection) or "whole" ("" for internal sides); Why is
+	// why it was read whole.
+	Method, Why string
+	// Ranges is how many key ranges bisection summarized on the external
+	// side and RangesFetched how many of them it fetched; ExternalRows is
+	// how many rows were read from the external side (all of them for a
+	// whole read).
+	Ranges, RangesFetched, ExternalRows int
 }
 
 // plan is which columns of each side a rule compares.

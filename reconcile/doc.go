@@ -15,7 +15,8 @@
 // a run whose serving side moved underneath it is retried, and its
 // differences are only "pending" if it never settles. Rules that read no
 // projection pin canonical to the head commit read once at the start.
-// External sides (right_dsn) are read with pgx at the time of the run.
+// External sides (right_dsn) are read with pgx at the time of the run, a
+// bisected one within one REPEATABLE READ snapshot of the legacy database.
 //
 // # Lag versus divergence
 //
@@ -46,6 +47,18 @@
 // compared key by key. A left side that is a plain column list of an entity
 // is streamed from the canonical store at the paired commit without
 // keeping its rows; a second scan keeps only the rows of differing buckets.
+//
+// A record or state rule whose right side is an external legacy database
+// (right_dsn) is compared by key-range bisection: each range of match keys
+// is summarized on both sides as a count and a sum of MD5-based hashes of
+// the rows' canonical text, the external side's by an SQL aggregate run in
+// the legacy database, so equal ranges cost two numbers; differing ranges
+// are split at key quantiles and only small differing ranges are fetched
+// and compared row by row. Rows are rendered identically on both sides
+// (numeric scale, dates, timestamps, NULLs), so equal values in another
+// format never make an exception. Rules whose right side cannot be
+// restricted to a key range are read whole, and the run's coverage says
+// why; see bisect.go for the conditions.
 //
 // Grace re-checks, the exception ledger and webhooks are described on
 // Engine.Start, Ledger and Options.Webhooks. Differences held for their

@@ -179,6 +179,7 @@ func (e *Engine) Run(ctx context.Context, name, trigger string) (Run, error) {
 	e.mu.Unlock()
 	run.Unit, run.Compared, run.Matched = cmp.Unit, int64(cmp.Compared), int64(cmp.Matched)
 	run.Buckets, run.Descended = int64(cmp.Buckets), int64(cmp.Descended)
+	run.Ranges, run.RangesFetched, run.ExternalRows = int64(cmp.Ranges), int64(cmp.RangesFetched), int64(cmp.ExternalRows)
 	if err := e.settle(r, cmp, p, &run); err != nil {
 		return run, err
 	}
@@ -204,6 +205,19 @@ func (e *Engine) compareRule(ctx context.Context, r *catalog.Reconciliation) (Co
 	if proj, ok := e.bucketable(r); ok {
 		return e.compareBuckets(ctx, r, proj)
 	}
+	why := ""
+	if r.RightDSN != "" && r.Right != "" {
+		if r.Level == catalog.LevelRecord || r.Level == catalog.LevelState {
+			cmp, p, err := e.compareBisect(ctx, r)
+			if !errors.Is(err, errNotBisectable) {
+				return cmp, p, err
+			}
+			why = strings.TrimPrefix(err.Error(), errNotBisectable.Error()+": ")
+			e.log.Debug().Str("rule", r.Name).Str("reason", why).Msg("external side read whole")
+		} else {
+			why = fmt.Sprintf("%s rules compare aggregates", r.Level)
+		}
+	}
 	left, right, p, err := e.read(ctx, r)
 	if err != nil {
 		return Comparison{}, p, err
@@ -211,6 +225,9 @@ func (e *Engine) compareRule(ctx context.Context, r *catalog.Reconciliation) (Co
 	cmp, err := compare(r, left, right, e.clock())
 	if err != nil {
 		return Comparison{}, p, err
+	}
+	if p.external {
+		cmp.Method, cmp.Why, cmp.ExternalRows = "whole", why, len(right.rows)
 	}
 	return cmp, p, nil
 }
@@ -316,6 +333,17 @@ func (e *Engine) settle(r *catalog.Reconciliation, cmp Comparison, p pairing, ru
 	run.Coverage = fmt.Sprintf("%d of %d %s compared", verdicts, run.Compared, cmp.Unit)
 	if cmp.Buckets > 0 {
 		run.Coverage += fmt.Sprintf(" (%d buckets, %d descended)", cmp.Buckets, cmp.Descended)
+	}
+	switch cmp.Method {
+	case "bisection":
+		run.Coverage += fmt.Sprintf(" (key-range bisection: %d ranges summarized on the external side, %d fetched, %d external rows read)",
+			cmp.Ranges, cmp.RangesFetched, cmp.ExternalRows)
+	case "whole":
+		run.Coverage += fmt.Sprintf(" (external side read whole, %d rows", cmp.ExternalRows)
+		if cmp.Why != "" {
+			run.Coverage += ": " + cmp.Why
+		}
+		run.Coverage += ")"
 	}
 	if !p.paired {
 		run.Coverage += "; serving moved while read: differences held as pending"

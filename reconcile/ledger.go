@@ -87,8 +87,14 @@ type Run struct {
 	Resolved  int64     `json:"resolved"`
 	Buckets   int64     `json:"buckets,omitempty"`
 	Descended int64     `json:"descended,omitempty"`
-	Coverage  string    `json:"coverage"`
-	Error     string    `json:"error,omitempty"`
+	// Ranges, RangesFetched and ExternalRows report how an external
+	// (right_dsn) side was read: key ranges summarized there by bisection,
+	// ranges fetched, and rows read from it (all of them when read whole).
+	Ranges        int64  `json:"ranges,omitempty"`
+	RangesFetched int64  `json:"ranges_fetched,omitempty"`
+	ExternalRows  int64  `json:"external_rows,omitempty"`
+	Coverage      string `json:"coverage"`
+	Error         string `json:"error,omitempty"`
 }
 
 // Ledger keeps exceptions, their status history and runs durably in a

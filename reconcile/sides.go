@@ -85,11 +85,19 @@ const maxReadAttempts = 4
 
 // read reads both sides of r at a paired point in time.
 func (e *Engine) read(ctx context.Context, r *catalog.Reconciliation) (left, right rows, p pairing, err error) {
+	return e.readSides(ctx, r, true)
+}
+
+// readSides reads the left side of r, and the right side too when
+// withRight, at a paired point in time. Without the right side only the
+// pairing of the left side is established (an external right side is then
+// read by the caller, range by range).
+func (e *Engine) readSides(ctx context.Context, r *catalog.Reconciliation, withRight bool) (left, right rows, p pairing, err error) {
 	p.head = e.canon.Head().ID
 	projs := e.projectionsRead(r)
 	if len(projs) == 0 {
 		p.asOf, p.paired = p.head, true
-		left, right, err = e.readBoth(ctx, r, p.asOf)
+		left, right, err = e.readBoth(ctx, r, p.asOf, withRight)
 		p.external = r.RightDSN != ""
 		p.projs = e.marks(r, p, nil)
 		return left, right, p, err
@@ -108,7 +116,7 @@ func (e *Engine) read(ctx context.Context, r *catalog.Reconciliation) (left, rig
 		}
 		w := p.asOf
 		p.watermark = &w
-		left, right, err = e.readBoth(ctx, r, p.asOf)
+		left, right, err = e.readBoth(ctx, r, p.asOf, withRight)
 		if err != nil {
 			return rows{}, rows{}, p, err
 		}
@@ -165,13 +173,14 @@ func (e *Engine) marks(r *catalog.Reconciliation, p pairing, wms []projections.W
 	return out
 }
 
-// readBoth runs both sides with canonical pinned at asOf.
-func (e *Engine) readBoth(ctx context.Context, r *catalog.Reconciliation, asOf uint64) (left, right rows, err error) {
+// readBoth runs both sides (the right one only when withRight) with
+// canonical pinned at asOf.
+func (e *Engine) readBoth(ctx context.Context, r *catalog.Reconciliation, asOf uint64, withRight bool) (left, right rows, err error) {
 	if left, err = e.internal(ctx, r.Left, asOf); err != nil {
 		return rows{}, rows{}, fmt.Errorf("left side: %w", err)
 	}
 	switch {
-	case r.Right == "":
+	case r.Right == "" || !withRight:
 	case r.RightDSN != "":
 		if right, err = e.external(ctx, r); err != nil {
 			return rows{}, rows{}, fmt.Errorf("right side: %w", err)

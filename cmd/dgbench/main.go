@@ -58,9 +58,13 @@ func main() {
 	clients := flag.Int("clients", 8, "pgbench -c")
 	threads := flag.Int("threads", 2, "pgbench -j")
 	profile := flag.String("cpuprofile", "", "write a CPU profile of dualgate (the whole run) to this file")
+	rebuildRows := flag.Int("rebuild-rows", 1_000_000, "rows of the projection the rebuild bar rebuilds")
+	serving := flag.Bool("serving", true, "run the serving lane's Redis, freshness, GROUP BY and rebuild bars after the point lookups")
 	reconRows := flag.String("reconcile", "1000000", "entity sizes of the reconciliation bar, comma-separated (empty: skip)")
 	reconDiffs := flag.Int("reconcile-diffs", 1000, "differences seeded into serving for the reconciliation bar")
 	reconOnly := flag.Bool("reconcile-only", false, "run only the reconciliation bar (no PostgreSQL comparison)")
+	reconExt := flag.String("reconcile-external", "", "entity sizes reconciled against a legacy PostgreSQL mart (right_dsn), comma-separated (empty: skip)")
+	reconExtDiffs := flag.Int("reconcile-external-diffs", 100, "differences seeded into the legacy mart for -reconcile-external")
 	flag.Parse()
 	if *profile != "" {
 		f, err := os.Create(*profile)
@@ -80,7 +84,7 @@ func main() {
 		os.Exit(1)
 	}
 	if !*reconOnly {
-		if err := run(context.Background(), *rows, *dur, *clients, *threads); err != nil {
+		if err := run(context.Background(), *rows, *dur, *clients, *threads, *serving, *rebuildRows); err != nil {
 			fail(err)
 		}
 	}
@@ -98,9 +102,21 @@ func main() {
 			fail(err)
 		}
 	}
+	for _, s := range strings.Split(*reconExt, ",") {
+		if s = strings.TrimSpace(s); s == "" {
+			continue
+		}
+		n, err := strconv.Atoi(s)
+		if err != nil || n < *reconExtDiffs || *reconExtDiffs < 1 {
+			fail(fmt.Errorf("-reconcile-external %q: sizes are row counts of at least -reconcile-external-diffs (>= 1)", s))
+		}
+		if err := reconcileExternalBench(context.Background(), n, *reconExtDiffs); err != nil {
+			fail(err)
+		}
+	}
 }
 
-func run(ctx context.Context, rows int, dur time.Duration, clients, threads int) error {
+func run(ctx context.Context, rows int, dur time.Duration, clients, threads int, serving bool, rebuildRows int) error {
 	if _, err := exec.LookPath("pgbench"); err != nil {
 		return fmt.Errorf("pgbench not found (apt-get install postgresql-contrib or postgresql-15): %w", err)
 	}
@@ -207,7 +223,13 @@ func run(ctx context.Context, rows int, dur time.Duration, clients, threads int)
 	row("serving point lookup p99 (embedded store)", ms(peer.p99), ms(serve.p99), "ms")
 	row("ingest: COPY rows, mapped and committed", rows2s(rows, pgLoad), rows2s(rows, dgLoad), "rows/s")
 	fmt.Printf("%-44s %14s %14.0f %9.2fx  (AS OF commit 2 vs head, TPS; goal <= 1.2x time)\n", "AS OF old commit point lookup TPS", "-", old.tps, head.tps/old.tps)
-	return nil
+	if !serving {
+		return nil
+	}
+	// The in-process server above is done; stop it before the serving
+	// bars start theirs (its store closes when run returns).
+	stop()
+	return servingBars(ctx, peerT, peer, rows, rebuildRows, dur, clients, threads, dir)
 }
 
 func rows2s(rows int, d time.Duration) float64 { return float64(rows) / d.Seconds() }

@@ -5,14 +5,17 @@ import (
 	"fmt"
 	"os"
 	"runtime"
+	"strconv"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/rs/zerolog"
 
 	"github.com/dualgate/dualgate/canonical"
 	"github.com/dualgate/dualgate/catalog"
 	"github.com/dualgate/dualgate/cmd/internal/primary"
 	"github.com/dualgate/dualgate/gateway"
+	"github.com/dualgate/dualgate/gateway/pgtest"
 	"github.com/dualgate/dualgate/projections"
 )
 
@@ -161,4 +164,154 @@ func reconcileBench(ctx context.Context, n, diffs int, keyed bool) error {
 	runtime.ReadMemStats(&ms)
 	fmt.Printf("Go heap in use after the runs: %d MiB\n", ms.HeapInuse>>20)
 	return nil
+}
+
+// externalCatalog reconciles the same accounts against a legacy PostgreSQL
+// mart (right_dsn): by key-range bisection, and read whole for reference
+// (OFFSET 0 makes the right side one that cannot be range-restricted).
+const externalCatalog = `context: recon_external_bench
+owner: bench
+sources:
+  account_events:
+    columns: {id: bigint, owner: text, balance_cents: bigint}
+    dedupe_key: [id]
+entities:
+  accounts:
+    key: [id]
+    columns: {id: bigint, owner: text, balance_cents: bigint}
+    mappings:
+      - {source: account_events, version: 1, select: "SELECT id, owner, balance_cents FROM batch"}
+reconciliations:
+  accounts_legacy:
+    level: record
+    left: SELECT id, owner, balance_cents FROM canonical.accounts
+    right: SELECT id, owner, balance_cents FROM legacy.accounts
+    right_dsn: ${DGBENCH_LEGACY_DSN}
+    match: [id]
+  accounts_legacy_whole:
+    level: record
+    left: SELECT id, owner, balance_cents FROM canonical.accounts
+    right: SELECT id, owner, balance_cents FROM legacy.accounts OFFSET 0
+    right_dsn: ${DGBENCH_LEGACY_DSN}
+    match: [id]
+`
+
+// reconcileExternalBench reconciles an n-row entity against a legacy
+// PostgreSQL 15 mart holding the same rows (balances as numeric(14,2):
+// equal values in another format), with no differences and with diffs
+// seeded into the mart, by key-range bisection and read whole. There is no
+// DESIGN.md bar for it; the figure that matters is how few of the mart's
+// rows bisection reads.
+func reconcileExternalBench(ctx context.Context, n, diffs int) error {
+	pg, err := pgtest.Start(ctx, pgtest.Options{})
+	if err != nil {
+		return err
+	}
+	defer pg.Stop()
+	if err := os.Setenv("DGBENCH_LEGACY_DSN", pg.DSN("postgres")); err != nil {
+		return err
+	}
+	legacy, err := pgx.Connect(ctx, pg.DSN("postgres"))
+	if err != nil {
+		return err
+	}
+	defer legacy.Close(context.WithoutCancel(ctx))
+	dataDir, err := os.MkdirTemp("", "dgbench-recon-ext-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(dataDir)
+	cat, err := catalog.LoadFiles(catalog.File{Name: "recon_external_bench.yaml", Data: []byte(externalCatalog)})
+	if err != nil {
+		return err
+	}
+	eng := gateway.NewEngine()
+	defer eng.Close()
+	side, err := primary.Open(ctx, dataDir, cat, eng, "", zerolog.Nop())
+	if err != nil {
+		return err
+	}
+	defer side.Close()
+
+	start := time.Now()
+	row := func(i int) []any {
+		return []any{int64(i), fmt.Sprintf("owner-%d", i%9973), int64(i*7919%1_000_000) - 500_000}
+	}
+	const per = 100_000
+	for lo := 0; lo < n; lo += per {
+		hi := min(lo+per, n)
+		ch := make([]canonical.Change, 0, hi-lo)
+		for i := lo; i < hi; i++ {
+			ch = append(ch, canonical.Change{Table: "accounts", Op: canonical.OpUpsert, Row: row(i)})
+		}
+		if _, err := side.Store().Commit(ctx, canonical.CommitRequest{Kind: canonical.KindIngest, Committer: "dgbench", Changes: ch}); err != nil {
+			return err
+		}
+	}
+	if _, err := legacy.Exec(ctx, `CREATE SCHEMA legacy;
+		CREATE TABLE legacy.accounts (id bigint PRIMARY KEY, owner text, balance_cents numeric(14,2))`); err != nil {
+		return err
+	}
+	src := pgx.CopyFromFunc(func() func() ([]any, error) {
+		i := 0
+		return func() ([]any, error) {
+			if i == n {
+				return nil, nil
+			}
+			r := row(i)
+			i++
+			return []any{r[0], r[1], strconv.FormatInt(r[2].(int64), 10) + ".00"}, nil
+		}
+	}())
+	if _, err := legacy.CopyFrom(ctx, pgx.Identifier{"legacy", "accounts"}, []string{"id", "owner", "balance_cents"}, src); err != nil {
+		return err
+	}
+	if _, err := legacy.Exec(ctx, `VACUUM ANALYZE legacy.accounts`); err != nil {
+		return err
+	}
+	fmt.Printf("\nreconcile: %d-row entity vs a legacy PostgreSQL 15 mart (right_dsn); both loaded in %s\n",
+		n, time.Since(start).Round(time.Millisecond))
+	fmt.Printf("%-44s %10s %10s %8s %14s %8s\n", "rule run", "time", "compared", "found", "mart rows read", "ranges")
+	re := side.Reconciler()
+	measure := func(rule, label string, want int) error {
+		t0 := time.Now()
+		run, err := re.Run(ctx, rule, "bench")
+		took := time.Since(t0)
+		if err != nil {
+			return err
+		}
+		fmt.Printf("%-44s %9.3fs %10d %8d %14d %8s\n", label, took.Seconds(), run.Compared, run.Divergent, run.ExternalRows,
+			fmt.Sprintf("%d/%d", run.RangesFetched, run.Ranges))
+		if int(run.Divergent) != want {
+			return fmt.Errorf("%s: found %d differences, seeded %d", rule, run.Divergent, want)
+		}
+		return nil
+	}
+	if err := measure("accounts_legacy", "record, bisection, 0 differences", 0); err != nil {
+		return err
+	}
+	if err := measure("accounts_legacy_whole", "record, read whole, 0 differences", 0); err != nil {
+		return err
+	}
+	// Seed the mart: a third of the keys deleted, a third altered, a third
+	// added that canonical lacks, spread over the key space.
+	for d := 0; d < diffs; d++ {
+		id := int64(d) * int64(n/diffs)
+		var q string
+		switch d % 3 {
+		case 0:
+			q = fmt.Sprintf(`DELETE FROM legacy.accounts WHERE id = %d`, id)
+		case 1:
+			q = fmt.Sprintf(`UPDATE legacy.accounts SET owner = 'tampered' WHERE id = %d`, id)
+		default:
+			q = fmt.Sprintf(`INSERT INTO legacy.accounts VALUES (%d, 'ghost', 0)`, int64(n+d))
+		}
+		if _, err := legacy.Exec(ctx, q); err != nil {
+			return err
+		}
+	}
+	if err := measure("accounts_legacy", fmt.Sprintf("record, bisection, %d differences", diffs), diffs); err != nil {
+		return err
+	}
+	return measure("accounts_legacy_whole", fmt.Sprintf("record, read whole, %d differences", diffs), diffs)
 }

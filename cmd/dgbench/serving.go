@@ -1,0 +1,273 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/rs/zerolog"
+
+	"github.com/dualgate/dualgate/catalog"
+	"github.com/dualgate/dualgate/cmd/internal/primary"
+	"github.com/dualgate/dualgate/gateway"
+	"github.com/dualgate/dualgate/projections/redistest"
+)
+
+// The serving lane's bars beyond the embedded point lookup of run():
+// point lookups on Redis next to raw redis GET (redis-benchmark),
+// freshness from an acknowledged canonical commit to the change visible in
+// serving on both stores, a full projection rebuild, and a GROUP BY over
+// canonical against PostgreSQL on the same rows.
+
+// dualgateOn is an in-process dualgate primary serving the bench catalog.
+type dualgateOn struct {
+	target
+	side *primary.Side
+	stop func()
+}
+
+// startDualgate opens a primary over a fresh data directory, with the
+// embedded store (redisURL "") or Redis, and serves it on a loopback port.
+func startDualgate(ctx context.Context, redisURL string) (*dualgateOn, error) {
+	dataDir, err := os.MkdirTemp("", "dgbench-data-")
+	if err != nil {
+		return nil, err
+	}
+	cat, err := catalog.LoadFiles(catalog.File{Name: "bench.yaml", Data: []byte(benchCatalog)})
+	if err != nil {
+		return nil, err
+	}
+	eng := gateway.NewEngine()
+	side, err := primary.Open(ctx, dataDir, cat, eng, redisURL, zerolog.Nop())
+	if err != nil {
+		eng.Close()
+		return nil, err
+	}
+	cfg := gateway.Config{Listen: "127.0.0.1:0", Trust: true, Version: "bench", Log: zerolog.Nop()}
+	side.Configure(&cfg)
+	srv, err := gateway.NewServer(cfg, eng)
+	if err == nil {
+		err = srv.Listen()
+	}
+	if err != nil {
+		side.Close()
+		eng.Close()
+		return nil, err
+	}
+	sctx, cancel := context.WithCancel(ctx)
+	side.Run(sctx) // projections follow canonical commits until Close
+	go func() { _ = srv.Serve(sctx) }()
+	_, p, _ := net.SplitHostPort(srv.Addr().String())
+	port, _ := strconv.Atoi(p)
+	return &dualgateOn{
+		target: target{name: "dualgate", host: "127.0.0.1", port: port, user: "bench", db: "dualgate"},
+		side:   side,
+		stop: func() {
+			cancel()
+			side.Close()
+			eng.Close()
+			_ = os.RemoveAll(dataDir)
+		},
+	}, nil
+}
+
+// startRedis starts a throwaway redis-server (persistence off) on a free
+// loopback port.
+func startRedis() (port int, stop func(), err error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return 0, nil, err
+	}
+	port = l.Addr().(*net.TCPAddr).Port
+	l.Close()
+	cmd := exec.Command(redistest.Bin(), "--port", strconv.Itoa(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no")
+	if err := cmd.Start(); err != nil {
+		return 0, nil, fmt.Errorf("redis-server (apt-get install redis-server): %w", err)
+	}
+	stop = func() { _ = cmd.Process.Kill(); _ = cmd.Wait() }
+	if !redistest.Wait(fmt.Sprintf("127.0.0.1:%d", port), 10*time.Second) {
+		stop()
+		return 0, nil, errors.New("redis-server did not answer PING")
+	}
+	return port, stop, nil
+}
+
+// freshness commits n single-row changes through raw.kv_src and, for each,
+// measures the time from the INSERT being acknowledged (committed) to the
+// new value being read from serving.kv_view.
+func freshness(ctx context.Context, t target, rows, n int) (p50, p99 time.Duration, err error) {
+	conn, err := pgx.Connect(ctx, t.dsn())
+	if err != nil {
+		return 0, 0, err
+	}
+	defer conn.Close(ctx)
+	if _, err := conn.Exec(ctx, "SET dualgate.label_notices = off"); err != nil {
+		return 0, 0, err
+	}
+	lat := make([]time.Duration, 0, n)
+	for i := 0; i < n; i++ {
+		id := int64(i*7919%rows + 1)
+		val := fmt.Sprintf("fresh-%d", i)
+		if _, err := conn.Exec(ctx, "INSERT INTO raw.kv_src (id, val, n) VALUES ($1, $2, $3)", id, val, int64(rows*10+i)); err != nil {
+			return 0, 0, err
+		}
+		acked := time.Now()
+		for {
+			var got string
+			if err := conn.QueryRow(ctx, "SELECT val FROM serving.kv_view WHERE id = $1", id).Scan(&got); err != nil && !errors.Is(err, pgx.ErrNoRows) {
+				return 0, 0, err
+			}
+			if got == val {
+				break
+			}
+			if time.Since(acked) > 30*time.Second {
+				return 0, 0, fmt.Errorf("freshness: key %d not visible in serving after 30 s", id)
+			}
+		}
+		lat = append(lat, time.Since(acked))
+	}
+	sort.Slice(lat, func(i, j int) bool { return lat[i] < lat[j] })
+	return lat[len(lat)/2], lat[len(lat)*99/100], nil
+}
+
+var getRe = regexp.MustCompile(`GET: ([0-9.]+) requests per second`)
+
+// redisGET is raw redis GET throughput from redis-benchmark with the same
+// client count as pgbench.
+func redisGET(ctx context.Context, port, clients int) (float64, error) {
+	out, err := exec.CommandContext(ctx, "redis-benchmark", "-h", "127.0.0.1", "-p", strconv.Itoa(port),
+		"-t", "get", "-n", "400000", "-c", strconv.Itoa(clients), "-q").CombinedOutput()
+	if err != nil {
+		return 0, fmt.Errorf("redis-benchmark: %w\n%s", err, out)
+	}
+	m := getRe.FindSubmatch(out)
+	if m == nil {
+		return 0, fmt.Errorf("no GET rate in redis-benchmark output:\n%s", out)
+	}
+	return strconv.ParseFloat(string(m[1]), 64)
+}
+
+// servingBars runs the serving lane's remaining bars on dualgate
+// instances of its own (projections following commits). peer is
+// PostgreSQL's primary-key lookup result of run() on the same rows, pg the
+// peer itself (with kv loaded), dir where pgbench scripts and logs go.
+func servingBars(ctx context.Context, pg target, peer result, rows, rebuildRows int, dur time.Duration, clients, threads int, dir string) error {
+	const freshN = 300
+	emb, err := startDualgate(ctx, "")
+	if err != nil {
+		return err
+	}
+	defer emb.stop()
+	if _, err := load(ctx, emb.target, "", "COPY raw.kv_src (id, val, n) FROM STDIN", rows); err != nil {
+		return fmt.Errorf("load dualgate (embedded): %w", err)
+	}
+	if err := execSQL(ctx, emb.target, "CALL dualgate.rebuild('kv_view')"); err != nil {
+		return fmt.Errorf("materialize kv_view: %w", err)
+	}
+	e50, e99, err := freshness(ctx, emb.target, rows, freshN)
+	if err != nil {
+		return fmt.Errorf("freshness (embedded): %w", err)
+	}
+
+	port, stopRedis, err := startRedis()
+	if err != nil {
+		return err
+	}
+	defer stopRedis()
+	dg, err := startDualgate(ctx, fmt.Sprintf("redis://127.0.0.1:%d/0", port))
+	if err != nil {
+		return err
+	}
+	defer dg.stop()
+	if _, err := load(ctx, dg.target, "", "COPY raw.kv_src (id, val, n) FROM STDIN", rows); err != nil {
+		return fmt.Errorf("load dualgate (redis): %w", err)
+	}
+	if err := execSQL(ctx, dg.target, "CALL dualgate.rebuild('kv_view')"); err != nil {
+		return fmt.Errorf("materialize kv_view on redis: %w", err)
+	}
+	script := filepath.Join(dir, "serving-redis.sql")
+	if err := os.WriteFile(script, []byte(fmt.Sprintf("\\set id random(1, %d)\nSELECT id, val, n FROM serving.kv_view WHERE id = :id;\n", rows)), 0o644); err != nil {
+		return err
+	}
+	onRedis, err := pgbench(ctx, dg.target, script, dir, "serving-redis", dur, clients, threads)
+	if err != nil {
+		return fmt.Errorf("pgbench serving on redis: %w", err)
+	}
+	raw, err := redisGET(ctx, port, clients)
+	if err != nil {
+		return err
+	}
+	r50, r99, err := freshness(ctx, dg.target, rows, freshN)
+	if err != nil {
+		return fmt.Errorf("freshness (redis): %w", err)
+	}
+
+	// GROUP BY over every canonical row, against the same on PostgreSQL.
+	groupSQL := "SELECT n %% 100 AS g, count(*), sum(n) FROM %s GROUP BY 1 ORDER BY 1"
+	pgGroup, err := timeQuery(ctx, pg, fmt.Sprintf(groupSQL, "kv"))
+	if err != nil {
+		return fmt.Errorf("group by on postgresql: %w", err)
+	}
+	dgGroup, err := timeQuery(ctx, emb.target, fmt.Sprintf(groupSQL, "canonical.kv"))
+	if err != nil {
+		return fmt.Errorf("group by on dualgate: %w", err)
+	}
+
+	// A full rebuild of a projection of rebuildRows rows (embedded store).
+	rb, err := startDualgate(ctx, "")
+	if err != nil {
+		return err
+	}
+	defer rb.stop()
+	if _, err := load(ctx, rb.target, "", "COPY raw.kv_src (id, val, n) FROM STDIN", rebuildRows); err != nil {
+		return fmt.Errorf("load %d rows for the rebuild: %w", rebuildRows, err)
+	}
+	rebuild, err := timeQuery(ctx, rb.target, "CALL dualgate.rebuild('kv_view')")
+	if err != nil {
+		return fmt.Errorf("rebuild: %w", err)
+	}
+
+	fmt.Printf("\n%-44s %14s %14s %10s\n", "serving lane", "postgresql-15", "dualgate", "ratio")
+	fmt.Printf("%-44s %14.3f %14.3f %9.2fx  (goal >= 1.0x)\n", "serving point lookup TPS (Redis) (tx/s)", peer.tps, onRedis.tps, onRedis.tps/peer.tps)
+	fmt.Printf("%-44s %14.3f %14.3f %9.2fx  (goal p99 <= 2 ms)\n", "serving point lookup p99 (Redis) (ms)", ms(peer.p99), ms(onRedis.p99), ms(onRedis.p99)/ms(peer.p99))
+	fmt.Printf("%-44s %14s %14.0f %10s  (redis-benchmark -t get -c %d; the ceiling under a Redis-backed lookup)\n", "raw redis GET (req/s)", "-", raw, "", clients)
+	fmt.Printf("%-44s %14s %14.2f %10s  (goal p99 <= 100 ms)\n", "freshness p50 / p99, embedded (ms)", "-", ms(e50), fmt.Sprintf("%.2f", ms(e99)))
+	fmt.Printf("%-44s %14s %14.2f %10s  (goal p99 <= 250 ms)\n", "freshness p50 / p99, Redis (ms)", "-", ms(r50), fmt.Sprintf("%.2f", ms(r99)))
+	fmt.Printf("%-44s %14.3f %14.3f %9.2fx  (goal <= 3x time)\n", fmt.Sprintf("canonical GROUP BY over %d rows (s)", rows), pgGroup.Seconds(), dgGroup.Seconds(), dgGroup.Seconds()/pgGroup.Seconds())
+	fmt.Printf("%-44s %14s %14.3f\n", fmt.Sprintf("projection rebuild, %d rows (s)", rebuildRows), "-", rebuild.Seconds())
+	return nil
+}
+
+// timeQuery runs one statement and returns how long it took to complete
+// (rows read and discarded).
+func timeQuery(ctx context.Context, t target, sql string) (time.Duration, error) {
+	conn, err := pgx.Connect(ctx, t.dsn())
+	if err != nil {
+		return 0, err
+	}
+	defer conn.Close(ctx)
+	if strings.HasPrefix(t.name, "dualgate") {
+		if _, err := conn.Exec(ctx, "SET dualgate.label_notices = off"); err != nil {
+			return 0, err
+		}
+	}
+	start := time.Now()
+	rows, err := conn.Query(ctx, sql)
+	if err != nil {
+		return 0, err
+	}
+	for rows.Next() {
+	}
+	rows.Close()
+	return time.Since(start), rows.Err()
+}
