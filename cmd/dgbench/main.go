@@ -13,7 +13,6 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -25,11 +24,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5/pgconn"
-	"github.com/rs/zerolog"
 
-	"github.com/dualgate/dualgate/catalog"
-	"github.com/dualgate/dualgate/cmd/internal/primary"
-	"github.com/dualgate/dualgate/gateway"
 	"github.com/dualgate/dualgate/gateway/pgtest"
 )
 
@@ -126,39 +121,18 @@ func run(ctx context.Context, rows int, dur time.Duration, clients, threads int,
 	}
 	defer pg.Stop()
 
-	dataDir, err := os.MkdirTemp("", "dgbench-data-")
+	bp, err := openPrimary(ctx, "bench.yaml", benchCatalog, "")
 	if err != nil {
 		return err
 	}
-	defer os.RemoveAll(dataDir)
-	cat, err := catalog.LoadFiles(catalog.File{Name: "bench.yaml", Data: []byte(benchCatalog)})
+	defer bp.Close()
+	dgT, stop, err := bp.serve(ctx)
 	if err != nil {
 		return err
 	}
-	eng := gateway.NewEngine()
-	defer eng.Close()
-	side, err := primary.Open(ctx, dataDir, cat, eng, "", zerolog.Nop())
-	if err != nil {
-		return err
-	}
-	defer side.Close()
-	cfg := gateway.Config{Listen: "127.0.0.1:0", Trust: true, Version: "bench", Log: zerolog.Nop()}
-	side.Configure(&cfg)
-	srv, err := gateway.NewServer(cfg, eng)
-	if err != nil {
-		return err
-	}
-	if err := srv.Listen(); err != nil {
-		return err
-	}
-	sctx, stop := context.WithCancel(ctx)
 	defer stop()
-	go func() { _ = srv.Serve(sctx) }()
-	_, dgPort, _ := net.SplitHostPort(srv.Addr().String())
-	port, _ := strconv.Atoi(dgPort)
 
 	peerT := target{name: "postgresql-15", host: "127.0.0.1", port: pg.Port, user: "postgres", db: "postgres"}
-	dgT := target{name: "dualgate", host: "127.0.0.1", port: port, user: "bench", db: "dualgate"}
 	pgLoad, err := load(ctx, peerT, "CREATE TABLE kv (id int8 PRIMARY KEY, val text NOT NULL, n int8 NOT NULL)", "COPY kv (id, val, n) FROM STDIN", rows)
 	if err != nil {
 		return fmt.Errorf("load postgresql: %w", err)

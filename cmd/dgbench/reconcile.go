@@ -9,12 +9,9 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
-	"github.com/rs/zerolog"
 
 	"github.com/dualgate/dualgate/canonical"
-	"github.com/dualgate/dualgate/catalog"
 	"github.com/dualgate/dualgate/cmd/internal/primary"
-	"github.com/dualgate/dualgate/gateway"
 	"github.com/dualgate/dualgate/gateway/pgtest"
 	"github.com/dualgate/dualgate/projections"
 )
@@ -59,37 +56,15 @@ reconciliations:
 // and with diffs seeded into the serving store. The goals are absolute
 // (<= 2 s for 1M rows, <= 20 s for 10M), not ratios against PostgreSQL.
 func reconcileBench(ctx context.Context, n, diffs int, keyed bool) error {
-	dataDir, err := os.MkdirTemp("", "dgbench-recon-")
+	bp, err := openPrimary(ctx, "recon_bench.yaml", reconcileCatalog, "")
 	if err != nil {
 		return err
 	}
-	defer os.RemoveAll(dataDir)
-	cat, err := catalog.LoadFiles(catalog.File{Name: "recon_bench.yaml", Data: []byte(reconcileCatalog)})
-	if err != nil {
-		return err
-	}
-	eng := gateway.NewEngine()
-	defer eng.Close()
-	side, err := primary.Open(ctx, dataDir, cat, eng, "", zerolog.Nop())
-	if err != nil {
-		return err
-	}
-	defer side.Close()
-
-	// Canonical rows are committed straight through the store (the ingest
-	// bar is measured elsewhere), 100k rows a commit.
+	defer bp.Close()
+	side := bp.side
 	start := time.Now()
-	const per = 100_000
-	for lo := 0; lo < n; lo += per {
-		hi := min(lo+per, n)
-		ch := make([]canonical.Change, 0, hi-lo)
-		for i := lo; i < hi; i++ {
-			ch = append(ch, canonical.Change{Table: "accounts", Op: canonical.OpUpsert,
-				Row: []any{int64(i), fmt.Sprintf("owner-%d", i%9973), int64(i*7919%1_000_000) - 500_000}})
-		}
-		if _, err := side.Store().Commit(ctx, canonical.CommitRequest{Kind: canonical.KindIngest, Committer: "dgbench", Changes: ch}); err != nil {
-			return err
-		}
+	if err := commitAccounts(ctx, side, n); err != nil {
+		return err
 	}
 	load := time.Since(start)
 	mat := side.Materializer()
@@ -216,37 +191,15 @@ func reconcileExternalBench(ctx context.Context, n, diffs int) error {
 		return err
 	}
 	defer legacy.Close(context.WithoutCancel(ctx))
-	dataDir, err := os.MkdirTemp("", "dgbench-recon-ext-")
+	bp, err := openPrimary(ctx, "recon_external_bench.yaml", externalCatalog, "")
 	if err != nil {
 		return err
 	}
-	defer os.RemoveAll(dataDir)
-	cat, err := catalog.LoadFiles(catalog.File{Name: "recon_external_bench.yaml", Data: []byte(externalCatalog)})
-	if err != nil {
-		return err
-	}
-	eng := gateway.NewEngine()
-	defer eng.Close()
-	side, err := primary.Open(ctx, dataDir, cat, eng, "", zerolog.Nop())
-	if err != nil {
-		return err
-	}
-	defer side.Close()
-
+	defer bp.Close()
+	side := bp.side
 	start := time.Now()
-	row := func(i int) []any {
-		return []any{int64(i), fmt.Sprintf("owner-%d", i%9973), int64(i*7919%1_000_000) - 500_000}
-	}
-	const per = 100_000
-	for lo := 0; lo < n; lo += per {
-		hi := min(lo+per, n)
-		ch := make([]canonical.Change, 0, hi-lo)
-		for i := lo; i < hi; i++ {
-			ch = append(ch, canonical.Change{Table: "accounts", Op: canonical.OpUpsert, Row: row(i)})
-		}
-		if _, err := side.Store().Commit(ctx, canonical.CommitRequest{Kind: canonical.KindIngest, Committer: "dgbench", Changes: ch}); err != nil {
-			return err
-		}
+	if err := commitAccounts(ctx, side, n); err != nil {
+		return err
 	}
 	if _, err := legacy.Exec(ctx, `CREATE SCHEMA legacy;
 		CREATE TABLE legacy.accounts (id bigint PRIMARY KEY, owner text, balance_cents numeric(14,2))`); err != nil {
@@ -258,7 +211,7 @@ func reconcileExternalBench(ctx context.Context, n, diffs int) error {
 			if i == n {
 				return nil, nil
 			}
-			r := row(i)
+			r := accountRow(i)
 			i++
 			return []any{r[0], r[1], strconv.FormatInt(r[2].(int64), 10) + ".00"}, nil
 		}
@@ -314,4 +267,26 @@ func reconcileExternalBench(ctx context.Context, n, diffs int) error {
 		return err
 	}
 	return measure("accounts_legacy_whole", fmt.Sprintf("record, read whole, %d differences", diffs), diffs)
+}
+
+// accountRow is row i of the reconciliation benches' accounts entity.
+func accountRow(i int) []any {
+	return []any{int64(i), fmt.Sprintf("owner-%d", i%9973), int64(i*7919%1_000_000) - 500_000}
+}
+
+// commitAccounts commits n accounts rows straight through the store (the
+// ingest bar is measured elsewhere), 100k rows a commit.
+func commitAccounts(ctx context.Context, side *primary.Side, n int) error {
+	const per = 100_000
+	for lo := 0; lo < n; lo += per {
+		hi := min(lo+per, n)
+		ch := make([]canonical.Change, 0, hi-lo)
+		for i := lo; i < hi; i++ {
+			ch = append(ch, canonical.Change{Table: "accounts", Op: canonical.OpUpsert, Row: accountRow(i)})
+		}
+		if _, err := side.Store().Commit(ctx, canonical.CommitRequest{Kind: canonical.KindIngest, Committer: "dgbench", Changes: ch}); err != nil {
+			return err
+		}
+	}
+	return nil
 }

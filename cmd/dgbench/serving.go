@@ -29,56 +29,82 @@ import (
 // serving on both stores, a full projection rebuild, and a GROUP BY over
 // canonical against PostgreSQL on the same rows.
 
-// dualgateOn is an in-process dualgate primary serving the bench catalog.
-type dualgateOn struct {
-	target
+// benchPrimary is an in-process dualgate primary over a fresh data
+// directory, for one bar.
+type benchPrimary struct {
 	side *primary.Side
-	stop func()
+	eng  *gateway.Engine
+	dir  string
 }
 
-// startDualgate opens a primary over a fresh data directory, with the
-// embedded store (redisURL "") or Redis, and serves it on a loopback port.
-func startDualgate(ctx context.Context, redisURL string) (*dualgateOn, error) {
-	dataDir, err := os.MkdirTemp("", "dgbench-data-")
+// openPrimary opens a primary with the catalog yaml (named name), the
+// embedded serving store (redisURL "") or Redis.
+func openPrimary(ctx context.Context, name, yaml, redisURL string) (*benchPrimary, error) {
+	dir, err := os.MkdirTemp("", "dgbench-data-")
 	if err != nil {
 		return nil, err
 	}
-	cat, err := catalog.LoadFiles(catalog.File{Name: "bench.yaml", Data: []byte(benchCatalog)})
+	cat, err := catalog.LoadFiles(catalog.File{Name: name, Data: []byte(yaml)})
 	if err != nil {
+		_ = os.RemoveAll(dir)
 		return nil, err
 	}
 	eng := gateway.NewEngine()
-	side, err := primary.Open(ctx, dataDir, cat, eng, redisURL, zerolog.Nop())
+	side, err := primary.Open(ctx, dir, cat, eng, redisURL, zerolog.Nop())
 	if err != nil {
 		eng.Close()
+		_ = os.RemoveAll(dir)
 		return nil, err
 	}
+	return &benchPrimary{side: side, eng: eng, dir: dir}, nil
+}
+
+// Close closes the store and removes the data directory.
+func (b *benchPrimary) Close() {
+	_ = b.side.Close()
+	b.eng.Close()
+	_ = os.RemoveAll(b.dir)
+}
+
+// serve serves the primary on a loopback port until stop.
+func (b *benchPrimary) serve(ctx context.Context) (t target, stop func(), err error) {
 	cfg := gateway.Config{Listen: "127.0.0.1:0", Trust: true, Version: "bench", Log: zerolog.Nop()}
-	side.Configure(&cfg)
-	srv, err := gateway.NewServer(cfg, eng)
+	b.side.Configure(&cfg)
+	srv, err := gateway.NewServer(cfg, b.eng)
 	if err == nil {
 		err = srv.Listen()
 	}
 	if err != nil {
-		side.Close()
-		eng.Close()
-		return nil, err
+		return target{}, nil, err
 	}
 	sctx, cancel := context.WithCancel(ctx)
-	side.Run(sctx) // projections follow canonical commits until Close
 	go func() { _ = srv.Serve(sctx) }()
 	_, p, _ := net.SplitHostPort(srv.Addr().String())
 	port, _ := strconv.Atoi(p)
-	return &dualgateOn{
-		target: target{name: "dualgate", host: "127.0.0.1", port: port, user: "bench", db: "dualgate"},
-		side:   side,
-		stop: func() {
-			cancel()
-			side.Close()
-			eng.Close()
-			_ = os.RemoveAll(dataDir)
-		},
-	}, nil
+	return target{name: "dualgate", host: "127.0.0.1", port: port, user: "bench", db: "dualgate"}, cancel, nil
+}
+
+// dualgateOn is a served bench primary whose projections follow commits.
+type dualgateOn struct {
+	target
+	stop func()
+}
+
+// startDualgate opens the bench catalog's primary on the embedded store
+// (redisURL "") or Redis, keeps its projections following canonical, and
+// serves it.
+func startDualgate(ctx context.Context, redisURL string) (*dualgateOn, error) {
+	b, err := openPrimary(ctx, "bench.yaml", benchCatalog, redisURL)
+	if err != nil {
+		return nil, err
+	}
+	b.side.Run(ctx) // projections follow canonical commits until Close
+	t, stop, err := b.serve(ctx)
+	if err != nil {
+		b.Close()
+		return nil, err
+	}
+	return &dualgateOn{target: t, stop: func() { stop(); b.Close() }}, nil
 }
 
 // startRedis starts a throwaway redis-server (persistence off) on a free
