@@ -145,6 +145,18 @@ func TestBrokenCatalogs(t *testing.T) {
 			"projections are written only by the materializer"},
 		{"grant ingest on canonical", "{privilege: read, on: canonical.orders}", "{privilege: ingest, on: canonical.orders}", "canonical.orders}", 0,
 			"grant ingest: cannot be granted on canonical.orders; ingest is granted on raw or raw.<source>"},
+		{"grant unknown column", "{privilege: read, on: canonical.orders}", "{privilege: read, on: canonical.orders, columns: [order_id, stauts]}", "stauts", 0,
+			`grant read: "stauts" is not a column of canonical.orders; did you mean "status"?`},
+		{"grant columns of a schema", "{privilege: read, on: canonical.orders}", "{privilege: read, on: canonical, columns: [order_id]}", "order_id]}", 0,
+			"grant read: columns need a relation, not the whole schema canonical"},
+		{"grant columns not read", "{privilege: read, on: canonical.orders}", "{privilege: admin, on: canonical.orders, columns: [order_id]}", "order_id]}", 0,
+			"grant admin: only read can be granted on columns"},
+		{"grant column named twice", "{privilege: read, on: canonical.orders}", "{privilege: read, on: canonical.orders, columns: [status, status]}", "status]", 0,
+			`grant read: column "status" is named twice`},
+		{"grant column twice over", "{privilege: read, on: canonical.orders}", "{privilege: read, on: canonical.orders.status, columns: [order_id]}", "columns: [order_id]}", 0,
+			`on "canonical.orders.status" already names a column`},
+		{"grant empty columns", "{privilege: read, on: canonical.orders}", "{privilege: read, on: canonical.orders, columns: []}", "columns: []", 0,
+			"columns is empty"},
 		{"mask unknown column", "column: canonical.orders.status", "column: canonical.orders.email", "canonical.orders.email", 0,
 			`mask: "email" is not a column of canonical.orders`},
 		{"mask unknown method", "method: hash", "method: md5", "md5", 0, `unknown method "md5"`},
@@ -301,5 +313,45 @@ func TestServingTables(t *testing.T) {
 		if want := markerPos(t, src, tc.at, 1); fmt.Sprintf("%d:%d", found.Pos.Line, found.Pos.Col) != want {
 			t.Errorf("%q at %v, want %s", tc.want, found.Pos, want)
 		}
+	}
+}
+
+// TestColumnGrants loads both forms of a column grant: columns: [...] next
+// to a relation, and the one-column shorthand schema.relation.column.
+func TestColumnGrants(t *testing.T) {
+	src := strings.Replace(base+reconSection+policySection, "{privilege: read, on: canonical.orders}",
+		"{privilege: read, on: canonical.orders, columns: [order_id, Status]}\n        - {privilege: read, on: history.orders.total_cents}", 1)
+	c, errs := loadString(t, src)
+	if errs != nil {
+		t.Fatal(errs)
+	}
+	gs := c.Grants("analyst")
+	if len(gs) != 2 || gs[0].Relation != "orders" || strings.Join(gs[0].Columns, ",") != "order_id,status" ||
+		gs[1].Schema != "history" || strings.Join(gs[1].Columns, ",") != "total_cents" {
+		t.Fatalf("grants: %+v %+v", gs[0], gs[1])
+	}
+}
+
+// TestColumnFeedsAndSelectReads: the column lineage masks follow.
+func TestColumnFeedsAndSelectReads(t *testing.T) {
+	c, errs := loadString(t, base+reconSection+policySection)
+	if errs != nil {
+		t.Fatal(errs)
+	}
+	if f := c.ColumnFeeds("orders", "status"); len(f) != 1 || strings.Join(f["orders_feed"], ",") != "status" {
+		t.Fatalf("feeds of orders.status: %v", f)
+	}
+	if f := c.ColumnFeeds("orders", "accepted_at"); strings.Join(f["orders_feed"], ",") != "occurred_at" {
+		t.Fatalf("feeds of orders.accepted_at: %v", f)
+	}
+	reads, ok := SelectReads(`SELECT o.order_id, lower(s.status) AS st, total FROM canonical.orders o JOIN serving.order_status s USING (order_id)`)
+	if !ok || strings.Join(reads["canonical.orders"], ",") != "order_id,total" || strings.Join(reads["serving.order_status"], ",") != "status,total" {
+		t.Fatalf("reads: %v", reads)
+	}
+	if reads, ok := SelectReads(`SELECT * FROM raw.x`); !ok || reads["raw.x"][0] != "*" {
+		t.Fatalf("star: %v", reads)
+	}
+	if _, ok := SelectReads(`SELEC 1`); ok {
+		t.Fatal("unparsable SQL analyzed")
 	}
 }

@@ -1,9 +1,12 @@
 package catalog
 
 import (
-	"github.com/goccy/go-yaml/ast"
 	"regexp"
 	"strings"
+
+	"github.com/goccy/go-yaml/ast"
+	pg_query "github.com/pganalyze/pg_query_go/v6"
+	"google.golang.org/protobuf/reflect/protoreflect"
 )
 
 var policyKeys = []string{"roles", "masks", "row_filters", "users", "audit"}
@@ -143,7 +146,7 @@ func (d *fileDec) decodePolicies(e kv, c *Context) *Policies {
 func (d *fileDec) decodeGrant(n ast.Node, role string) *Grant {
 	what := "role " + role + " grant"
 	g := &Grant{Pos: d.pos(n)}
-	m, ok := d.object(n, what, "privilege", "on")
+	m, ok := d.object(n, what, "privilege", "on", "columns")
 	if !ok {
 		return nil
 	}
@@ -174,9 +177,155 @@ func (d *fileDec) decodeGrant(n ast.Node, role string) *Grant {
 				g.Relation = parts[1]
 			}
 			if len(parts) > 2 {
-				g.Column = parts[2]
+				// The one-column shorthand: on: schema.relation.column.
+				g.Columns, g.colPoss = []string{strings.ToLower(parts[2])}, []Pos{g.onPos}
 			}
 		}
 	}
+	if ce, ok := m["columns"]; ok {
+		items, _ := d.strList(ce.val, what+" columns")
+		if len(items) == 0 {
+			d.e.add(ce.kpos, "list the columns (columns: [order_id, status]) or remove columns: to grant the whole relation", "%s: columns is empty", what)
+		}
+		if len(g.Columns) > 0 && len(items) > 0 {
+			d.e.add(ce.kpos, "write on: schema.relation with columns: [...], or on: schema.relation.column alone", "%s: on %q already names a column", what, g.On)
+			return g
+		}
+		for _, it := range items {
+			g.Columns = append(g.Columns, strings.ToLower(it.s))
+			g.colPoss = append(g.colPoss, it.p)
+		}
+	}
 	return g
+}
+
+// grantColumns checks the columns of a column grant: only read is
+// granted on columns, and each must be a column of the relation (named
+// once).
+func (v *validator) grantColumns(g *Grant, what string) {
+	if len(g.Columns) == 0 {
+		v.columnTarget(g.Schema, g.Relation, "", g.onPos, what)
+		return
+	}
+	if g.Privilege != PrivRead {
+		v.e.add(g.colPoss[0], "grant read on the columns, or "+string(g.Privilege)+" on the whole relation", "%s: only read can be granted on columns", what)
+		return
+	}
+	seen := map[string]bool{}
+	for i, c := range g.Columns {
+		if seen[c] {
+			v.e.add(g.colPoss[i], "name each column once", "%s: column %q is named twice", what, c)
+			continue
+		}
+		seen[c] = true
+		if !v.columnTarget(g.Schema, g.Relation, c, g.colPoss[i], what) {
+			return // unknown schema or relation: said once
+		}
+	}
+}
+
+// ColumnFeeds returns, by source name, the source columns whose values an
+// entity column is copied or computed from, through any version of the
+// entity's mappings: the column references of the mapping output of that
+// name (or the same-named column under SELECT *). A mapping whose SELECT
+// cannot be analyzed feeds the column from every column of its source,
+// listed as "*". Names are lower-case; used to make masks follow masked
+// values into raw.<source> and quarantine payloads.
+func (c *Catalog) ColumnFeeds(entity, column string) map[string][]string {
+	en := c.entities[entity]
+	if en == nil {
+		return nil
+	}
+	column = strings.ToLower(column)
+	out := map[string][]string{}
+	add := func(src, col string) {
+		col = strings.ToLower(col)
+		if !contains(out[src], col) {
+			out[src] = append(out[src], col)
+		}
+	}
+	for _, m := range en.Mappings {
+		info, err := parseSelect(m.Select)
+		if err != nil {
+			add(m.Source, "*")
+			continue
+		}
+		found := false
+		for _, oc := range info.outputs {
+			if !strings.EqualFold(oc.name, column) {
+				continue
+			}
+			found = true
+			if oc.val == nil {
+				add(m.Source, "*")
+				continue
+			}
+			walkProto(oc.val.ProtoReflect(), func(pm protoreflect.Message) {
+				if cr, ok := pm.Interface().(*pg_query.ColumnRef); ok {
+					if f := refFields(cr); len(f) > 0 {
+						add(m.Source, f[len(f)-1])
+					}
+				}
+			})
+		}
+		if !found && info.star {
+			add(m.Source, column)
+		}
+	}
+	return out
+}
+
+// SelectReads returns the columns a SELECT may take values from, by
+// lower-case schema.relation: a qualified reference counts for its
+// relation (by alias or name), an unqualified one for every relation of
+// the statement, and a star for all columns ("*"). ok is false when sql
+// is not one SELECT; callers then treat every value it yields as coming
+// from anywhere.
+func SelectReads(sql string) (reads map[string][]string, ok bool) {
+	info, err := parseSelect(sql)
+	if err != nil {
+		return nil, false
+	}
+	reads = map[string][]string{}
+	byName := map[string]string{}
+	var all []string
+	for _, r := range info.relations {
+		if r.schema == "" {
+			continue // a CTE or the batch: its own columns come from the relations above
+		}
+		full := strings.ToLower(r.schema + "." + r.name)
+		all = append(all, full)
+		byName[strings.ToLower(r.name)] = full
+		byName[full] = full
+		if r.alias != "" {
+			byName[strings.ToLower(r.alias)] = full
+		}
+		reads[full] = nil
+	}
+	add := func(rel, col string) {
+		if !contains(reads[rel], col) {
+			reads[rel] = append(reads[rel], col)
+		}
+	}
+	if info.star {
+		for _, rel := range all {
+			add(rel, "*")
+		}
+	}
+	for _, cr := range info.colRefs {
+		if len(cr.fields) == 0 {
+			continue
+		}
+		col := strings.ToLower(cr.fields[len(cr.fields)-1])
+		if len(cr.fields) >= 2 {
+			if rel, ok := byName[strings.ToLower(strings.Join(cr.fields[:len(cr.fields)-1], "."))]; ok {
+				add(rel, col)
+				continue
+			}
+		}
+		for _, rel := range all {
+			add(rel, col)
+		}
+	}
+	return reads, true
 }

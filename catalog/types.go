@@ -336,16 +336,21 @@ type Role struct {
 }
 
 // Grant gives a privilege on a target: "*", a schema, schema.relation or
-// schema.relation.column (On as written; Schema/Relation/Column split out).
+// some columns of a relation (On as written; Schema/Relation split out).
+// A read grant may name columns: `columns: [a, b]` next to on:
+// schema.relation, or the one-column shorthand on: schema.relation.column;
+// Columns then holds them (lower-case, in file order) and the grant reads
+// only those columns. Columns is empty for a grant on the whole relation.
 type Grant struct {
 	Privilege Privilege
 	On        string
 	Schema    string
 	Relation  string
-	Column    string
+	Columns   []string
 	Pos       Pos
 
-	onPos Pos
+	onPos   Pos
+	colPoss []Pos
 }
 
 // Mask hides a column from sessions of the listed roles.

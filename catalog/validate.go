@@ -992,17 +992,17 @@ func (v *validator) grant(role string, g *Grant) {
 	}
 	switch g.Privilege {
 	case PrivIngest:
-		if g.Schema != "raw" || g.Column != "" {
+		if g.Schema != "raw" || len(g.Columns) > 0 {
 			bad("ingest is granted on raw or raw.<source>")
 			return
 		}
 	case PrivCorrect:
-		if g.Schema != "canonical" || g.Column != "" {
+		if g.Schema != "canonical" || len(g.Columns) > 0 {
 			bad("correct is granted on canonical or canonical.<entity>")
 			return
 		}
 	case PrivWrite:
-		if g.Schema != "serving" || g.Column != "" {
+		if g.Schema != "serving" || len(g.Columns) > 0 {
 			bad("write is granted on serving or serving.<serving table>")
 			return
 		}
@@ -1011,7 +1011,7 @@ func (v *validator) grant(role string, g *Grant) {
 			return
 		}
 	case PrivReconcile:
-		if g.Schema != "reconcile" || g.Column != "" {
+		if g.Schema != "reconcile" || len(g.Columns) > 0 {
 			bad("reconcile is granted on reconcile or reconcile.<reconciliation>")
 			return
 		}
@@ -1020,7 +1020,7 @@ func (v *validator) grant(role string, g *Grant) {
 		}
 		return
 	case PrivAudit:
-		if g.Schema != "dualgate" || (g.Relation != "" && g.Relation != "audit") || g.Column != "" {
+		if g.Schema != "dualgate" || (g.Relation != "" && g.Relation != "audit") || len(g.Columns) > 0 {
 			bad("audit is granted on dualgate.audit")
 		}
 		return
@@ -1036,9 +1036,12 @@ func (v *validator) grant(role string, g *Grant) {
 		return
 	}
 	if g.Relation == "" {
+		if len(g.Columns) > 0 {
+			v.e.add(g.colPoss[0], "name the relation: on: "+g.Schema+".<relation>, columns: [...]", "%s: columns need a relation, not the whole schema %s", what, g.Schema)
+		}
 		return
 	}
-	v.columnTarget(g.Schema, g.Relation, g.Column, p, what)
+	v.grantColumns(g, what)
 }
 
 func sortedKeys[V any](m map[string]V) []string {

@@ -48,9 +48,15 @@ import (
 //     or audit; dualgate.verify_audit: audit; other procedures: admin.
 //   - admin (on "*") is every privilege except audit.
 //
-// Grants on a single column (schema.relation.column) are accepted by the
-// catalog but do not open the relation: the gateway does not yet track
-// which columns a statement reads, so it refuses rather than over-grants.
+// Column grants (read on some columns of a relation, access_columns.go):
+// a relation no role of the user reads whole is readable through its
+// granted columns only. The statement is bound by the engine before it
+// runs and every column it touches (select list, WHERE, JOIN, GROUP BY,
+// ORDER BY, `*` expansion, subqueries, COPY TO) must be granted; the
+// denial names the relation, the column and the read privilege. A column
+// grant on canonical.<entity> also limits history.<entity> and
+// diff.<entity> (same columns, plus their version columns) for a role
+// that reads those schemas whole: they carry the same values.
 //
 // Masks and row filters are resolved here per user (principal) and applied
 // where relations are read (masking.go, rowfilter.go).
@@ -62,6 +68,9 @@ type Access struct {
 	// masks: lower-case "schema.relation" -> column -> role -> method.
 	masks   map[string]map[string]map[string]string
 	hashKey []byte
+	// lineage parsed once for masks on copies (access_copies.go).
+	feeds     map[string]map[string][]string // "entity.column" -> source -> fields
+	ruleReads map[string][]sideReads         // rule -> what its sides read
 }
 
 // NewAccess builds the access policy of cat; it returns nil (everything
@@ -87,6 +96,7 @@ func NewAccess(cat *catalog.Catalog, hashKey []byte) *Access {
 		}
 		a.masks[rel][col][role] = method
 	}
+	a.lineage()
 	for _, m := range cat.Masks() {
 		for _, role := range m.Roles {
 			add(m.Schema+"."+m.Relation, m.ColumnName, role, m.Method)
@@ -114,6 +124,16 @@ type principal struct {
 	// filters: lower-case "schema.relation" -> Postgres condition on the
 	// rows it may see (rowfilter.go).
 	filters map[string]string
+	// cols: lower-case "schema.relation" -> the lower-case columns the
+	// user may read, for relations no role of the user reads whole
+	// (access_columns.go).
+	cols map[string]map[string]bool
+	// copies: masks that follow masked values into copies of them
+	// (raw.<source> fields, quarantine payloads, reconcile exceptions;
+	// masking_copies.go). Not counted by hasMasks: raw stays appendable.
+	copies *copyMasks
+	// colCheck caches column checks by search path and statement.
+	colCheck colCheckCache
 }
 
 // roleNames is the role column of the audit trail.
@@ -180,6 +200,8 @@ func (a *Access) principal(user string, trust bool) *principal {
 			p.masks[rel][col] = method
 		}
 	}
+	p.cols = a.columnGrants(p.roles)
+	p.copies = a.copyMasks(p)
 	// Row filters, by the same rule: a role that reads the relation
 	// without a filter lifts it; several roles' filters are ORed.
 	byRel := map[string]map[string][]string{}
@@ -232,7 +254,7 @@ func (p *principal) can(priv catalog.Privilege, schema, rel string) bool {
 func roleCan(grants []*catalog.Grant, priv catalog.Privilege, schema, rel string) bool {
 	schema, rel = strings.ToLower(schema), strings.ToLower(rel)
 	for _, g := range grants {
-		if g.Column != "" {
+		if len(g.Columns) > 0 {
 			continue
 		}
 		if g.Privilege == catalog.PrivAdmin && priv != catalog.PrivAudit {
@@ -340,12 +362,17 @@ func (s *session) authorize(st *dialect.Statement) error {
 		}
 		return schema, strings.ToLower(r.Name)
 	}
+	limited := false // some relation is readable through column grants only
 	checkReads := func(rels []dialect.Relation) error {
 		for _, r := range rels {
 			schema, name := qualify(r)
 			if schema == "diff" && p.filters["canonical."+name] != "" {
 				return pgerror.New(pgerror.InsufficientPrivilege, "permission denied for relation diff.%s: rows of canonical.%s are filtered for user %q, and diff rows cannot be", name, name, p.user).
 					WithHint("read history.%s, which the row filter applies to", name)
+			}
+			if p.limitedColumns(schema, name) != nil {
+				limited = true
+				continue
 			}
 			if !p.canRead(schema, name) {
 				priv := readPrivilege(schema, name)
@@ -370,7 +397,13 @@ func (s *session) authorize(st *dialect.Statement) error {
 	}
 	switch st.Kind {
 	case dialect.KindQuery, dialect.KindCopyTo:
-		return checkReads(st.Relations)
+		if err := checkReads(st.Relations); err != nil {
+			return err
+		}
+		if limited {
+			return s.checkColumns(st)
+		}
+		return nil
 	case dialect.KindCopyFrom:
 		if err := checkWrite(st.Copy.Table); err != nil {
 			return err
@@ -386,7 +419,18 @@ func (s *session) authorize(st *dialect.Statement) error {
 			if err := checkWrite(st.Relations[0]); err != nil {
 				return err
 			}
-			return checkReads(st.Relations[1:])
+			if schema, name := qualify(st.Relations[0]); p.limitedColumns(schema, name) != nil {
+				// WHERE/SET/RETURNING of a column-limited target name only
+				// granted columns (a WHERE could probe the others).
+				limited = true
+			}
+			if err := checkReads(st.Relations[1:]); err != nil {
+				return err
+			}
+			if limited {
+				return s.checkColumns(st)
+			}
+			return nil
 		}
 		if !p.can(catalog.PrivAdmin, "*", "") {
 			return pgerror.New(pgerror.InsufficientPrivilege, "permission denied for %s: admin privilege required, user %q lacks it", st.Tag, p.user).
@@ -446,7 +490,7 @@ func tablePrivilege(p *principal, schema, table, privs string) bool {
 		var ok bool
 		switch priv {
 		case "SELECT":
-			ok = p.canRead(schema, table)
+			ok = p.canRead(schema, table) && p.limitedColumns(schema, table) == nil
 		case "INSERT", "UPDATE", "DELETE":
 			ok = p.canWrite(schema, table) && !p.hasMasks(schema, table)
 			if ok && strings.EqualFold(schema, "raw") && priv != "INSERT" {
@@ -456,6 +500,27 @@ func tablePrivilege(p *principal, schema, table, privs string) bool {
 			ok = p.all || p.can(catalog.PrivAdmin, "*", "")
 		}
 		if ok {
+			return true
+		}
+	}
+	return false
+}
+
+// columnPrivilege answers has_column_privilege: SELECT on a column of a
+// column-limited relation is held when the column is granted; otherwise,
+// and for the other privileges, the table's privilege answers (a masked
+// column is readable, masked).
+func columnPrivilege(p *principal, schema, table, column, privs string) bool {
+	cols := p.limitedColumns(schema, table)
+	for _, priv := range strings.Split(privs, ",") {
+		priv = strings.ToUpper(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(strings.ToUpper(priv)), "WITH GRANT OPTION")))
+		if priv == "SELECT" && cols != nil {
+			if cols[strings.ToLower(column)] {
+				return true
+			}
+			continue
+		}
+		if tablePrivilege(p, schema, table, priv) {
 			return true
 		}
 	}
@@ -533,4 +598,13 @@ func (c *catalogSource) SchemaPrivilege(ctx *sql.Context, user, schema, privileg
 		return true, nil
 	}
 	return schemaPrivilege(p, schema, privilege), nil
+}
+
+// ColumnPrivilege implements pgcatalog.ColumnPrivileges.
+func (c *catalogSource) ColumnPrivilege(ctx *sql.Context, user, schema, table, column, privilege string) (bool, error) {
+	p := c.sessionPrincipal(ctx, user)
+	if p == nil {
+		return true, nil
+	}
+	return columnPrivilege(p, schema, table, column, privilege), nil
 }

@@ -3,11 +3,13 @@ package gateway
 import (
 	"crypto/sha256"
 	"encoding/hex"
+	"fmt"
 	"net"
 	"strconv"
 	"strings"
 	"sync"
 	"time"
+	"unicode/utf8"
 
 	pg "github.com/pganalyze/pg_query_go/v6"
 
@@ -106,6 +108,51 @@ func (s *session) auditPortal(sink AuditSink, p *portal, start time.Time, errp *
 	sink.Audit(rec)
 }
 
+// auditUnparsed records a statement the gateway could not parse or
+// translate (called where parsing fails, for Query and Parse messages):
+// outcome is the error's SQLSTATE, no relations, no label. Its text is
+// stored as any statement's is, literals masked by the grammar's scanner
+// (which accepts much that the parser refuses); text the scanner cannot
+// tokenize either (an unterminated quote, say) is stored as its length
+// and its beginning up to the first quote, dollar sign or digit (at most
+// 64 bytes), never a literal; the fingerprint is over that stored text,
+// as for every statement (a hash of the full text could confirm a
+// guessed literal).
+func (s *session) auditUnparsed(text string, err error) {
+	sink := s.c.srv.cfg.Audit
+	if sink == nil || err == nil || isWriteError(err) {
+		return
+	}
+	rec := AuditRecord{
+		At:              time.Now(),
+		User:            s.c.user,
+		Role:            s.acl.roleNames(),
+		ApplicationName: s.settings.get("application_name"),
+		ClientAddr:      clientIP(s.c.nc.RemoteAddr()),
+		SQLState:        asPG(err).Code,
+	}
+	rec.Fingerprint, rec.Statement = s.c.srv.normalize(text)
+	sink.Audit(rec)
+}
+
+// unscannable describes text the scanner cannot tokenize (see
+// auditUnparsed): its length and its beginning before anything that may
+// start a literal.
+func unscannable(src string) string {
+	end := len(src)
+	if i := strings.IndexAny(src, "'$\"0123456789"); i >= 0 {
+		end = i
+	}
+	if end > 64 {
+		end = 64
+	}
+	for end > 0 && end < len(src) && !utf8.RuneStart(src[end]) {
+		end--
+	}
+	prefix := strings.Join(strings.Fields(src[:end]), " ")
+	return fmt.Sprintf("(not scannable, %d bytes) %s…", len(src), prefix)
+}
+
 func clientIP(a net.Addr) string {
 	if a == nil {
 		return ""
@@ -151,7 +198,7 @@ func (s *Server) normalize(src string) (fingerprint, text string) {
 func maskLiterals(src string) string {
 	res, err := pg.Scan(src)
 	if err != nil {
-		return "(statement not scannable; not recorded)"
+		return unscannable(src)
 	}
 	var b strings.Builder
 	prevEnd := 0

@@ -37,6 +37,12 @@ import (
 // engine's tables unwrapped, at no cost. A masked relation cannot be
 // written by the session (access.go): a write could store masked values.
 //
+// Copies of masked values (raw.<source> fields the mappings read,
+// quarantine payload keys, reconcile exception values) are masked by the
+// same wrapper, with masks derived from the catalog's lineage
+// (access_copies.go): per-column for raw, per-row maskers (rowMasker) for
+// the quarantine and the exceptions.
+//
 // Methods: hash = HMAC-SHA-256 of the value under the server's mask key,
 // 32 hex digits; redact = '***'; last4 = '*' for all but the last four
 // characters (all '*' for four or fewer); null = NULL. Masks apply to text
@@ -49,24 +55,45 @@ type sessionMasks struct {
 	key      []byte
 	// filters: lower-case schema -> relation -> compiled row filter.
 	filters map[string]map[string]sql.Expression
+	// rowMaskers: lower-case schema -> relation -> masker of copies
+	// (access_copies.go), made for the table's schema.
+	rowMaskers map[string]map[string]func(sql.Schema) rowMasker
 }
 
-// setMasks registers (or, with nil or no masks and filters, forgets) the
-// masks and row filters of the engine session id; log hears of filters
-// that do not compile.
+// setMasks registers (or, with nil or no masks, filters and masks on
+// copies, forgets) the masks and row filters of the engine session id;
+// log hears of filters that do not compile.
 func (e *Engine) setMasks(id uint32, p *principal, log zerolog.Logger) {
-	if p == nil || (len(p.masks) == 0 && len(p.filters) == 0) {
+	if p == nil || (len(p.masks) == 0 && len(p.filters) == 0 && p.copies == nil) {
 		e.provider.masks.Delete(id)
 		return
 	}
 	sm := &sessionMasks{bySchema: map[string]map[string]map[string]string{}, key: p.hashKey,
-		filters: map[string]map[string]sql.Expression{}}
+		filters: map[string]map[string]sql.Expression{}, rowMaskers: p.copies.rowMaskers()}
 	for rel, cols := range p.masks {
 		schema, name, _ := strings.Cut(rel, ".")
 		if sm.bySchema[schema] == nil {
 			sm.bySchema[schema] = map[string]map[string]string{}
 		}
 		sm.bySchema[schema][name] = cols
+	}
+	if p.copies != nil {
+		// Masks on raw columns that feed masked entity columns; a declared
+		// mask on the same column keeps the least revealing method.
+		for rel, cols := range p.copies.raw {
+			schema, name, _ := strings.Cut(rel, ".")
+			if sm.bySchema[schema] == nil {
+				sm.bySchema[schema] = map[string]map[string]string{}
+			}
+			merged := map[string]string{}
+			for c, m := range sm.bySchema[schema][name] {
+				merged[c] = m
+			}
+			for c, m := range cols {
+				merged[c] = leastRevealing(merged[c], m)
+			}
+			sm.bySchema[schema][name] = merged
+		}
 	}
 	for rel, where := range p.filters {
 		schema, name, _ := strings.Cut(rel, ".")
@@ -99,11 +126,12 @@ func (p *provider) masked(ctx *sql.Context, db sql.Database) sql.Database {
 		return db
 	}
 	sm := v.(*sessionMasks)
-	tables := sm.bySchema[strings.ToLower(db.Name())]
-	if tables == nil {
+	schema := strings.ToLower(db.Name())
+	tables := sm.bySchema[schema]
+	if tables == nil && sm.rowMaskers[schema] == nil {
 		return db
 	}
-	m := &maskedDB{Database: db, tables: tables, key: sm.key, filters: sm.filters[strings.ToLower(db.Name())]}
+	m := &maskedDB{Database: db, tables: tables, key: sm.key, filters: sm.filters[schema], rowMaskers: sm.rowMaskers[schema]}
 	if vdb, ok := db.(sql.VersionedDatabase); ok {
 		return &maskedVersionedDB{maskedDB: m, v: vdb}
 	}
@@ -114,9 +142,10 @@ func (p *provider) masked(ctx *sql.Context, db sql.Database) sql.Database {
 // VersionedDatabase below): nothing written through it.
 type maskedDB struct {
 	sql.Database
-	tables  map[string]map[string]string
-	key     []byte
-	filters map[string]sql.Expression
+	tables     map[string]map[string]string
+	key        []byte
+	filters    map[string]sql.Expression
+	rowMaskers map[string]func(sql.Schema) rowMasker
 }
 
 // GetTableInsensitive implements sql.Database.
@@ -131,17 +160,21 @@ func (d *maskedDB) GetTableInsensitive(ctx *sql.Context, name string) (sql.Table
 func (d *maskedDB) wrap(t sql.Table) sql.Table {
 	name := strings.ToLower(t.Name())
 	cols, ok := d.tables[name]
-	if !ok {
+	rm := d.rowMaskers[name]
+	if !ok && rm == nil {
 		return t
 	}
 	mt := &maskedTable{Table: t, key: d.key, filter: d.filters[name]}
+	if rm != nil {
+		mt.rowMask = rm(t.Schema())
+	}
 	for i, c := range t.Schema() {
 		if m, ok := cols[strings.ToLower(c.Name)]; ok {
 			mt.idx = append(mt.idx, i)
 			mt.methods = append(mt.methods, m)
 		}
 	}
-	if len(mt.idx) == 0 && mt.filter == nil {
+	if len(mt.idx) == 0 && mt.filter == nil && mt.rowMask == nil {
 		return t
 	}
 	if kl, ok := t.(KeyLookup); ok {
@@ -184,6 +217,7 @@ type maskedTable struct {
 	methods []string
 	key     []byte
 	filter  sql.Expression // row filter (rowfilter.go), nil if none
+	rowMask rowMasker      // masks of copies (access_copies.go), nil if none
 }
 
 // PartitionRows implements sql.Table.
@@ -202,6 +236,9 @@ func (t *maskedTable) mask(row sql.Row) sql.Row {
 		if i < len(out) {
 			out[i] = maskValue(t.methods[k], out[i], t.key)
 		}
+	}
+	if t.rowMask != nil {
+		out = t.rowMask(out, t.key)
 	}
 	return out
 }

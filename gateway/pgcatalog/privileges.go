@@ -95,15 +95,67 @@ func findRelation(snap *Snapshot, name string) *Relation {
 	return nil
 }
 
+// ColumnPrivileges is implemented by a Source that grants columns, so
+// has_column_privilege tells the truth per column; without it a column's
+// privileges are its table's.
+type ColumnPrivileges interface {
+	ColumnPrivilege(ctx *sql.Context, user, schema, table, column, privilege string) (bool, error)
+}
+
 // columnPrivilege evaluates has_column_privilege([user,] table, column,
-// privilege): column privileges are those of the table (dualgate grants
-// relations; a masked column is readable, masked).
+// privilege): column is a name or an attribute number.
 func columnPrivilege(src Source) func(ctx *sql.Context, v []any) (any, error) {
 	table := tablePrivilege(src)
 	return func(ctx *sql.Context, v []any) (any, error) {
-		if len(v) == 4 {
-			return table(ctx, []any{v[0], v[1], v[3]})
+		cp, ok := src.(ColumnPrivileges)
+		if !ok {
+			if len(v) == 4 {
+				return table(ctx, []any{v[0], v[1], v[3]})
+			}
+			return table(ctx, []any{v[0], v[2]})
 		}
-		return table(ctx, []any{v[0], v[2]})
+		user := ""
+		if len(v) == 4 {
+			user, v = toStr(ctx, v[0]), v[1:]
+		}
+		snap, err := src.Snapshot(ctx)
+		if err != nil {
+			return nil, err
+		}
+		var rel *Relation
+		switch oid := v[0].(type) {
+		case int64:
+			rel = snap.Relation(uint32(oid))
+		case uint32:
+			rel = snap.Relation(oid)
+		default:
+			rel = findRelation(snap, toStr(ctx, v[0]))
+		}
+		if rel == nil {
+			return nil, pgerror.New(pgerror.UndefinedTable, "relation %q does not exist", toStr(ctx, v[0]))
+		}
+		var col string
+		switch n := v[1].(type) {
+		case int64, int32, int16, int8, uint32, uint16:
+			i64, _ := toInt(ctx, n)
+			i := int(i64)
+			if i < 1 || i > len(rel.Columns) {
+				return nil, pgerror.New(pgerror.UndefinedColumn, "column number %d of relation %q does not exist", i, rel.Name)
+			}
+			col = rel.Columns[i-1].Name
+		default:
+			col = unquote(toStr(ctx, v[1]))
+			found := false
+			for _, c := range rel.Columns {
+				if strings.EqualFold(c.Name, col) {
+					found = true
+					break
+				}
+			}
+			if !found {
+				return nil, pgerror.New(pgerror.UndefinedColumn, "column %q of relation %q does not exist", col, rel.Name)
+			}
+		}
+		return cp.ColumnPrivilege(ctx, user, rel.Schema, rel.Name, col, toStr(ctx, v[2]))
 	}
 }
