@@ -75,6 +75,9 @@ type Config struct {
 	// Audit receives a record of every statement that reads or writes
 	// (nil: no audit trail; see audit.go).
 	Audit AuditSink
+	// Forward, when set, makes this server a sidecar: statements its own
+	// engine does not answer go to the primary (see forward.go).
+	Forward *Forwarder
 }
 
 // DefaultMaxMessageSize is the default bound on one protocol message.

@@ -43,8 +43,9 @@ type session struct {
 	rowBuf    []byte // reused DataRow encoding buffer
 	lastLabel *label // label of the last result (dualgate.last_result)
 	obs       stmtObservation
-	acl       *principal // who the session is, for access control and masks (access.go)
-	aud       auditState // the audited statement's completion (audit.go)
+	acl       *principal  // who the session is, for access control and masks (access.go)
+	aud       auditState  // the audited statement's completion (audit.go)
+	fwd       *forwarding // sidecar role: the link to the primary (forward.go); nil otherwise
 }
 
 // prepared is a statement made by Parse.
@@ -87,6 +88,9 @@ func newSession(c *conn, startup map[string]string) (*session, error) {
 	s := &session{c: c, eng: es, settings: newSettings(c.srv.cfg.Version), tx: 'I',
 		prepared: map[string]*prepared{}, portals: map[string]*portal{}}
 	s.settings.vals["session_authorization"] = c.user
+	if f := c.srv.cfg.Forward; f != nil {
+		s.fwd = newForwarding(f, c.user, startup)
+	}
 	s.acl = c.srv.cfg.Access.principal(c.user, c.srv.cfg.Trust)
 	c.srv.eng.setMasks(c.id, s.acl, c.log)
 	db := startup["database"]
@@ -153,6 +157,7 @@ func (s *session) close() {
 		p.closeCursor()
 	}
 	s.discardWrites() // a transaction left open by a closed connection
+	s.fwd.close()
 	s.c.srv.eng.setMasks(s.c.id, nil, s.c.log)
 	s.eng.close()
 }
@@ -208,7 +213,11 @@ func (s *session) currentSchema() string {
 // simpleQuery runs a Query message: every statement in it, stopping at the
 // first error, then ReadyForQuery.
 func (s *session) simpleQuery(text string) error {
+	if s.fwd != nil {
+		return s.forwardQuery(text)
+	}
 	stmts, err := s.eng.parse(text)
+	s.auditUnparsed(text, err) // audit.go: a no-op unless parsing failed
 	if err == nil && len(stmts) == 0 {
 		err = s.c.send(&pgproto3.EmptyQueryResponse{})
 	}
@@ -249,6 +258,9 @@ func isWriteError(err error) bool {
 // fail reports a statement error: logs it, sends ErrorResponse, and marks
 // an open transaction failed.
 func (s *session) fail(err error, query string) error {
+	if errors.Is(err, errRelayed) { // the primary's ErrorResponse reached the client already
+		return nil
+	}
 	pe := asPG(err)
 	ev := s.c.log.Info()
 	if pe.Code == pgerror.InternalError {
@@ -285,10 +297,20 @@ func (s *session) extended(err error) error {
 		return err
 	}
 	s.skipToSync = true
-	return s.fail(err, "")
+	if err := s.fail(err, ""); err != nil {
+		return err
+	}
+	// Flushed at once, as Postgres does: whoever waits for this message's
+	// reply before sending Sync (a sidecar forwarding it) sees the error.
+	return s.c.flush()
 }
 
 func (s *session) parse(m *pgproto3.Parse) error {
+	if s.fwd != nil {
+		if handled, err := s.forwardParse(m); handled {
+			return err
+		}
+	}
 	if m.Name != "" {
 		if _, dup := s.prepared[m.Name]; dup {
 			return pgerror.New("42P05", "prepared statement %q already exists", m.Name)
@@ -296,6 +318,7 @@ func (s *session) parse(m *pgproto3.Parse) error {
 	}
 	stmts, err := s.eng.parse(m.Query)
 	if err != nil {
+		s.auditUnparsed(m.Query, err)
 		return err
 	}
 	if len(stmts) > 1 {
@@ -350,6 +373,11 @@ func (s *session) describeStatement(p *prepared) error {
 }
 
 func (s *session) bind(m *pgproto3.Bind) error {
+	if s.fwd != nil {
+		if handled, err := s.forwardBind(m); handled {
+			return err
+		}
+	}
 	p, ok := s.prepared[m.PreparedStatement]
 	if !ok {
 		return pgerror.New(pgerror.InvalidSQLStatementName, "prepared statement %q does not exist", m.PreparedStatement)
@@ -458,6 +486,11 @@ func floatExpr(f float64) (sqlparser.Expr, error) {
 }
 
 func (s *session) describe(m *pgproto3.Describe) error {
+	if s.fwd != nil {
+		if handled, err := s.forwardDescribe(m); handled {
+			return err
+		}
+	}
 	switch m.ObjectType {
 	case 'S':
 		p, ok := s.prepared[m.Name]
@@ -498,6 +531,11 @@ func (s *session) sendFields(fields []pgproto3.FieldDescription, formats []int16
 }
 
 func (s *session) execute(m *pgproto3.Execute) error {
+	if s.fwd != nil {
+		if handled, err := s.forwardExecute(m); handled {
+			return err
+		}
+	}
 	p, ok := s.portals[m.Portal]
 	if !ok {
 		return pgerror.New(pgerror.InvalidCursorName, "portal %q does not exist", m.Portal)
@@ -514,6 +552,11 @@ func (s *session) execute(m *pgproto3.Execute) error {
 }
 
 func (s *session) closeObject(m *pgproto3.Close) error {
+	if s.fwd != nil {
+		if handled, err := s.forwardClose(m); handled {
+			return err
+		}
+	}
 	switch m.ObjectType {
 	case 'S':
 		delete(s.prepared, m.Name)
@@ -531,6 +574,11 @@ func (s *session) closeObject(m *pgproto3.Close) error {
 // sync ends an extended-protocol batch: outside an explicit transaction
 // the implicit one ends and portals are dropped, as in Postgres.
 func (s *session) sync() error {
+	if s.fwd != nil {
+		if err := s.forwardSync(); err != nil {
+			return err
+		}
+	}
 	if s.tx == 'I' {
 		for name, p := range s.portals {
 			p.closeCursor()
@@ -817,6 +865,10 @@ func (s *session) runEngine(p *portal, maxRows int64, describe bool) error {
 	ctx, release := s.c.statementContext(s.settings.statementTimeout())
 	l := s.labelFor(ctx, st)
 	if err := s.checkStaleness(&l); err != nil {
+		if s.fwd != nil && isStaleFallback(err) { // a sidecar has no canonical: the primary computes it
+			release()
+			return s.forwardStale(p, describe)
+		}
 		if st, l, err = s.fromCanonical(ctx, st, err); err != nil { // stale_policy = canonical
 			release()
 			return err

@@ -24,6 +24,7 @@ import (
 
 	"github.com/dualgate/dualgate/catalog"
 	"github.com/dualgate/dualgate/cmd/internal/primary"
+	"github.com/dualgate/dualgate/cmd/internal/sidecar"
 	"github.com/dualgate/dualgate/gateway"
 	"github.com/dualgate/dualgate/testdata"
 )
@@ -52,6 +53,7 @@ func newRoot() *cobra.Command {
 // serveOptions are the flags of `dualgate serve` (and `demo`).
 type serveOptions struct {
 	listen, data, catalog, redis, admin string
+	role, primary                       string // --role primary|sidecar; the sidecar's --primary URL
 	tlsCert, tlsKey, users              string
 	logLevel, logFormat                 string
 	trust, cleartext                    bool
@@ -68,6 +70,8 @@ type serveOptions struct {
 
 func (o *serveOptions) register(fs *pflag.FlagSet) {
 	fs.StringVar(&o.listen, "listen", "127.0.0.1:5433", "address for Postgres clients")
+	fs.StringVar(&o.role, "role", "primary", "primary (owns canonical, serves everything) or sidecar (serving from --redis, the rest forwarded to --primary)")
+	fs.StringVar(&o.primary, "primary", "", "sidecar role: the primary's URL (postgres://host:port/db); without a user in it, each client's user name is used")
 	fs.StringVar(&o.data, "data", "./dualgate-data", "directory of the durable store")
 	fs.StringVar(&o.catalog, "catalog", "", "catalog FILE or DIR (one bounded context per YAML file)")
 	fs.StringVar(&o.redis, "redis", "", "Redis URL for the serving store (redis://, rediss://); embedded store if empty")
@@ -163,6 +167,9 @@ func newDemo() *cobra.Command {
 			if err := applyEnv(cmd.Flags()); err != nil {
 				return err
 			}
+			if d.generateOnly != "" {
+				return d.generate(cmd.Context(), cmd.OutOrStdout())
+			}
 			o.trust = true
 			log, err := newLogger(o.logLevel, o.logFormat, os.Stderr)
 			if err != nil {
@@ -181,6 +188,7 @@ func newDemo() *cobra.Command {
 				return fmt.Errorf("demo catalog: %w", err)
 			}
 			return runServe(cmd.Context(), o, cat, log, func(addr net.Addr) {
+				d.listening(addr)
 				host, port, _ := net.SplitHostPort(addr.String())
 				fmt.Fprintf(os.Stderr, "\ndualgate demo is ready (data in %s). Connect with:\n\n    psql -h %s -p %s -U demo dualgate\n\nthen try: SELECT * FROM catalog.lineage;\n\n", o.data, host, port)
 			})
@@ -194,7 +202,9 @@ func newDemo() *cobra.Command {
 	return cmd
 }
 
-func runServe(ctx context.Context, o *serveOptions, cat *catalog.Catalog, log zerolog.Logger, ready func(net.Addr)) error {
+// gatewayConfig is the front door both roles share: listener, TLS, users
+// and limits.
+func (o *serveOptions) gatewayConfig(log zerolog.Logger) (gateway.Config, error) {
 	cfg := gateway.Config{
 		Listen:         o.listen,
 		Trust:          o.trust,
@@ -207,15 +217,30 @@ func runServe(ctx context.Context, o *serveOptions, cat *catalog.Catalog, log ze
 	if o.tlsCert != "" || o.tlsKey != "" {
 		cert, err := tls.LoadX509KeyPair(o.tlsCert, o.tlsKey)
 		if err != nil {
-			return fmt.Errorf("--tls-cert/--tls-key: %w", err)
+			return cfg, fmt.Errorf("--tls-cert/--tls-key: %w", err)
 		}
 		cfg.TLS = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
 	}
 	if o.users != "" {
 		var err error
 		if cfg.Users, err = gateway.LoadUsers(o.users); err != nil {
-			return err
+			return cfg, err
 		}
+	}
+	return cfg, nil
+}
+
+func runServe(ctx context.Context, o *serveOptions, cat *catalog.Catalog, log zerolog.Logger, ready func(net.Addr)) error {
+	switch o.role {
+	case "", "primary":
+	case "sidecar":
+		return runSidecar(ctx, o, cat, log, ready)
+	default:
+		return fmt.Errorf("--role %q: use primary or sidecar", o.role)
+	}
+	cfg, err := o.gatewayConfig(log)
+	if err != nil {
+		return err
 	}
 	if o.redis != "" && cat == nil {
 		log.Warn().Str("redis", o.redis).Msg("--redis has no effect without --catalog: there are no projections to serve")
@@ -275,6 +300,68 @@ func runServe(ctx context.Context, o *serveOptions, cat *catalog.Catalog, log ze
 	if side != nil {
 		side.Run(ctx)
 	}
+	err = srv.Serve(ctx)
+	log.Info().Msg("stopped")
+	return err
+}
+
+// runSidecar runs `serve --role sidecar` (package sidecar): no store on
+// disk, projections from --redis, everything else forwarded to --primary.
+func runSidecar(ctx context.Context, o *serveOptions, cat *catalog.Catalog, log zerolog.Logger, ready func(net.Addr)) error {
+	start := time.Now()
+	cfg, err := o.gatewayConfig(log)
+	if err != nil {
+		return err
+	}
+	adm := newAdmin(o, nil)
+	if o.admin != "" {
+		hs, addr, err := adm.listen(o.admin, log)
+		if err != nil {
+			return err
+		}
+		defer hs.Close()
+		if o.onAdmin != nil {
+			o.onAdmin(addr)
+		}
+	}
+	eng := gateway.NewEngine()
+	defer eng.Close()
+	sc, err := sidecar.Open(ctx, eng, sidecar.Options{Primary: o.primary, Redis: o.redis, Catalog: cat, Log: log})
+	if err != nil {
+		return err
+	}
+	defer sc.Close()
+	adm.mu.Lock()
+	adm.statuses = sc.Statuses // /readyz: every projection fresh in Redis
+	adm.mu.Unlock()
+	defer func() {
+		adm.mu.Lock()
+		adm.statuses = nil
+		adm.mu.Unlock()
+	}()
+	sc.Configure(&cfg)
+	if cat != nil {
+		// With the catalog at hand the sidecar enforces its grants, masks
+		// and row filters on local reads too (hashed masks use this
+		// process's key, so they do not join with the primary's).
+		cfg.Access = gateway.NewAccess(cat, nil)
+	}
+	adm.configure(&cfg)
+	srv, err := gateway.NewServer(cfg, eng)
+	if err != nil {
+		return err
+	}
+	if err := srv.Listen(); err != nil {
+		return err
+	}
+	log.Info().Str("primary", sc.Primary()).Strs("projections", sc.Projections()).Dur("startup", time.Since(start)).Msg("sidecar ready")
+	if ready != nil {
+		ready(srv.Addr())
+	}
+	ctx, stop := signal.NotifyContext(ctx, syscall.SIGINT, syscall.SIGTERM)
+	defer stop()
+	adm.setServer(srv, ctx)
+	sc.Run(ctx)
 	err = srv.Serve(ctx)
 	log.Info().Msg("stopped")
 	return err

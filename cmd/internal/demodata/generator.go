@@ -7,6 +7,7 @@ import (
 	"hash/fnv"
 	"math/rand/v2"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -26,6 +27,20 @@ const (
 // Sources lists the sources the generator feeds, in batch order.
 var Sources = []string{SrcOrders, SrcPayments, SrcFraud, SrcShipments, SrcReturns, SrcSettlements, SrcCorrections}
 
+// TableBaskets is the demo catalog's non-authoritative serving table of
+// digital-channel basket events (serving.basket_events). Its batches
+// (Config.Baskets) come after the sources' and have Serving set: the web
+// and app backends write them to the serving table, they are no source.
+const TableBaskets = "basket_events"
+
+// BasketColumns are the columns of TableBaskets rows, in row order.
+var BasketColumns = []string{"basket_id", "event_seq", "session_id", "customer_id", "event_type", "sku", "quantity",
+	"unit_price_cents", "attempt", "order_id", "occurred_at"}
+
+// targets names the batch targets by internal index: the sources, then
+// the basket table.
+var targets = append(append([]string(nil), Sources...), TableBaskets)
+
 const (
 	srcOrders = iota
 	srcPayments
@@ -34,6 +49,7 @@ const (
 	srcReturns
 	srcSettlements
 	srcCorrections
+	srcBaskets // serving.basket_events (Config.Baskets)
 )
 
 // Rates of the injected mess (see the package comment).
@@ -52,6 +68,10 @@ const (
 	RateDoubleBilled    = 0.01  // per settlement line: billed twice, voided by finance later
 	RateFeeRebooking    = 0.02  // per settlement line: fee rebooked by finance later
 	RateFileDuplicate   = 0.05  // per settlement file: delivered twice
+	// Digital channel (Config.Baskets).
+	RateAbandoned      = 0.6  // per order: another shopper's basket that never becomes an order
+	RateCheckoutFailed = 0.08 // per web/app order: checkout fails once before it goes through (retried)
+	RateCheckoutRetry  = 0.04 // per web/app order: the client retries a checkout that had already placed the order
 )
 
 // DefaultStart is the first simulated instant of New generators.
@@ -67,15 +87,24 @@ type Config struct {
 	Start time.Time
 	// MaxBatchRows splits larger batches (0: 5000).
 	MaxBatchRows int
+	// Baskets adds the digital channel's basket events (TableBaskets
+	// batches): basket mutations and checkout attempts of web and app
+	// orders, and abandoned baskets. They come from streams of their own,
+	// so the sources' rows are the same with or without them.
+	Baskets bool
 }
 
 // Batch is rows of one source in the source's column order, as one
-// delivery to the pipeline (Ingest(ctx, b.Source, b.Rows, by)).
+// delivery to the pipeline (Ingest(ctx, b.Source, b.Rows, by)); or, with
+// Serving set, rows of the serving table TableBaskets (BasketColumns) as
+// the digital channel's backends write them.
 type Batch struct {
 	Source string
 	// Name is the marketplace file name of a settlement batch, else "".
 	Name string
 	Rows [][]any
+	// Serving: Source names a serving table (TableBaskets), not a source.
+	Serving bool
 }
 
 // Fix is a steward correction the generator knows to be right: set
@@ -107,6 +136,11 @@ type Stats struct {
 	LateFiles     int            // settlement files delivered a day late
 	DoubleBilled  int            // settlement lines billed twice
 	ERP           int            // ERP corrections delivered
+	// Digital channel (Config.Baskets; rows are Rows[TableBaskets]).
+	Baskets          int // baskets started
+	AbandonedBaskets int // baskets started that never become an order
+	CheckoutRetries  int // checkout_retry events
+	OrderRetries     int // checkout_retry events of a checkout that had already placed its order (order_id set)
 }
 
 func newStats() Stats {
@@ -139,7 +173,7 @@ type Generator struct {
 	misc     miscHeap
 	miscSeq  int64
 	files    map[fileKey]*file
-	mart     map[int64]map[martKey]int64 // fulfillment date -> (sales date, region) -> cents
+	mart     map[int64]map[martKey]int64 // fulfillment minute -> (sales date, region) -> cents
 	doubled  map[int64]bool              // sales dates whose double-counted order is chosen
 	stats    Stats
 	fixes    []Fix
@@ -148,8 +182,15 @@ type Generator struct {
 	cache map[int64][]*delivery
 }
 
-// cacheOrders bounds the lifecycles kept in memory between windows.
-const cacheOrders = 10_000
+// cacheOrders bounds the lifecycles kept in memory between windows, and
+// only lifecycles whose next event is due within cacheHorizon are kept:
+// an order's events come in bursts (checkout to capture within the hour,
+// the warehouse hours later, delivery and returns days later), so each
+// burst costs one derivation, whatever the window.
+const (
+	cacheOrders  = 10_000
+	cacheHorizon = hourUS
+)
 
 // New returns a generator of orders orders placed over days days from
 // DefaultStart.
@@ -243,7 +284,10 @@ func (g *Generator) Advance(to time.Time) []Batch {
 		e := heap.Pop(&g.orders).(orderEntry)
 		dl, cached := g.cache[e.idx]
 		if !cached {
-			dl = g.lifecycle(e.idx, e.placed, e.next == 0)
+			// The first derivation books the order's side effects
+			// (settlement lines, the legacy mart); later ones are pure.
+			dl = g.lifecycle(e.idx, e.placed, !e.derived)
+			e.derived = true
 		}
 		k := e.next
 		for ; k < len(dl) && dl[k].at < end; k++ {
@@ -252,8 +296,12 @@ func (g *Generator) Advance(to time.Time) []Batch {
 		switch {
 		case k == len(dl):
 			delete(g.cache, e.idx)
-		case cached || len(g.cache) < cacheOrders:
+		case dl[k].at-end < cacheHorizon && (cached || len(g.cache) < cacheOrders):
+			// Busy lifecycles (the next event soon) stay cached; the
+			// others are derived again when their next event is due.
 			g.cache[e.idx] = dl
+		default:
+			delete(g.cache, e.idx)
 		}
 		if k < len(dl) {
 			e.at, e.next = dl[k].at, k
@@ -304,7 +352,7 @@ func (g *Generator) enqueueHistory(end int64) {
 // batches groups deliveries (in delivery order) into batches per source and
 // counts them in Stats.
 func (g *Generator) batches(dl []*delivery) []Batch {
-	per := make([][]*delivery, len(Sources))
+	per := make([][]*delivery, len(targets))
 	for _, d := range dl {
 		per[d.src] = append(per[d.src], d)
 		g.count(d)
@@ -317,7 +365,7 @@ func (g *Generator) batches(dl []*delivery) []Batch {
 			// fill a batch up to MaxBatchRows.
 			full := cur != nil && len(cur.Rows) > 0 && len(cur.Rows)+len(d.rows) > g.cfg.MaxBatchRows
 			if cur == nil || full || d.file != "" || cur.Name != "" {
-				out = append(out, Batch{Source: Sources[s], Name: d.file})
+				out = append(out, Batch{Source: targets[s], Name: d.file, Serving: s == srcBaskets})
 				cur = &out[len(out)-1]
 			}
 			cur.Rows = append(cur.Rows, d.rows...)
@@ -328,8 +376,23 @@ func (g *Generator) batches(dl []*delivery) []Batch {
 }
 
 func (g *Generator) count(d *delivery) {
-	src := Sources[d.src]
+	src := targets[d.src]
 	g.stats.Rows[src] += len(d.rows)
+	if d.src == srcBaskets {
+		if d.basket {
+			g.stats.Baskets++
+		}
+		if d.abandoned {
+			g.stats.AbandonedBaskets++
+		}
+		if d.retry {
+			g.stats.CheckoutRetries++
+		}
+		if d.retryOrder {
+			g.stats.OrderRetries++
+		}
+		return
+	}
 	if d.dup {
 		g.stats.Duplicates[src] += len(d.rows)
 		return
@@ -399,6 +462,10 @@ func csvValue(v any) string {
 	switch x := v.(type) {
 	case nil:
 		return ""
+	case string:
+		return x
+	case int64:
+		return strconv.FormatInt(x, 10)
 	case time.Time:
 		if x.Hour() == 0 && x.Minute() == 0 && x.Second() == 0 && x.Nanosecond() == 0 {
 			return x.Format("2006-01-02")
@@ -434,6 +501,7 @@ const (
 	saltLife  = 0x27d4eb2f
 	saltCust  = 0x165667b1
 	saltFile  = 0x61c88647
+	saltCart  = 0x7feb352d
 )
 
 func (g *Generator) rng(idx int64, salt uint64) *rand.Rand {
@@ -455,6 +523,7 @@ func pick[T any](r *rand.Rand, xs []T) T { return xs[r.IntN(len(xs))] }
 type orderEntry struct {
 	at, placed, idx int64
 	next            int
+	derived         bool // the lifecycle was derived once (side effects booked)
 }
 
 type orderHeap []orderEntry

@@ -22,6 +22,7 @@ type delivery struct {
 
 	dup, late, swapped, override, csr, placed, typo, lateFile bool
 	quar, warn, reversal, breaker, doubled                    int
+	basket, abandoned, retry, retryOrder                      bool // basket events (Stats)
 }
 
 type chain struct{ last int64 }
@@ -39,6 +40,11 @@ type builder struct {
 	r   *rand.Rand
 	idx int64
 	dl  []*delivery
+	// payFailed are the times of the order's failed payments; gaveUp is
+	// set when the last one made the OMS cancel the order (basket events
+	// follow them).
+	payFailed []int64
+	gaveUp    bool
 }
 
 // add schedules a delivery of rows that occurred at occurred on chain c
@@ -327,6 +333,9 @@ func (g *Generator) lifecycle(idx, placed int64, first bool) []*delivery {
 	if first && fulfilledAt >= 0 {
 		g.recognize(o, fulfilledAt)
 	}
+	if g.cfg.Baskets {
+		return b.finish(g.baskets(o, b.payFailed, b.gaveUp)...)
+	}
 	return b.finish()
 }
 
@@ -369,10 +378,12 @@ func (g *Generator) flow(b *builder, o *order, evs *[]omsEv, pc *chain, psp func
 	pay := fmt.Sprintf("PAY-%08d-1", idx+1)
 	if r.Float64() < 0.03 {
 		psp(&chain{}, pay, "failed", payAt, 0, 0, 0, 0)
+		b.payFailed = append(b.payFailed, payAt)
 		pay = fmt.Sprintf("PAY-%08d-2", idx+1)
 		payAt += between(r, minUS, 5*minUS)
 		if r.IntN(5) == 0 {
 			psp(pc, pay, "failed", payAt, 0, 0, 0, 0)
+			b.payFailed, b.gaveUp = append(b.payFailed, payAt), true
 			*evs = append(*evs, omsEv{status: "cancelled", at: payAt + 10*minUS})
 			return
 		}
@@ -499,8 +510,9 @@ func (g *Generator) flow(b *builder, o *order, evs *[]omsEv, pc *chain, psp func
 	psp(pc, pay, "refunded", t+between(r, minUS, 30*minUS), o.total, o.total, refund, capAt)
 }
 
-// finish adds the duplicate deliveries and sorts the lifecycle.
-func (b *builder) finish() []*delivery {
+// finish adds the duplicate deliveries (of the sources' deliveries) and
+// extra (basket events, never duplicated), and sorts the lifecycle.
+func (b *builder) finish(extra ...*delivery) []*delivery {
 	n := len(b.dl)
 	for i := 0; i < n; i++ {
 		if b.r.Float64() < RateDuplicate {
@@ -508,6 +520,7 @@ func (b *builder) finish() []*delivery {
 			b.dl = append(b.dl, &delivery{at: d.at + between(b.r, secUS, 6*hourUS), src: d.src, rows: d.rows, order: d.order, dup: true})
 		}
 	}
+	b.dl = append(b.dl, extra...)
 	sort.SliceStable(b.dl, func(i, j int) bool { return b.dl[i].at < b.dl[j].at })
 	for i, d := range b.dl {
 		d.k = i

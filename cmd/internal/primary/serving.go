@@ -11,9 +11,9 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/dualgate/dualgate/catalog"
+	"github.com/dualgate/dualgate/cmd/internal/servingview"
 	"github.com/dualgate/dualgate/gateway"
 	"github.com/dualgate/dualgate/gateway/pgerror"
-	"github.com/dualgate/dualgate/gateway/pgtypes"
 	"github.com/dualgate/dualgate/projections"
 	servingtables "github.com/dualgate/dualgate/projections/sqltables"
 )
@@ -190,30 +190,13 @@ func (c *Side) rollbackServing(sessionID uint32) {
 
 // projectionsTable is dualgate.projections: watermark and lag per projection.
 func (c *Side) projectionsTable() gateway.SystemTable {
-	return gateway.SystemTable{
-		Name:        "projections",
-		Description: "DERIVED (non-authoritative): each serving projection's store, generation, watermark and lag behind canonical",
-		Columns: []gateway.SystemColumn{{Name: "name", OID: pgtypes.Text}, {Name: "store", OID: pgtypes.Text},
-			{Name: "generation", OID: pgtypes.Text}, {Name: "watermark_commit", OID: pgtypes.Int8},
-			{Name: "head_commit", OID: pgtypes.Int8}, {Name: "lag_commits", OID: pgtypes.Int8},
-			{Name: "lag_ms", OID: pgtypes.Int8}, {Name: "sla_ms", OID: pgtypes.Int8}, {Name: "state", OID: pgtypes.Text},
-			{Name: "error", OID: pgtypes.Text}},
-		Rows: func(ctx context.Context) ([][]any, error) {
+	return servingview.Table("DERIVED (non-authoritative): each serving projection's store, generation, watermark and lag behind canonical",
+		func(ctx context.Context) []projections.Status {
 			if c.serving == nil {
-				return nil, nil
+				return nil
 			}
-			var rows [][]any
-			for _, st := range c.serving.mat.Statuses(ctx) {
-				var errText any
-				if st.Err != "" {
-					errText = st.Err
-				}
-				rows = append(rows, []any{st.Name, st.Store, st.Generation, int64(st.Watermark), int64(st.Head),
-					int64(st.LagCommits), st.Lag.Milliseconds(), st.SLA.Milliseconds(), string(st.State), errText})
-			}
-			return rows, nil
-		},
-	}
+			return c.serving.mat.Statuses(ctx)
+		})
 }
 
 // Materializer is the projections' materializer (nil without serving).
