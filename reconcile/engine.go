@@ -64,6 +64,7 @@ type Engine struct {
 	pending   map[string]map[string]time.Time // rule -> fingerprint -> first seen
 	recheck   map[string]time.Time            // rule -> when its pending differences are due
 	lastMarks map[string][]sideMark           // rule -> what its last run read at
+	toldOff   map[string]bool                 // rules whose "not configured here" was logged at warn
 	running   map[string]bool
 	wake      chan struct{}
 	observe   func(Run) // SetObserver; called after every run
@@ -80,7 +81,7 @@ func New(cat *catalog.Catalog, o Options) (*Engine, error) {
 	e := &Engine{byName: map[string]*catalog.Reconciliation{}, canon: o.Canon, mat: o.Materializer,
 		query: o.Query, replay: o.Replay, ledger: o.Ledger, log: o.Logger, clock: o.Clock, auto: o.AutoRepair,
 		ruleMu: map[string]*sync.Mutex{}, pending: map[string]map[string]time.Time{},
-		recheck: map[string]time.Time{}, lastMarks: map[string][]sideMark{}, running: map[string]bool{},
+		recheck: map[string]time.Time{}, lastMarks: map[string][]sideMark{}, running: map[string]bool{}, toldOff: map[string]bool{},
 		wake: make(chan struct{}, 1)}
 	e.hooks = newWebhooks(o.Webhooks, o.Logger)
 	// Differences held for their grace survive a restart: the grace runs
@@ -170,6 +171,16 @@ func (e *Engine) Run(ctx context.Context, name, trigger string) (Run, error) {
 		lg := e.log.Warn()
 		if run.Outcome == "pending" {
 			lg = e.log.Debug()
+		}
+		if errors.Is(err, ErrNotConfigured) {
+			// Said once per process at warn (e.g. a demo without its
+			// legacy database); every schedule after that only at debug.
+			e.mu.Lock()
+			if e.toldOff[name] {
+				lg = e.log.Debug()
+			}
+			e.toldOff[name] = true
+			e.mu.Unlock()
 		}
 		lg.Str("rule", name).Str("trigger", trigger).Err(err).Msg("reconciliation run did not compare")
 		return run, err
