@@ -37,4 +37,5 @@ fuzz:
 BENCHFLAGS ?= -rows 100000 -duration 20s
 bench:
 	$(GO) run ./cmd/dgbench $(BENCHFLAGS)
-	$(GO) test ./canonical/ -run '^$$' -bench . -benchtime 2000x
+	$(GO) test ./canonical/ -run '^$$' -bench 'Get|Commit' -benchtime 2000x
+	$(GO) test ./canonical/ -run '^$$' -bench 'Scan' -benchtime 10x

@@ -542,6 +542,12 @@ func TestAccessColumnGrants(t *testing.T) {
 	if got := strings.Join(rows[0], ","); got != "t,f,f,t,f,t,t,t,f" {
 		t.Fatalf("privilege functions for pat: %v", got)
 	}
+	// Metabase lists a table it can read some columns of.
+	rows = mustAllow(t, pat, "pat", `SELECT has_any_column_privilege('canonical.commercial_orders', 'SELECT'),
+		has_any_column_privilege('canonical.commercial_orders', 'UPDATE'), has_any_column_privilege('alice', 'canonical.commercial_orders', 'SELECT')`)
+	if got := strings.Join(rows[0], ","); got != "t,f,t" {
+		t.Fatalf("has_any_column_privilege for pat: %v", got)
+	}
 	if _, err := accessQuery(t, pat, `SELECT has_column_privilege('canonical.commercial_orders', 'nope', 'SELECT')`); err == nil || !strings.Contains(err.Error(), "42703") {
 		t.Fatalf("unknown column: %v", err)
 	}

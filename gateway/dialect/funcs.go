@@ -32,6 +32,7 @@ var renamed = map[string]string{
 	"current_schema":        "DATABASE",
 	"transaction_timestamp": "",
 	"statement_timestamp":   "",
+	"format":                "pg_format",  // pgcatalog (the engine's FORMAT formats numbers)
 	"split_part":            "split_part", // pgfunc
 	"initcap":               "initcap",    // pgfunc
 	"gen_random_uuid":       "UUID",

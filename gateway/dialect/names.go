@@ -206,7 +206,7 @@ func resultOID(n *pg.Node) uint32 {
 		switch name {
 		case "count":
 			return oidInt8
-		case "string_agg", "to_char", "version", "concat", "concat_ws":
+		case "string_agg", "to_char", "version", "concat", "concat_ws", "format", "quote_literal", "quote_ident":
 			return oidText
 		case "array_agg":
 			if len(f.Args) == 1 {
@@ -215,7 +215,7 @@ func resultOID(n *pg.Node) uint32 {
 		case "bool_and", "bool_or", "every",
 			// pg_catalog's boolean functions (the engine types booleans as
 			// tinyint, so the name decides).
-			"has_table_privilege", "has_column_privilege", "has_schema_privilege", "has_database_privilege",
+			"has_table_privilege", "has_column_privilege", "has_any_column_privilege", "has_schema_privilege", "has_database_privilege",
 			"has_function_privilege", "pg_has_role", "pg_table_is_visible", "pg_type_is_visible",
 			"pg_function_is_visible", "pg_relation_is_publishable":
 			return oidBool

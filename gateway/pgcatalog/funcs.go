@@ -231,6 +231,7 @@ func Functions(src Source) []sql.Function {
 		}},
 		{name: "has_table_privilege", min: 2, max: 3, typ: types.Boolean, strict: true, eval: tablePrivilege(src)},
 		{name: "has_column_privilege", min: 3, max: 4, typ: types.Boolean, strict: true, eval: columnPrivilege(src)},
+		{name: "has_any_column_privilege", min: 2, max: 3, typ: types.Boolean, strict: true, eval: anyColumnPrivilege(src)},
 		{name: "has_schema_privilege", min: 2, max: 3, typ: types.Boolean, strict: true, eval: schemaPrivilege(src)},
 		{name: "has_database_privilege", min: 2, max: 3, typ: types.Boolean, strict: true, eval: always},
 		{name: "has_function_privilege", min: 2, max: 3, typ: types.Boolean, strict: true, eval: always},
@@ -276,6 +277,24 @@ func Functions(src Source) []sql.Function {
 				}
 			}
 			return strings.Join(out, toStr(ctx, v[1])), nil
+		}},
+		// format(fmt, args...): the dialect prints Postgres's format as
+		// pg_format (the engine's FORMAT is MySQL's number formatting).
+		{name: "pg_format", min: 1, max: 101, typ: types.LongText, eval: func(ctx *sql.Context, v []any) (any, error) {
+			if v[0] == nil {
+				return nil, nil
+			}
+			args := make([]*string, len(v)-1)
+			for i, a := range v[1:] {
+				if a != nil {
+					t := toStr(ctx, a)
+					args[i] = &t
+				}
+			}
+			return Format(toStr(ctx, v[0]), args)
+		}},
+		{name: "quote_literal", min: 1, max: 1, typ: types.LongText, strict: true, eval: func(ctx *sql.Context, v []any) (any, error) {
+			return QuoteLiteral(toStr(ctx, v[0])), nil
 		}},
 		{name: "quote_ident", min: 1, max: 1, typ: types.LongText, strict: true, eval: func(ctx *sql.Context, v []any) (any, error) {
 			return QuoteIdent(toStr(ctx, v[0])), nil
@@ -837,4 +856,107 @@ func ParseIdent(s string, strict bool) ([]string, error) {
 		}
 		return out, nil
 	}
+}
+
+// Format is PostgreSQL's format(): %s (NULL is empty), %I (quote_ident;
+// NULL is an error), %L (quote_literal; NULL is NULL) and %%, each with an
+// optional argument position (%2$s), a - flag and a width.
+func Format(f string, args []*string) (string, error) {
+	var b strings.Builder
+	next := 0
+	for i := 0; i < len(f); i++ {
+		c := f[i]
+		if c != '%' {
+			b.WriteByte(c)
+			continue
+		}
+		i++
+		if i >= len(f) {
+			return "", pgerror.New(pgerror.InvalidParameterValue, "unterminated format() type specifier").
+				WithHint("For a single \"%%\" use \"%%%%\".")
+		}
+		if f[i] == '%' {
+			b.WriteByte('%')
+			continue
+		}
+		// [position$][-][width]type
+		num := func() (int, bool) {
+			j := i
+			for i < len(f) && f[i] >= '0' && f[i] <= '9' {
+				i++
+			}
+			if j == i {
+				return 0, false
+			}
+			n, _ := strconv.Atoi(f[j:i])
+			return n, true
+		}
+		arg := next
+		if n, ok := num(); ok {
+			if i < len(f) && f[i] == '$' {
+				if n == 0 {
+					return "", pgerror.New(pgerror.InvalidParameterValue, "format specifies argument 0, but arguments are numbered from 1")
+				}
+				arg = n - 1
+				i++
+			} else {
+				i -= len(strconv.Itoa(n)) // a width, read again below
+			}
+		}
+		left := false
+		if i < len(f) && f[i] == '-' {
+			left = true
+			i++
+		}
+		if i < len(f) && f[i] == '*' {
+			return "", pgerror.New(pgerror.FeatureNotSupported, "format() widths taken from arguments (*) are not supported by dualgate")
+		}
+		width, _ := num()
+		if i >= len(f) {
+			return "", pgerror.New(pgerror.InvalidParameterValue, "unterminated format() type specifier")
+		}
+		if arg >= len(args) {
+			return "", pgerror.New(pgerror.InvalidParameterValue, "too few arguments for format()")
+		}
+		next = arg + 1
+		var out string
+		switch f[i] {
+		case 's':
+			if args[arg] != nil {
+				out = *args[arg]
+			}
+		case 'I':
+			if args[arg] == nil {
+				return "", pgerror.New("22004", "null values cannot be formatted as an SQL identifier")
+			}
+			out = QuoteIdent(*args[arg])
+		case 'L':
+			out = "NULL"
+			if args[arg] != nil {
+				out = QuoteLiteral(*args[arg])
+			}
+		default:
+			return "", pgerror.New(pgerror.InvalidParameterValue, "unrecognized format() type specifier \"%c\"", f[i]).
+				WithHint("For a single \"%%\" use \"%%%%\".")
+		}
+		if pad := width - len([]rune(out)); pad > 0 {
+			if left {
+				out += strings.Repeat(" ", pad)
+			} else {
+				out = strings.Repeat(" ", pad) + out
+			}
+		}
+		b.WriteString(out)
+	}
+	return b.String(), nil
+}
+
+// QuoteLiteral is PostgreSQL's quote_literal: single quotes doubled, and
+// an E'' string with doubled backslashes when there are backslashes.
+func QuoteLiteral(s string) string {
+	q := "'" + strings.ReplaceAll(s, "'", "''") + "'"
+	if strings.Contains(s, `\`) {
+		q = "E" + strings.ReplaceAll(q, `\`, `\\`)
+	}
+	return q
 }

@@ -159,3 +159,50 @@ func columnPrivilege(src Source) func(ctx *sql.Context, v []any) (any, error) {
 		return cp.ColumnPrivilege(ctx, user, rel.Schema, rel.Name, col, toStr(ctx, v[2]))
 	}
 }
+
+// anyColumnPrivilege evaluates has_any_column_privilege([user,] table,
+// privilege): the table privilege, or the privilege on at least one of its
+// columns (what Metabase asks before listing a table).
+func anyColumnPrivilege(src Source) func(ctx *sql.Context, v []any) (any, error) {
+	table, column := tablePrivilege(src), columnPrivilege(src)
+	return func(ctx *sql.Context, v []any) (any, error) {
+		held, err := table(ctx, v)
+		if err != nil || held == true {
+			return held, err
+		}
+		if _, ok := src.(ColumnPrivileges); !ok {
+			return held, nil
+		}
+		user, rest := []any(nil), v
+		if len(v) == 3 {
+			user, rest = v[:1], v[1:]
+		}
+		snap, err := src.Snapshot(ctx)
+		if err != nil {
+			return nil, err
+		}
+		var rel *Relation
+		switch oid := rest[0].(type) {
+		case int64:
+			rel = snap.Relation(uint32(oid))
+		case uint32:
+			rel = snap.Relation(oid)
+		default:
+			rel = findRelation(snap, toStr(ctx, rest[0]))
+		}
+		if rel == nil {
+			return false, nil
+		}
+		for i := range rel.Columns {
+			args := append(append(append([]any{}, user...), rest[0]), int64(i+1), rest[1])
+			ok, err := column(ctx, args)
+			if err != nil {
+				return nil, err
+			}
+			if ok == true {
+				return true, nil
+			}
+		}
+		return false, nil
+	}
+}
