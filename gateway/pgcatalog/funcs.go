@@ -952,7 +952,7 @@ func Format(f string, args []*string) (string, error) {
 }
 
 // QuoteLiteral is PostgreSQL's quote_literal: single quotes doubled, and
-// an E” string with doubled backslashes when there are backslashes.
+// an E-prefixed string with doubled backslashes when there are any.
 func QuoteLiteral(s string) string {
 	q := "'" + strings.ReplaceAll(s, "'", "''") + "'"
 	if strings.Contains(s, `\`) {
