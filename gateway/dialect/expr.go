@@ -30,6 +30,9 @@ func (p *printer) expr(n *pg.Node) string {
 	}
 	switch e := n.Node.(type) {
 	case *pg.Node_ColumnRef:
+		if v, ok := p.systemColumn(e.ColumnRef); ok {
+			return v
+		}
 		return p.columnRef(e.ColumnRef)
 	case *pg.Node_AConst:
 		return p.constant(e.AConst)
@@ -177,6 +180,30 @@ func (p *printer) expr(n *pg.Node) string {
 	}
 	p.unsupported(-1, "expression %s", nodeName(n))
 	return ""
+}
+
+// systemColumns are PostgreSQL's hidden transaction-id columns every table
+// has; tools read them (DBeaver and pgAdmin ask pg_class for xmin to notice
+// changes). dualgate has no Postgres transaction ids: they are 0.
+var systemColumns = map[string]bool{"xmin": true, "xmax": true}
+
+// systemColumn prints a reference to xmin or xmax of a table that has no
+// such column as the xid 0.
+func (p *printer) systemColumn(cr *pg.ColumnRef) (string, bool) {
+	name, ok := strVal(cr.Fields[len(cr.Fields)-1])
+	if !ok || !systemColumns[strings.ToLower(name)] || p.opts.TableColumns == nil {
+		return "", false
+	}
+	rv, col := p.columnRel(cr)
+	if rv == nil {
+		return "", false
+	}
+	for _, c := range p.opts.TableColumns(rv.Schemaname, rv.Relname) {
+		if strings.EqualFold(c, col) {
+			return "", false
+		}
+	}
+	return "0", true
 }
 
 func (p *printer) columnRef(c *pg.ColumnRef) string {

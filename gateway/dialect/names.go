@@ -88,6 +88,12 @@ func resultOID(n *pg.Node) uint32 {
 		return 0
 	}
 	switch e := n.Node.(type) {
+	case *pg.Node_ColumnRef:
+		if f := e.ColumnRef.Fields; len(f) > 0 {
+			if s, ok := strVal(f[len(f)-1]); ok && systemColumns[strings.ToLower(s)] {
+				return oidXID
+			}
+		}
 	case *pg.Node_TypeCast:
 		return typeNameOf(e.TypeCast.TypeName).oid
 	case *pg.Node_AConst:

@@ -298,6 +298,9 @@ func (p *printer) enterWindows(s *pg.SelectStmt) func() {
 
 func (p *printer) simpleSelect(s *pg.SelectStmt) string {
 	defer p.enterWindows(s)()
+	// The FROM list is the scope of the select list and ORDER BY too (for
+	// column attribution: session-TimeZone literals, system columns).
+	defer p.enterScope(s.FromClause)()
 	var b strings.Builder
 	b.WriteString("SELECT ")
 	if len(s.DistinctClause) > 0 {

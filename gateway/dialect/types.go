@@ -16,6 +16,7 @@ const (
 	oidInt2        = 21
 	oidInt4        = 23
 	oidText        = 25
+	oidXID         = 28
 	oidOid         = 26
 	oidJSON        = 114
 	oidFloat4      = 700
