@@ -995,6 +995,7 @@ func (s *session) sendRow(row []any, oids []uint32, formats []int16) error {
 func (s *session) fields(st *dialect.Statement, sch sql.Schema, formats []int16) []pgproto3.FieldDescription {
 	out := make([]pgproto3.FieldDescription, len(sch))
 	hints := alignHints(st, len(sch))
+	sources := alignSources(st, len(sch))
 	var aggs []uint32
 	for _, c := range sch {
 		if c.Type == types.Float64 && st.Engine != "" {
@@ -1024,7 +1025,23 @@ func (s *session) fields(st *dialect.Statement, sch sql.Schema, formats []int16)
 			}
 			c = &cc
 		}
-		oid := s.eng.eng.columnOID(c)
+		typed := c
+		if sources != nil && sources[i] != "" {
+			// An aliased column: its declared type is by its own name, and
+			// the engine may not name its source (then it is the
+			// statement's only relation, if it has one).
+			cc := *c
+			cc.Name = sources[i]
+			if cc.Source == "" && len(st.Relations) == 1 {
+				r := st.Relations[0]
+				cc.Source, cc.DatabaseSource = r.Name, r.Schema
+				if cc.DatabaseSource == "" {
+					cc.DatabaseSource = s.currentSchema()
+				}
+			}
+			typed = &cc
+		}
+		oid := s.eng.eng.columnOID(typed)
 		typmod := int32(-1)
 		if hints != nil && hints[i] != 0 {
 			oid = hints[i]
@@ -1108,22 +1125,33 @@ func (s *session) discardWrites() {
 // alignHints maps the translator's per-target-list result types onto n
 // result columns, expanding around a single `*`.
 func alignHints(st *dialect.Statement, n int) []uint32 {
-	rt := st.ResultTypes
+	return alignTargets(st.ResultTypes, st.StarIndex, n)
+}
+
+// alignSources maps the translator's aliased-column names onto n result
+// columns like alignHints.
+func alignSources(st *dialect.Statement, n int) []string {
+	return alignTargets(st.ResultColumns, st.StarIndex, n)
+}
+
+// alignTargets maps per-target-list facts onto n result columns,
+// expanding around the `*` at star (-1: none).
+func alignTargets[T any](rt []T, star, n int) []T {
 	if rt == nil {
 		return nil
 	}
-	out := make([]uint32, n)
-	if st.StarIndex < 0 {
+	out := make([]T, n)
+	if star < 0 {
 		if len(rt) != n {
 			return nil
 		}
 		copy(out, rt)
 		return out
 	}
-	for i := 0; i < st.StarIndex && i < n; i++ {
+	for i := 0; i < star && i < n; i++ {
 		out[i] = rt[i]
 	}
-	after := rt[st.StarIndex+1:]
+	after := rt[star+1:]
 	for j := range after {
 		k := n - len(after) + j
 		if k >= 0 && k < n {

@@ -41,6 +41,7 @@ func fillResultTypes(s *pg.SelectStmt, st *Statement) {
 		return
 	}
 	types := make([]uint32, len(s.TargetList))
+	var columns []string
 	stars := 0
 	for i, t := range s.TargetList {
 		rt := t.GetResTarget()
@@ -53,12 +54,20 @@ func fillResultTypes(s *pg.SelectStmt, st *Statement) {
 			continue
 		}
 		types[i] = resultOID(rt.Val)
+		if cr := rt.Val.GetColumnRef(); cr != nil && rt.Name != "" && len(cr.Fields) > 0 {
+			if name, ok := strVal(cr.Fields[len(cr.Fields)-1]); ok && name != rt.Name {
+				if columns == nil {
+					columns = make([]string, len(s.TargetList))
+				}
+				columns[i] = name
+			}
+		}
 	}
 	if stars > 1 {
 		st.ResultTypes = nil
 		return
 	}
-	st.ResultTypes = types
+	st.ResultTypes, st.ResultColumns = types, columns
 }
 
 func isStar(n *pg.Node) bool {

@@ -55,6 +55,10 @@ type Statement struct {
 	// in it (-1 if none). With more than one star ResultTypes is nil.
 	ResultTypes []uint32
 	StarIndex   int
+	// ResultColumns, aligned like ResultTypes, names the column an aliased
+	// plain column reference reads (`data_type AS "type"`: data_type), so
+	// the gateway can find its declared type; "" elsewhere.
+	ResultColumns []string
 
 	Set       *Set         // KindSet / KindReset
 	Show      string       // KindShow: lower-case setting name, "all" for SHOW ALL
