@@ -16,13 +16,9 @@ import (
 	"github.com/dualgate/dualgate/projections"
 )
 
-// reconcileCatalog is one entity, a projection of every column of it, and
-// two record rules over the pair: the bucketed one (the right side reads the
-// whole projection) and the same comparison forced key by key (a WHERE
-// clause makes the right side an arbitrary query).
-const reconcileCatalog = `context: recon_bench
-owner: bench
-sources:
+// accountsYAML is the accounts entity (and its source) of the
+// reconciliation benches' catalogs.
+const accountsYAML = `sources:
   account_events:
     columns: {id: bigint, owner: text, balance_cents: bigint}
     dedupe_key: [id]
@@ -32,7 +28,15 @@ entities:
     columns: {id: bigint, owner: text, balance_cents: bigint}
     mappings:
       - {source: account_events, version: 1, select: "SELECT id, owner, balance_cents FROM batch"}
-projections:
+`
+
+// reconcileCatalog is one entity, a projection of every column of it, and
+// two record rules over the pair: the bucketed one (the right side reads the
+// whole projection) and the same comparison forced key by key (a WHERE
+// clause makes the right side an arbitrary query).
+const reconcileCatalog = `context: recon_bench
+owner: bench
+` + accountsYAML + `projections:
   account_view:
     key: [id]
     freshness_sla: 1s
@@ -146,17 +150,7 @@ func reconcileBench(ctx context.Context, n, diffs int, keyed bool) error {
 // (OFFSET 0 makes the right side one that cannot be range-restricted).
 const externalCatalog = `context: recon_external_bench
 owner: bench
-sources:
-  account_events:
-    columns: {id: bigint, owner: text, balance_cents: bigint}
-    dedupe_key: [id]
-entities:
-  accounts:
-    key: [id]
-    columns: {id: bigint, owner: text, balance_cents: bigint}
-    mappings:
-      - {source: account_events, version: 1, select: "SELECT id, owner, balance_cents FROM batch"}
-reconciliations:
+` + accountsYAML + `reconciliations:
   accounts_legacy:
     level: record
     left: SELECT id, owner, balance_cents FROM canonical.accounts
