@@ -938,13 +938,35 @@ func (p *printer) columnRel(cr *pg.ColumnRef) (*pg.RangeVar, string) {
 // timestamptz column (other), so it is read in the session TimeZone.
 func (p *printer) tzLiteral(other, lit *pg.Node, val string) string {
 	ac := lit.GetAConst()
-	cr := other.GetColumnRef()
-	if ac == nil || ac.GetSval() == nil || cr == nil || p.opts.ColumnType == nil {
-		return val
-	}
-	rv, col := p.columnRel(cr)
-	if rv == nil || p.opts.ColumnType(rv.Schemaname, rv.Relname, col) != oidTimestamptz {
+	if ac == nil || ac.GetSval() == nil || !p.isTimestamptz(other) {
 		return val
 	}
 	return "pg_timestamptz(" + val + ")"
+}
+
+// isTimestamptz reports whether n is known to be a timestamptz: a
+// timestamptz column, a cast to timestamptz, or such a value plus or minus
+// an interval.
+func (p *printer) isTimestamptz(n *pg.Node) bool {
+	switch {
+	case n.GetColumnRef() != nil:
+		if p.opts.ColumnType == nil {
+			return false
+		}
+		rv, col := p.columnRel(n.GetColumnRef())
+		return rv != nil && p.opts.ColumnType(rv.Schemaname, rv.Relname, col) == oidTimestamptz
+	case n.GetTypeCast() != nil:
+		return typeNameOf(n.GetTypeCast().TypeName).oid == oidTimestamptz
+	case n.GetAExpr() != nil:
+		a := n.GetAExpr()
+		if a.Kind != pg.A_Expr_Kind_AEXPR_OP || a.Lexpr == nil || a.Rexpr == nil {
+			return false
+		}
+		if op := opName(a.Name); op != "+" && op != "-" {
+			return false
+		}
+		tc := a.Rexpr.GetTypeCast()
+		return tc != nil && typeNameOf(tc.TypeName).canon == "interval" && p.isTimestamptz(a.Lexpr)
+	}
+	return false
 }
