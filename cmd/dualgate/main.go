@@ -230,6 +230,22 @@ func (o *serveOptions) gatewayConfig(log zerolog.Logger) (gateway.Config, error)
 	return cfg, nil
 }
 
+// startAdmin serves the admin listener when --admin is set (both roles);
+// the returned stop closes it.
+func (o *serveOptions) startAdmin(adm *admin, log zerolog.Logger) (stop func(), err error) {
+	if o.admin == "" {
+		return func() {}, nil
+	}
+	hs, addr, err := adm.listen(o.admin, log)
+	if err != nil {
+		return nil, err
+	}
+	if o.onAdmin != nil {
+		o.onAdmin(addr)
+	}
+	return func() { _ = hs.Close() }, nil
+}
+
 func runServe(ctx context.Context, o *serveOptions, cat *catalog.Catalog, log zerolog.Logger, ready func(net.Addr)) error {
 	switch o.role {
 	case "", "primary":
@@ -246,16 +262,11 @@ func runServe(ctx context.Context, o *serveOptions, cat *catalog.Catalog, log ze
 		log.Warn().Str("redis", o.redis).Msg("--redis has no effect without --catalog: there are no projections to serve")
 	}
 	adm := newAdmin(o, cat)
-	if o.admin != "" {
-		hs, addr, err := adm.listen(o.admin, log)
-		if err != nil {
-			return err
-		}
-		defer hs.Close()
-		if o.onAdmin != nil {
-			o.onAdmin(addr)
-		}
+	stopAdmin, err := o.startAdmin(adm, log)
+	if err != nil {
+		return err
 	}
+	defer stopAdmin()
 	eng := gateway.NewEngine()
 	defer eng.Close()
 	var side *primary.Side
@@ -314,16 +325,11 @@ func runSidecar(ctx context.Context, o *serveOptions, cat *catalog.Catalog, log 
 		return err
 	}
 	adm := newAdmin(o, nil)
-	if o.admin != "" {
-		hs, addr, err := adm.listen(o.admin, log)
-		if err != nil {
-			return err
-		}
-		defer hs.Close()
-		if o.onAdmin != nil {
-			o.onAdmin(addr)
-		}
+	stopAdmin, err := o.startAdmin(adm, log)
+	if err != nil {
+		return err
 	}
+	defer stopAdmin()
 	eng := gateway.NewEngine()
 	defer eng.Close()
 	sc, err := sidecar.Open(ctx, eng, sidecar.Options{Primary: o.primary, Redis: o.redis, Catalog: cat, Log: log})
