@@ -329,3 +329,89 @@ func SelectReads(sql string) (reads map[string][]string, ok bool) {
 	}
 	return reads, true
 }
+
+// ProjectionFeeds returns, for each output column of a projection
+// (lower-case), the columns of the relations its value is read from, by
+// lower-case schema.relation: the column references of that output's
+// expression (subqueries included), a qualified one for its relation and an
+// unqualified one for every relation of the SELECT; an output taken from
+// `*` reads the same-named column of every relation. ok is false when the
+// SELECT cannot be analyzed; callers then treat every output as reading
+// every column ("*") of every relation. Used to make masks follow masked
+// entity columns into serving projections.
+func (c *Catalog) ProjectionFeeds(projection string) (feeds map[string]map[string][]string, ok bool) {
+	p := c.projections[projection]
+	if p == nil {
+		return nil, false
+	}
+	info, err := parseSelect(p.Select)
+	if err != nil {
+		return nil, false
+	}
+	byName := map[string]string{}
+	var all []string
+	for _, r := range info.relations {
+		if r.schema == "" {
+			continue
+		}
+		full := strings.ToLower(r.schema + "." + r.name)
+		if !contains(all, full) {
+			all = append(all, full)
+		}
+		byName[strings.ToLower(r.name)] = full
+		byName[full] = full
+		if r.alias != "" {
+			byName[strings.ToLower(r.alias)] = full
+		}
+	}
+	feeds = map[string]map[string][]string{}
+	add := func(out, rel, col string) {
+		if feeds[out] == nil {
+			feeds[out] = map[string][]string{}
+		}
+		if !contains(feeds[out][rel], col) {
+			feeds[out][rel] = append(feeds[out][rel], col)
+		}
+	}
+	seen := map[string]bool{}
+	for _, oc := range info.outputs {
+		out := strings.ToLower(oc.name)
+		seen[out] = true
+		if oc.val == nil {
+			for _, rel := range all {
+				add(out, rel, out)
+			}
+			continue
+		}
+		walkProto(oc.val.ProtoReflect(), func(pm protoreflect.Message) {
+			cr, isRef := pm.Interface().(*pg_query.ColumnRef)
+			if !isRef {
+				return
+			}
+			f := refFields(cr)
+			if len(f) == 0 {
+				return
+			}
+			col := strings.ToLower(f[len(f)-1])
+			if len(f) >= 2 {
+				if rel, found := byName[strings.ToLower(strings.Join(f[:len(f)-1], "."))]; found {
+					add(out, rel, col)
+					return
+				}
+			}
+			for _, rel := range all {
+				add(out, rel, col)
+			}
+		})
+	}
+	if info.star {
+		for _, pc := range p.Columns {
+			if out := strings.ToLower(pc.Name); !seen[out] {
+				for _, rel := range all {
+					add(out, rel, out)
+				}
+			}
+		}
+	}
+	return feeds, true
+}

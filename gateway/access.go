@@ -71,6 +71,7 @@ type Access struct {
 	// lineage parsed once for masks on copies (access_copies.go).
 	feeds     map[string]map[string][]string // "entity.column" -> source -> fields
 	ruleReads map[string][]sideReads         // rule -> what its sides read
+	projReads map[string]sideReads           // projection -> output column -> relation -> columns read
 }
 
 // NewAccess builds the access policy of cat; it returns nil (everything
@@ -200,6 +201,7 @@ func (a *Access) principal(user string, trust bool) *principal {
 			p.masks[rel][col] = method
 		}
 	}
+	a.projectionMasks(p)
 	p.cols = a.columnGrants(p.roles)
 	p.copies = a.copyMasks(p)
 	// Row filters, by the same rule: a role that reads the relation

@@ -35,8 +35,10 @@ import (
 //     analyzed counts as reading every masked column (the whole value is
 //     masked: provenance unclear).
 //
-// Projections are not derived: their masks are declared in the catalog
-// (serving.<projection>.<column>), as the demo does.
+//   - serving.<projection>: a column computed from masked canonical
+//     columns (catalog.ProjectionFeeds) without a declared mask gets the
+//     least revealing of their methods (projectionMasks); declared masks
+//     (serving.<projection>.<column>, as the demo has) stand.
 
 // copyMasks are one user's masks on copies.
 type copyMasks struct {
@@ -81,6 +83,17 @@ func (a *Access) lineage() {
 			a.feeds[k] = a.cat.ColumnFeeds(m.Relation, m.ColumnName)
 		}
 	}
+	a.projReads = map[string]sideReads{}
+	for _, pr := range a.cat.Projections() {
+		feeds, ok := a.cat.ProjectionFeeds(pr.Name)
+		// Per output column: reuse sideReads, keyed by output column.
+		for out, reads := range feeds {
+			a.projReads[strings.ToLower(pr.Name)+"."+out] = sideReads{reads, true}
+		}
+		if !ok {
+			a.projReads[strings.ToLower(pr.Name)+".*"] = sideReads{nil, false}
+		}
+	}
 	a.ruleReads = map[string][]sideReads{}
 	for _, r := range a.cat.Reconciliations() {
 		for _, side := range []string{r.Left, r.Right} {
@@ -89,6 +102,59 @@ func (a *Access) lineage() {
 			}
 			reads, ok := catalog.SelectReads(side)
 			a.ruleReads[r.Name] = append(a.ruleReads[r.Name], sideReads{reads, ok})
+		}
+	}
+}
+
+// projectionMasks adds to p's masks those of serving projection columns
+// computed from columns p sees masked in canonical (catalog.ProjectionFeeds:
+// the column references of each output, through subqueries) and not masked
+// by the catalog itself: the least revealing method of the masked columns
+// feeding it. A projection whose SELECT cannot be analyzed has every
+// column masked with p's least revealing canonical method (fail closed).
+// Declared masks on a projection column stand as they are.
+func (a *Access) projectionMasks(p *principal) {
+	least := ""
+	for rel, cols := range p.masks {
+		if strings.HasPrefix(rel, "canonical.") {
+			for _, m := range cols {
+				least = leastRevealing(least, m)
+			}
+		}
+	}
+	if least == "" {
+		return
+	}
+	for _, pr := range a.cat.Projections() {
+		rel := "serving." + strings.ToLower(pr.Name)
+		for _, c := range pr.Columns {
+			col := strings.ToLower(c.Name)
+			if p.masks[rel][col] != "" {
+				continue
+			}
+			method := ""
+			if r, bad := a.projReads[strings.ToLower(pr.Name)+".*"]; bad && !r.ok {
+				method = least
+			}
+			for src, cols := range a.projReads[strings.ToLower(pr.Name)+"."+col].reads {
+				masks := p.masks[src]
+				for _, fc := range cols {
+					if fc == "*" {
+						for _, m := range masks {
+							method = leastRevealing(method, m)
+						}
+						continue
+					}
+					method = leastRevealing(method, masks[fc])
+				}
+			}
+			if method == "" {
+				continue
+			}
+			if p.masks[rel] == nil {
+				p.masks[rel] = map[string]string{}
+			}
+			p.masks[rel][col] = method
 		}
 	}
 }

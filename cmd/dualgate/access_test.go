@@ -428,6 +428,14 @@ func governanceCatalog(t *testing.T) *catalog.Catalog {
 `)
 	edit("        - {privilege: read, on: catalog}\n    steward:", "        - {privilege: read, on: catalog}\n        - {privilege: read, on: raw}\n        - {privilege: read, on: dualgate.quarantine}\n    steward:")
 	edit("  users:\n", "  users:\n    pat: [partner]\n    fred: [fixer]\n")
+	edit("projections:\n", `projections:
+  contact_board:
+    description: Test projection copying a masked column under another name, without a declared mask.
+    key: [order_id]
+    freshness_sla: 1m
+    select: SELECT o.order_id, lower(o.customer_email) AS contact, o.region FROM canonical.commercial_orders o
+    affected_by: {commercial_orders: order_id}
+`)
 	edit("reconciliations:\n", `reconciliations:
   email_check:
     description: Test rule over a masked column.
@@ -618,6 +626,31 @@ func TestMaskCopies(t *testing.T) {
 	masked("exceptions", rows)
 	if !strings.Contains(rows[0][0], `"o-1"`) || !hashRE.MatchString(rows[0][1]) || !hashRE.MatchString(rows[0][2]) {
 		t.Fatalf("exceptions for the analyst: key clear, values hashed: %v", rows)
+	}
+	// serving.<projection>: a column computed from a masked canonical
+	// column is masked though the catalog declares no mask on it (and the
+	// fast path masks it too); the steward sees it clear.
+	const pQ = `SELECT order_id, contact, region FROM serving.contact_board WHERE order_id = 'o-1'`
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		r, err := accessQuery(t, steward, pQ)
+		if err == nil && len(r) == 1 {
+			clear("projection", r)
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("serving.contact_board not materialized: %v %v", r, err)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	rows = mustAllow(t, analyst, "alice", pQ)
+	masked("projection", rows)
+	if !hashRE.MatchString(rows[0][1]) || rows[0][2] != "EU" {
+		t.Fatalf("projection for the analyst: contact hashed, region clear: %v", rows)
+	}
+	res := analyst.ExecParams(context.Background(), `SELECT contact FROM serving.contact_board WHERE order_id = $1`, [][]byte{[]byte("o-1")}, nil, nil, nil).Read()
+	if res.Err != nil || len(res.Rows) != 1 || !hashRE.MatchString(string(res.Rows[0][0])) {
+		t.Fatalf("projection fast path for the analyst: %v %q", res.Err, res.Rows)
 	}
 	// The check of has_table_privilege and writes: masks on copies do not
 	// make raw unwritable for a masked role that may ingest.
