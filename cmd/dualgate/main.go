@@ -320,6 +320,12 @@ func runServe(ctx context.Context, o *serveOptions, cat *catalog.Catalog, log ze
 // disk, projections from --redis, everything else forwarded to --primary.
 func runSidecar(ctx context.Context, o *serveOptions, cat *catalog.Catalog, log zerolog.Logger, ready func(net.Addr)) error {
 	start := time.Now()
+	// Grants, masks and row filters of local serving reads come from the
+	// catalog; clients that sign in as users of the catalog's roles must
+	// not be served without them (fail closed).
+	if o.users != "" && cat == nil {
+		return errors.New("--role sidecar with --users needs --catalog (the primary's catalog files): the sidecar enforces the catalog's grants and masks on the serving reads it answers itself")
+	}
 	cfg, err := o.gatewayConfig(log)
 	if err != nil {
 		return err

@@ -474,3 +474,15 @@ func waitServing(t *testing.T, prim *pgconn.PgConn) uint64 {
 	t.Fatal("order_timeline did not catch up")
 	return 0
 }
+
+// TestSidecarNeedsCatalogForUsers: a sidecar whose clients sign in as
+// catalog users must have the catalog, whose masks and grants it enforces
+// on the reads it answers itself; it refuses to start without it.
+func TestSidecarNeedsCatalogForUsers(t *testing.T) {
+	o := &serveOptions{role: "sidecar", users: "users.txt", primary: "postgres://127.0.0.1:1/dualgate", redis: "redis://127.0.0.1:1/0",
+		listen: "127.0.0.1:0", admin: ""}
+	err := runServe(context.Background(), o, nil, zerolog.Nop(), nil)
+	if err == nil || !strings.Contains(err.Error(), "needs --catalog") {
+		t.Fatalf("sidecar with --users and no --catalog: %v", err)
+	}
+}
