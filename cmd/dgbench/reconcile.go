@@ -60,19 +60,14 @@ reconciliations:
 // and with diffs seeded into the serving store. The goals are absolute
 // (<= 2 s for 1M rows, <= 20 s for 10M), not ratios against PostgreSQL.
 func reconcileBench(ctx context.Context, n, diffs int, keyed bool) error {
-	bp, err := openPrimary(ctx, "recon_bench.yaml", reconcileCatalog, "")
+	bp, load, err := loadAccounts(ctx, "recon_bench.yaml", reconcileCatalog, n)
 	if err != nil {
 		return err
 	}
 	defer bp.Close()
 	side := bp.side
-	start := time.Now()
-	if err := commitAccounts(ctx, side, n); err != nil {
-		return err
-	}
-	load := time.Since(start)
 	mat := side.Materializer()
-	start = time.Now()
+	start := time.Now()
 	if err := mat.Rebuild(ctx, "account_view", 0); err != nil {
 		return err
 	}
@@ -185,16 +180,13 @@ func reconcileExternalBench(ctx context.Context, n, diffs int) error {
 		return err
 	}
 	defer legacy.Close(context.WithoutCancel(ctx))
-	bp, err := openPrimary(ctx, "recon_external_bench.yaml", externalCatalog, "")
+	start := time.Now()
+	bp, _, err := loadAccounts(ctx, "recon_external_bench.yaml", externalCatalog, n)
 	if err != nil {
 		return err
 	}
 	defer bp.Close()
 	side := bp.side
-	start := time.Now()
-	if err := commitAccounts(ctx, side, n); err != nil {
-		return err
-	}
 	if _, err := legacy.Exec(ctx, `CREATE SCHEMA legacy;
 		CREATE TABLE legacy.accounts (id bigint PRIMARY KEY, owner text, balance_cents numeric(14,2))`); err != nil {
 		return err
@@ -266,6 +258,20 @@ func reconcileExternalBench(ctx context.Context, n, diffs int) error {
 // accountRow is row i of the reconciliation benches' accounts entity.
 func accountRow(i int) []any {
 	return []any{int64(i), fmt.Sprintf("owner-%d", i%9973), int64(i*7919%1_000_000) - 500_000}
+}
+
+// loadAccounts opens a bench primary with the catalog yaml (named name)
+// and commits n accounts rows into it; load is how long the commits took.
+func loadAccounts(ctx context.Context, name, yaml string, n int) (bp *benchPrimary, load time.Duration, err error) {
+	if bp, err = openPrimary(ctx, name, yaml, ""); err != nil {
+		return nil, 0, err
+	}
+	start := time.Now()
+	if err := commitAccounts(ctx, bp.side, n); err != nil {
+		bp.Close()
+		return nil, 0, err
+	}
+	return bp, time.Since(start), nil
 }
 
 // commitAccounts commits n accounts rows straight through the store (the
