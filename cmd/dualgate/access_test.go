@@ -79,6 +79,29 @@ func mustAllow(t *testing.T, c *pgconn.PgConn, user, sql string) [][]string {
 	return rows
 }
 
+// awaitServed runs a serving read until it answers want rows: until a
+// projection's first materialization (which runs in the background after
+// the listener opens) it is unavailable (55000) or without the new rows.
+// Any other error fails the test at once.
+func awaitServed(t *testing.T, c *pgconn.PgConn, sql string, want int) [][]string {
+	t.Helper()
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		rows, err := accessQuery(t, c, sql)
+		var pe *pgconn.PgError
+		if err != nil && (!errors.As(err, &pe) || pe.Code != "55000") {
+			t.Fatalf("%s: %v", sql, err)
+		}
+		if err == nil && len(rows) == want {
+			return rows
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s: not served within a minute: %v %v", sql, rows, err)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
 var hashRE = regexp.MustCompile(`^[0-9a-f]{32}$`)
 
 // TestAccessRoleMatrix runs the demo catalog's roles over the wire: each
@@ -174,20 +197,7 @@ func TestAccessRoleMatrix(t *testing.T) {
 		t.Fatalf("support masks: %v", rows)
 	}
 	mustDeny(t, support, "sasha", `SELECT * FROM canonical.payment_instructions`, "canonical.payment_instructions", "read")
-	deadline := time.Now().Add(20 * time.Second)
-	for {
-		// Until the projection's first materialization it is unavailable
-		// (55000) or without the row.
-		var err error
-		rows, err = accessQuery(t, support, `SELECT customer_email, customer_phone FROM serving.order_timeline WHERE order_id = 'o-1'`)
-		if (err == nil && len(rows) == 1) || time.Now().After(deadline) {
-			if err != nil {
-				t.Fatal(err)
-			}
-			break
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+	rows = awaitServed(t, support, `SELECT customer_email, customer_phone FROM serving.order_timeline WHERE order_id = 'o-1'`, 1)
 	if len(rows) != 1 || rows[0][0] != "***" || rows[0][1] != "*3311" {
 		t.Fatalf("support masks on serving.order_timeline: %v", rows)
 	}
@@ -199,12 +209,7 @@ func TestAccessRoleMatrix(t *testing.T) {
 	// Row filter: support sees orders of the last 180 days only in
 	// serving.order_timeline (scans, aggregates, COPY and the fast path);
 	// the analyst, without a filter, sees both.
-	for time.Now().Before(deadline) {
-		if rows := mustAllow(t, analyst, "alice", `SELECT count(*) FROM serving.order_timeline`); rows[0][0] == "2" {
-			break
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+	awaitServed(t, analyst, `SELECT order_id FROM serving.order_timeline`, 2)
 	if rows := mustAllow(t, analyst, "alice", `SELECT count(*) FROM serving.order_timeline WHERE order_id = 'o-old'`); rows[0][0] != "1" {
 		t.Fatalf("analyst sees the old order: %v", rows)
 	}
@@ -488,7 +493,7 @@ func TestAccessColumnGrants(t *testing.T) {
 	mustAllow(t, pat, "pat", `SELECT o.order_id FROM canonical.commercial_orders o JOIN canonical.commercial_orders p USING (order_id) WHERE o.status = p.status`)
 	mustAllow(t, pat, "pat", `SELECT order_id, status, commit_id, committed_at FROM history.commercial_orders`)
 	mustAllow(t, pat, "pat", `SELECT to_status, from_status, diff_type, to_commit FROM diff.commercial_orders`)
-	mustAllow(t, pat, "pat", `SELECT order_id FROM serving.order_timeline`)
+	awaitServed(t, pat, `SELECT order_id FROM serving.order_timeline`, 1)
 	const rel = "canonical.commercial_orders"
 	for sql, col := range map[string]string{
 		`SELECT * FROM canonical.commercial_orders`:                                                                                                    "",
@@ -631,18 +636,7 @@ func TestMaskCopies(t *testing.T) {
 	// column is masked though the catalog declares no mask on it (and the
 	// fast path masks it too); the steward sees it clear.
 	const pQ = `SELECT order_id, contact, region FROM serving.contact_board WHERE order_id = 'o-1'`
-	deadline := time.Now().Add(20 * time.Second)
-	for {
-		r, err := accessQuery(t, steward, pQ)
-		if err == nil && len(r) == 1 {
-			clear("projection", r)
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("serving.contact_board not materialized: %v %v", r, err)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+	clear("projection", awaitServed(t, steward, pQ, 1))
 	rows = mustAllow(t, analyst, "alice", pQ)
 	masked("projection", rows)
 	if !hashRE.MatchString(rows[0][1]) || rows[0][2] != "EU" {
