@@ -16,6 +16,9 @@ import (
 	"strings"
 	"syscall"
 	"time"
+	// Session TimeZone and AT TIME ZONE resolve IANA names on machines and
+	// images without /usr/share/zoneinfo too.
+	_ "time/tzdata"
 
 	"github.com/rs/zerolog"
 	"github.com/spf13/cobra"

@@ -194,11 +194,11 @@ func (p *printer) systemColumn(cr *pg.ColumnRef) (string, bool) {
 	if !ok || !systemColumns[strings.ToLower(name)] || p.opts.TableColumns == nil {
 		return "", false
 	}
-	rv, col := p.columnRel(cr)
-	if rv == nil {
+	r, col := p.columnRel(cr)
+	if r == nil || r.sub != nil {
 		return "", false
 	}
-	for _, c := range p.opts.TableColumns(rv.Schemaname, rv.Relname) {
+	for _, c := range p.opts.TableColumns(r.rv.Schemaname, r.rv.Relname) {
 		if strings.EqualFold(c, col) {
 			return "", false
 		}
@@ -608,6 +608,17 @@ func (p *printer) cast(c *pg.TypeCast) string {
 			return "LEFT(CAST(" + arg + " AS CHAR), " + strconv.FormatInt(t.mods[0], 10) + ")"
 		}
 		return "CAST(" + arg + " AS CHAR)"
+	}
+	// Between timestamptz and the zoneless date/time types Postgres
+	// converts in the session TimeZone (pg_at_zone / pg_from_zone); the
+	// engine holds timestamptz as its UTC instant.
+	switch src := p.typeOf(c.Arg); {
+	case src == oidTimestamptz && (t.canon == "date" || t.canon == "time" || t.canon == "timestamp"):
+		arg = "pg_at_zone(" + arg + ")"
+	case (src == oidTimestamp || src == oidDate) && t.canon == "timestamptz":
+		arg = "pg_from_zone(" + arg + ")"
+	}
+	switch t.canon {
 	case "date":
 		return "CAST(" + arg + " AS DATE)"
 	case "timestamp", "timestamptz":
@@ -854,119 +865,4 @@ func (p *printer) catalogCast(c *pg.TypeCast) (string, bool) {
 		return p.expr(c.Arg), true
 	}
 	return "", false
-}
-
-// enterScope records the tables of a FROM list for column lookups and
-// returns the function that forgets them.
-func (p *printer) enterScope(from []*pg.Node) func() {
-	var rels []*pg.RangeVar
-	var walk func(n *pg.Node)
-	walk = func(n *pg.Node) {
-		switch {
-		case n.GetRangeVar() != nil:
-			rels = append(rels, n.GetRangeVar())
-		case n.GetJoinExpr() != nil:
-			walk(n.GetJoinExpr().Larg)
-			walk(n.GetJoinExpr().Rarg)
-		}
-	}
-	for _, n := range from {
-		walk(n)
-	}
-	p.scope = append(p.scope, rels)
-	return func() { p.scope = p.scope[:len(p.scope)-1] }
-}
-
-// columnRel finds the table a column reference belongs to: by qualifier
-// (alias or name) in any enclosing FROM, or, unqualified, the only table
-// of the innermost one or the only one of its tables that has such a
-// column (as Postgres resolves it; two would be ambiguous). nil if unsure.
-func (p *printer) columnRel(cr *pg.ColumnRef) (*pg.RangeVar, string) {
-	var parts []string
-	for _, f := range cr.Fields {
-		s, ok := strVal(f)
-		if !ok {
-			return nil, ""
-		}
-		parts = append(parts, s)
-	}
-	switch len(parts) {
-	case 1:
-		n := len(p.scope)
-		if n == 0 {
-			break
-		}
-		if len(p.scope[n-1]) == 1 {
-			return p.scope[n-1][0], parts[0]
-		}
-		if p.opts.TableColumns == nil {
-			break
-		}
-		var found *pg.RangeVar
-		for _, rv := range p.scope[n-1] {
-			for _, c := range p.opts.TableColumns(rv.Schemaname, rv.Relname) {
-				if strings.EqualFold(c, parts[0]) {
-					if found != nil {
-						return nil, ""
-					}
-					found = rv
-					break
-				}
-			}
-		}
-		if found != nil {
-			return found, parts[0]
-		}
-	case 2:
-		for i := len(p.scope) - 1; i >= 0; i-- {
-			for _, rv := range p.scope[i] {
-				name := rv.Relname
-				if rv.Alias != nil {
-					name = rv.Alias.Aliasname
-				}
-				if name == parts[0] {
-					return rv, parts[1]
-				}
-			}
-		}
-	}
-	return nil, ""
-}
-
-// tzLiteral returns the printed operand val of a comparison, wrapped in
-// pg_timestamptz when it is an untyped string literal compared with a
-// timestamptz column (other), so it is read in the session TimeZone.
-func (p *printer) tzLiteral(other, lit *pg.Node, val string) string {
-	ac := lit.GetAConst()
-	if ac == nil || ac.GetSval() == nil || !p.isTimestamptz(other) {
-		return val
-	}
-	return "pg_timestamptz(" + val + ")"
-}
-
-// isTimestamptz reports whether n is known to be a timestamptz: a
-// timestamptz column, a cast to timestamptz, or such a value plus or minus
-// an interval.
-func (p *printer) isTimestamptz(n *pg.Node) bool {
-	switch {
-	case n.GetColumnRef() != nil:
-		if p.opts.ColumnType == nil {
-			return false
-		}
-		rv, col := p.columnRel(n.GetColumnRef())
-		return rv != nil && p.opts.ColumnType(rv.Schemaname, rv.Relname, col) == oidTimestamptz
-	case n.GetTypeCast() != nil:
-		return typeNameOf(n.GetTypeCast().TypeName).oid == oidTimestamptz
-	case n.GetAExpr() != nil:
-		a := n.GetAExpr()
-		if a.Kind != pg.A_Expr_Kind_AEXPR_OP || a.Lexpr == nil || a.Rexpr == nil {
-			return false
-		}
-		if op := opName(a.Name); op != "+" && op != "-" {
-			return false
-		}
-		tc := a.Rexpr.GetTypeCast()
-		return tc != nil && typeNameOf(tc.TypeName).canon == "interval" && p.isTimestamptz(a.Lexpr)
-	}
-	return false
 }

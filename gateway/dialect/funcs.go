@@ -199,9 +199,33 @@ func (p *printer) funcBody(f *pg.FuncCall, name string) string {
 			}
 		}
 		return "pg_" + name + "(" + join() + ")"
-	case "extract":
-		// EXTRACT(field FROM x) arrives as extract('field', x).
+	case "extract", "date_part":
+		// EXTRACT(field FROM x) arrives as extract('field', x). Fields of a
+		// timestamptz are read in the session TimeZone (but the epoch is
+		// the instant's).
+		if nargs == 2 && p.isTimestamptz(args[1]) {
+			if c := args[0].GetAConst(); c != nil && c.GetSval() != nil && !strings.EqualFold(c.GetSval().Sval, "epoch") {
+				return "date_part(" + a[0] + ", pg_at_zone(" + a[1] + "))"
+			}
+		}
 		return "date_part(" + join() + ")"
+	case "date_trunc":
+		// A timestamptz is truncated in the session TimeZone (or the
+		// zone given as a third argument): local midnight, not UTC's.
+		if (nargs == 2 || nargs == 3) && p.isTimestamptz(args[1]) {
+			zone := ""
+			if nargs == 3 {
+				zone = ", " + a[2]
+			}
+			return "pg_from_zone(date_trunc(" + a[0] + ", pg_at_zone(" + a[1] + zone + "))" + zone + ")"
+		}
+		if nargs == 3 {
+			p.unsupported(f.Location, "date_trunc with a time zone over a value that is not known to be a timestamptz (cast it: x::timestamptz)")
+		}
+	case "to_char":
+		if nargs == 2 && p.isTimestamptz(args[0]) {
+			return "to_char(pg_at_zone(" + a[0] + "), " + a[1] + ")"
+		}
 	case "div":
 		if nargs == 2 {
 			return "(" + a[0] + " DIV " + a[1] + ")"
@@ -211,19 +235,27 @@ func (p *printer) funcBody(f *pg.FuncCall, name string) string {
 	case "unnest", "generate_subscripts":
 		p.unsupported(f.Location, "%s here (it is supported in FROM and in a plain select list)", name)
 	case "timezone":
-		// x AT TIME ZONE z arrives as timezone(z, x). The session time
-		// zone is UTC and timestamptz values are UTC, so converting to or
-		// from UTC is the identity; other zones would need the operand's
-		// type (timestamp vs timestamptz), which the translator lacks.
+		// x AT TIME ZONE z arrives as timezone(z, x): a timestamptz becomes
+		// the wall clock in z (a timestamp), a timestamp the instant whose
+		// wall clock in z it is (a timestamptz). The engine keeps both as
+		// the same DATETIME, so the direction comes from x's type.
 		if nargs == 2 {
+			switch p.typeOf(args[1]) {
+			case oidTimestamptz:
+				return "pg_at_zone(" + a[1] + ", " + a[0] + ")"
+			case oidTimestamp:
+				return "pg_from_zone(" + a[1] + ", " + a[0] + ")"
+			}
 			if c := args[0].GetAConst(); c != nil && c.GetSval() != nil {
 				switch strings.ToLower(c.GetSval().Sval) {
 				case "utc", "etc/utc", "gmt", "z", "zulu", "+00", "+00:00", "00:00", "universal":
+					// timestamptz values are held in UTC: either way the
+					// identity.
 					return a[1]
 				}
 			}
 		}
-		p.unsupported(f.Location, "AT TIME ZONE other than 'UTC'")
+		p.unsupported(f.Location, "AT TIME ZONE over a value not known to be a timestamp or timestamptz (cast it: x::timestamptz AT TIME ZONE …)")
 	case "regexp_replace":
 		// Postgres replaces the first match unless the flags say 'g';
 		// MySQL's 3-argument form replaces all of them.

@@ -120,14 +120,15 @@ type printer struct {
 	sql      string
 	asOf     map[int32]string // time travel per relation location (see asof.go)
 	setRel   *pg.RangeVar     // the UPDATE target while its SET list prints
-	scope    [][]*pg.RangeVar // tables in FROM of the queries being printed (innermost last)
+	scope    [][]scopeRel     // relations in FROM of the queries being printed (innermost last)
 	opts     Options
 	params   map[int]uint32
 	maxParam int
 	rels     []Relation
 	relSeen  map[Relation]bool
-	ctes     map[string]bool
-	excluded bool // inside ON CONFLICT DO UPDATE: EXCLUDED.x -> VALUES(x)
+	ctes     map[string]*pg.CommonTableExpr // WITH items seen so far, by name
+	typing   int                            // depth of typeOf through derived tables and CTEs
+	excluded bool                           // inside ON CONFLICT DO UPDATE: EXCLUDED.x -> VALUES(x)
 	nAlias   int
 	windows  map[string]*pg.WindowDef // WINDOW clause of the query being printed
 	srf      map[*pg.FuncCall]srfCall // set-returning calls of select lists (srf.go)
@@ -148,7 +149,7 @@ func (p *printer) unsupported(loc int32, format string, args ...any) {
 }
 
 func (p *printer) addRel(r Relation) {
-	if r.Schema == "" && p.ctes[r.Name] {
+	if r.Schema == "" && p.ctes[r.Name] != nil {
 		return
 	}
 	if p.relSeen == nil {
@@ -296,7 +297,7 @@ func (p *printer) relName(rv *pg.RangeVar) string {
 		p.unsupported(rv.Location, "temporary tables")
 	}
 	schema := rv.Schemaname
-	if schema == "" && !p.ctes[rv.Relname] && pgcatalog.IsCatalogRelation(rv.Relname) {
+	if schema == "" && p.ctes[rv.Relname] == nil && pgcatalog.IsCatalogRelation(rv.Relname) {
 		// Postgres searches pg_catalog before the search_path.
 		schema = "pg_catalog"
 	}

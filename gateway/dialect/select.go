@@ -101,12 +101,36 @@ func (p *printer) selectStmt(s *pg.SelectStmt, st *Statement) string {
 	default:
 		b.WriteString(p.simpleSelect(s))
 	}
+	if st != nil {
+		p.refineResultTypes(s, st)
+	}
 	return b.String()
+}
+
+// refineResultTypes types as timestamptz the result columns fillResultTypes
+// left unknown that typeOf proves to be one (date_trunc of a timestamptz,
+// a derived table's or CTE's timestamptz column …): the engine holds
+// timestamptz and timestamp alike and would describe them as timestamp.
+func (p *printer) refineResultTypes(s *pg.SelectStmt, st *Statement) {
+	s = leftmost(s)
+	if len(s.ValuesLists) > 0 || len(st.ResultTypes) != len(s.TargetList) {
+		return
+	}
+	defer p.enterScope(s.FromClause)()
+	for i, t := range s.TargetList {
+		rt := t.GetResTarget()
+		if st.ResultTypes[i] != 0 || rt == nil || isStar(rt.Val) {
+			continue
+		}
+		if p.typeOf(rt.Val) == oidTimestamptz {
+			st.ResultTypes[i] = oidTimestamptz
+		}
+	}
 }
 
 func (p *printer) with(w *pg.WithClause) string {
 	if p.ctes == nil {
-		p.ctes = map[string]bool{}
+		p.ctes = map[string]*pg.CommonTableExpr{}
 	}
 	var parts []string
 	for _, c := range w.Ctes {
@@ -117,7 +141,7 @@ func (p *printer) with(w *pg.WithClause) string {
 		if cte.SearchClause != nil || cte.CycleClause != nil {
 			p.unsupported(cte.Location, "SEARCH/CYCLE in WITH RECURSIVE")
 		}
-		p.ctes[cte.Ctename] = true
+		p.ctes[cte.Ctename] = cte
 		sel := cte.Ctequery.GetSelectStmt()
 		if sel == nil {
 			p.unsupported(cte.Location, "data-modifying statement in WITH")

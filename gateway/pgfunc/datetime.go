@@ -3,6 +3,7 @@ package pgfunc
 import (
 	"fmt"
 	"math"
+	"regexp"
 	"strconv"
 	"strings"
 	"time"
@@ -10,6 +11,8 @@ import (
 	"github.com/dolthub/go-mysql-server/sql"
 	"github.com/dolthub/go-mysql-server/sql/types"
 	"github.com/shopspring/decimal"
+
+	"github.com/dualgate/dualgate/gateway/pgtypes"
 )
 
 // arrayElem renders one element of a Postgres array literal: NULL for
@@ -483,9 +486,7 @@ func timestampValue(ctx *sql.Context, v any, tz bool) (time.Time, error) {
 			// timestamptz input without an offset is in the session's
 			// TimeZone (Postgres), not UTC.
 			if loc := sessionLocation(ctx); loc != time.UTC {
-				y, mo, d := t.Date()
-				h, mi, s := t.Clock()
-				t = time.Date(y, mo, d, h, mi, s, t.Nanosecond(), loc).UTC()
+				t = pgtypes.InstantAt(t, loc)
 			}
 		}
 		return t, nil
@@ -511,4 +512,85 @@ func sessionLocation(ctx *sql.Context) *time.Location {
 		return time.FixedZone(name, int(h*3600))
 	}
 	return time.UTC
+}
+
+// zoneLocation resolves a time zone as AT TIME ZONE and date_trunc's zone
+// argument read it: an IANA name (Europe/Paris), UTC/GMT/Z, or a POSIX
+// offset such as '+05' or '-03:30', which Postgres reads as hours WEST of
+// Greenwich (so '+05' is UTC-5), unlike ISO 8601.
+func zoneLocation(name string) (*time.Location, error) {
+	n := strings.TrimSpace(name)
+	switch strings.ToLower(n) {
+	case "utc", "etc/utc", "gmt", "z", "zulu", "universal":
+		return time.UTC, nil
+	}
+	if m := posixOffset.FindStringSubmatch(n); m != nil {
+		h, _ := strconv.Atoi(m[2])
+		mi := 0
+		if m[3] != "" {
+			mi, _ = strconv.Atoi(m[3])
+		}
+		secs := h*3600 + mi*60
+		if m[1] != "-" {
+			secs = -secs // POSIX: positive is west
+		}
+		return time.FixedZone(n, secs), nil
+	}
+	loc, err := time.LoadLocation(n)
+	if err != nil || n == "" || strings.EqualFold(n, "local") {
+		return nil, fmt.Errorf("time zone %q not recognized", name)
+	}
+	return loc, nil
+}
+
+var posixOffset = regexp.MustCompile(`^([+-]?)(\d{1,2})(?::(\d{2}))?$`)
+
+// zoneArg is the zone of pg_at_zone/pg_from_zone: the second argument,
+// else the session TimeZone.
+func zoneArg(ctx *sql.Context, v []any) (*time.Location, error) {
+	if len(v) < 2 {
+		return sessionLocation(ctx), nil
+	}
+	return zoneLocation(toString(ctx, v[1]))
+}
+
+// evalAtZone is timestamptz AT TIME ZONE zone: the wall-clock reading of
+// the instant v[0] (held as UTC) in the zone, as a timestamp (no zone).
+// The dialect also wraps timestamptz arguments of date_trunc, date_part and
+// to_char in it (session zone), since Postgres computes those in the
+// session TimeZone.
+func evalAtZone(ctx *sql.Context, v []any, _ []sql.Expression) (any, error) {
+	t, err := toTime(ctx, v[0])
+	if err != nil {
+		return nil, err
+	}
+	loc, err := zoneArg(ctx, v)
+	if err != nil {
+		return nil, err
+	}
+	if loc == time.UTC {
+		return t, nil
+	}
+	l := t.In(loc)
+	y, mo, d := l.Date()
+	h, mi, s := l.Clock()
+	return time.Date(y, mo, d, h, mi, s, l.Nanosecond(), time.UTC), nil
+}
+
+// evalFromZone is timestamp AT TIME ZONE zone: the instant (as UTC) whose
+// wall-clock reading in the zone is v[0]. A reading that a DST change
+// skips or repeats resolves as Postgres does (pgtypes.InstantAt).
+func evalFromZone(ctx *sql.Context, v []any, _ []sql.Expression) (any, error) {
+	t, err := toTime(ctx, v[0])
+	if err != nil {
+		return nil, err
+	}
+	loc, err := zoneArg(ctx, v)
+	if err != nil {
+		return nil, err
+	}
+	if loc == time.UTC {
+		return t, nil
+	}
+	return pgtypes.InstantAt(t, loc), nil
 }

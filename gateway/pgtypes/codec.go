@@ -432,11 +432,11 @@ func (c *Codec) parseTimestamp(oid uint32, s string) (int64, error) {
 	if oid == Timestamptz {
 		switch {
 		case f.zoneLoc != nil:
-			us -= c.zoneOffset(us, f.zoneLoc)
+			us -= zoneOffset(us, f.zoneLoc)
 		case f.hasZone:
 			us -= int64(f.offset) * usPerSec
 		default:
-			us -= c.zoneOffset(us, c.loc())
+			us -= zoneOffset(us, c.loc())
 		}
 	}
 	if us < minTS || us > maxTS {
@@ -445,12 +445,21 @@ func (c *Codec) parseTimestamp(oid uint32, s string) (int64, error) {
 	return us, nil
 }
 
+// InstantAt returns the instant (in UTC) whose wall-clock reading in loc is
+// wall's reading (its fields, whatever its location), resolving DST
+// transitions as zoneOffset does. Precision is the microsecond, as in
+// Postgres.
+func InstantAt(wall time.Time, loc *time.Location) time.Time {
+	us := wallMicros(wall)
+	return microsToTime(us - zoneOffset(us, loc))
+}
+
 // zoneOffset returns the UTC offset in microseconds in loc of a wall
 // clock given as microseconds since 2000-01-01, resolving transitions as
 // PostgreSQL's DetermineTimeZoneOffset does: a wall clock in a
 // spring-forward gap takes the offset before the transition, one in a
 // fall-back overlap the offset after it.
-func (c *Codec) zoneOffset(wall int64, loc *time.Location) int64 {
+func zoneOffset(wall int64, loc *time.Location) int64 {
 	offAt := func(us int64) int64 {
 		_, off := microsToTime(us).In(loc).Zone()
 		return int64(off) * usPerSec
