@@ -211,6 +211,8 @@ func (d *fileDec) decodeColumns(m map[string]kv, what string, parent Pos, requir
 		d.e.add(e.kpos, "declare at least one column", "%s has no columns", what)
 	}
 	var cols []*Column
+	var defaults []pendingDefault
+	defer func() { d.decodeDefaults(defaults, what) }()
 	for _, ce := range ents {
 		col := &Column{Name: ce.key, Pos: ce.kpos}
 		if d.checkName(ce.key, ce.kpos, "column") && isReservedWord(ce.key) {
@@ -221,7 +223,7 @@ func (d *fileDec) decodeColumns(m map[string]kv, what string, parent Pos, requir
 		v := d.unwrap(ce.val)
 		switch v.(type) {
 		case *ast.MappingNode, *ast.MappingValueNode:
-			cm, ok := d.object(v, what+"."+ce.key, "type", "description")
+			cm, ok := d.object(v, what+"."+ce.key, "type", "description", "default")
 			if !ok {
 				continue
 			}
@@ -230,6 +232,9 @@ func (d *fileDec) decodeColumns(m map[string]kv, what string, parent Pos, requir
 				typeNode = te.val
 			}
 			col.Description = d.desc(cm, what+" column "+ce.key)
+			if de, ok := cm["default"]; ok {
+				defaults = append(defaults, pendingDefault{col: col, node: de.val, pos: d.pos(de.val)})
+			}
 			if typeText == "" {
 				cols = append(cols, col)
 				continue
@@ -265,6 +270,40 @@ func (d *fileDec) decodeColumns(m map[string]kv, what string, parent Pos, requir
 		cols = append(cols, col)
 	}
 	return cols
+}
+
+// pendingDefault is a column's `default:`, read once its type is known.
+type pendingDefault struct {
+	col  *Column
+	node ast.Node
+	pos  Pos
+}
+
+// decodeDefaults reads and checks column defaults: only entity columns
+// have them, and a default is a constant of the column's type.
+func (d *fileDec) decodeDefaults(defaults []pendingDefault, what string) {
+	for _, pd := range defaults {
+		if !strings.HasPrefix(what, "entity ") {
+			d.e.add(pd.pos, "remove it: defaults are for entity columns (they fill rows stored before the column was added)", "%s column %q: default is not supported here", what, pd.col.Name)
+			continue
+		}
+		if isNull(d.unwrap(pd.node)) {
+			continue // default: null is the default default
+		}
+		text, ok := d.scalar(pd.node, what+" column "+pd.col.Name+" default")
+		if !ok {
+			continue
+		}
+		if pd.col.Type.Name == "" {
+			continue // the type error is reported already
+		}
+		if err := CheckConstant(pd.col.Type, text); err != nil {
+			d.e.add(pd.pos, "write a constant of type "+pd.col.Type.String()+" (expressions such as now() are not supported)",
+				"%s column %q: default %q: %v", what, pd.col.Name, text, err)
+			continue
+		}
+		pd.col.Default = &text
+	}
 }
 
 func typeNames() []string {

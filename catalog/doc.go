@@ -40,7 +40,9 @@
 //	entities:                               # canonical.<name>, history.<name>, diff.<name>
 //	  orders:
 //	    key: [order_id]
-//	    columns: {order_id: text, status: text, total_cents: bigint}
+//	    columns: {order_id: text, status: text, total_cents: bigint, channel: {type: text, default: web}}
+//	                                        # (ext) default: a constant, entity columns only; rows stored
+//	                                        # before the column was added read with it
 //	    indexes: {by_status: [status]}   # (ext) secondary indexes of the canonical table
 //	    transitions:
 //	      column: status

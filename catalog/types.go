@@ -34,12 +34,18 @@ type Owner struct {
 }
 
 // Column is one column of a source, entity or serving table (file order is kept).
-// In YAML a column is either `name: type` or `name: {type: …, description: …}`.
+// In YAML a column is either `name: type` or `name: {type: …, description: …,
+// default: …}`.
 type Column struct {
 	Name        string
 	Type        Type
 	Description string
-	Pos         Pos
+	// Default (entity columns only) is the constant, as Postgres input text,
+	// that rows stored before the column was added read with (nil: NULL).
+	// Mappings still produce every column (NULL AS c writes a NULL, as an
+	// explicit NULL does in Postgres).
+	Default *string
+	Pos     Pos
 }
 
 // Source is a captured feed: the append-only relation raw.<name>.

@@ -43,7 +43,7 @@ var viewDefs = []viewDef{
 	{"entities", "Authoritative entities (canonical.<name>, history.<name>, diff.<name>).",
 		vc("context text, name text, relation text, description text, owner text, key text, columns int8, transition_column text, initial_states text, rules int8, current_mapping_versions text")},
 	{"columns", "Columns of every catalog relation (raw sources, canonical entities, serving projections and tables), in order.",
-		vc("context text, schema text, relation text, kind text, name text, position int8, type text, is_key bool, description text")},
+		vc("context text, schema text, relation text, kind text, name text, position int8, type text, is_key bool, description text, default_value text")},
 	{"sources", "Captured sources (raw.<name>, append-only).",
 		vc("context text, name text, relation text, description text, owner text, dedupe_key text, format text, columns int8")},
 	{"mappings", "Versioned mappings from sources to entities (SQL over the ingest batch).",
@@ -114,7 +114,11 @@ func (c *Catalog) Views() []View {
 	)
 	addCols := func(ctx, schema, rel, kind string, cols []*Column, key []string) {
 		for i, col := range cols {
-			add(vColumns, ctx, schema, rel, kind, col.Name, int64(i+1), nullable(col.Type.String()), contains(key, col.Name), nullable(col.Description))
+			var def any
+			if col.Default != nil {
+				def = *col.Default
+			}
+			add(vColumns, ctx, schema, rel, kind, col.Name, int64(i+1), nullable(col.Type.String()), contains(key, col.Name), nullable(col.Description), def)
 		}
 	}
 	for _, ctx := range c.Contexts {

@@ -2,6 +2,7 @@ package catalog
 
 import (
 	"reflect"
+	"strings"
 	"testing"
 )
 
@@ -23,6 +24,8 @@ func TestViews(t *testing.T) {
     key: [cart_id]
     columns: {cart_id: text, sku: text}
 `
+	// A default shows in catalog.columns.
+	src = strings.Replace(src, "total_cents: bigint, accepted_at", `total_cents: {type: bigint, default: "0"}, accepted_at`, 1)
 	c, errs := loadString(t, src)
 	if errs != nil {
 		t.Fatal(errs)
@@ -86,19 +89,19 @@ func TestViews(t *testing.T) {
 	}
 	cols := viewByName(t, views, "columns")
 	wantCols := [][]any{
-		{"shop", "raw", "orders_feed", "source", "event_id", int64(1), "text", true, nil},
-		{"shop", "raw", "orders_feed", "source", "order_id", int64(2), "text", false, nil},
-		{"shop", "raw", "orders_feed", "source", "status", int64(3), "text", false, nil},
-		{"shop", "raw", "orders_feed", "source", "total_cents", int64(4), "bigint", false, nil},
-		{"shop", "raw", "orders_feed", "source", "occurred_at", int64(5), "timestamptz", false, nil},
-		{"shop", "canonical", "orders", "entity", "order_id", int64(1), "text", true, nil},
-		{"shop", "canonical", "orders", "entity", "status", int64(2), "text", false, nil},
-		{"shop", "canonical", "orders", "entity", "total_cents", int64(3), "bigint", false, nil},
-		{"shop", "canonical", "orders", "entity", "accepted_at", int64(4), "timestamptz", false, nil},
-		{"shop", "serving", "order_status", "projection", "order_id", int64(1), "text", true, nil},
-		{"shop", "serving", "order_status", "projection", "status", int64(2), "text", false, nil},
-		{"shop", "serving", "cart_events", "serving_table", "cart_id", int64(1), "text", true, nil},
-		{"shop", "serving", "cart_events", "serving_table", "sku", int64(2), "text", false, nil},
+		{"shop", "raw", "orders_feed", "source", "event_id", int64(1), "text", true, nil, nil},
+		{"shop", "raw", "orders_feed", "source", "order_id", int64(2), "text", false, nil, nil},
+		{"shop", "raw", "orders_feed", "source", "status", int64(3), "text", false, nil, nil},
+		{"shop", "raw", "orders_feed", "source", "total_cents", int64(4), "bigint", false, nil, nil},
+		{"shop", "raw", "orders_feed", "source", "occurred_at", int64(5), "timestamptz", false, nil, nil},
+		{"shop", "canonical", "orders", "entity", "order_id", int64(1), "text", true, nil, nil},
+		{"shop", "canonical", "orders", "entity", "status", int64(2), "text", false, nil, nil},
+		{"shop", "canonical", "orders", "entity", "total_cents", int64(3), "bigint", false, nil, "0"},
+		{"shop", "canonical", "orders", "entity", "accepted_at", int64(4), "timestamptz", false, nil, nil},
+		{"shop", "serving", "order_status", "projection", "order_id", int64(1), "text", true, nil, nil},
+		{"shop", "serving", "order_status", "projection", "status", int64(2), "text", false, nil, nil},
+		{"shop", "serving", "cart_events", "serving_table", "cart_id", int64(1), "text", true, nil, nil},
+		{"shop", "serving", "cart_events", "serving_table", "sku", int64(2), "text", false, nil, nil},
 	}
 	if !reflect.DeepEqual(cols.Rows, wantCols) {
 		t.Errorf("catalog.columns rows:\n got %v\nwant %v", cols.Rows, wantCols)

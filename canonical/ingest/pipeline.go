@@ -91,8 +91,8 @@ const schemaCommitter = "dualgate"
 // EnsureSchema makes the store's tables match the catalog's entities: a
 // missing entity becomes a table (columns in catalog order with the store
 // kinds of their Postgres types, key columns NOT NULL, primary key = entity
-// key), a catalog column missing from an existing table is added (NULL
-// default) and a catalog index missing from it is added and backfilled. All of it is one commit of kind schema; nothing is committed
+// key), a catalog column missing from an existing table is added (rows
+// stored before read with its catalog default, NULL without one) and a catalog index missing from it is added and backfilled. All of it is one commit of kind schema; nothing is committed
 // when the store already matches. Incompatible changes (a column's kind
 // changed, a column removed, the key changed) are refused with an error that
 // lists every one of them, and nothing is committed.
@@ -159,8 +159,12 @@ func (p *Pipeline) EnsureSchema(ctx context.Context) error {
 		}
 		for _, c := range e.Columns {
 			if ts.ColumnIndex(c.Name) < 0 {
-				changes = append(changes, canonical.SchemaChange{AddColumn: &canonical.AddColumn{Table: e.Name,
-					Column: canonical.Column{Name: c.Name, Kind: KindOf(c.Type), Nullable: true}}})
+				col, err := storeColumn(c, false)
+				if err != nil {
+					problems = append(problems, fmt.Sprintf("entity %s: column %s: %v", e.Name, c.Name, err))
+					continue
+				}
+				changes = append(changes, canonical.SchemaChange{AddColumn: &canonical.AddColumn{Table: e.Name, Column: col}})
 				summary = append(summary, "add column "+e.Name+"."+c.Name)
 			}
 		}
@@ -181,6 +185,21 @@ func (p *Pipeline) EnsureSchema(ctx context.Context) error {
 	return nil
 }
 
+// storeColumn is the canonical column of catalog column c: nullable unless
+// it is a key column, with the catalog default converted to the store
+// representation (rows stored before the column was added read with it).
+func storeColumn(c *catalog.Column, key bool) (canonical.Column, error) {
+	col := canonical.Column{Name: c.Name, Kind: KindOf(c.Type), Nullable: !key}
+	if c.Default != nil {
+		d, err := Conform(c.Type, *c.Default)
+		if err != nil {
+			return col, fmt.Errorf("default %q: %w", *c.Default, err)
+		}
+		col.Default = d
+	}
+	return col, nil
+}
+
 func tableFor(e *catalog.Entity) *canonical.TableSchema {
 	ts := &canonical.TableSchema{Name: e.Name, PrimaryKey: append([]string(nil), e.Key...)}
 	for _, c := range e.Columns {
@@ -188,7 +207,10 @@ func tableFor(e *catalog.Entity) *canonical.TableSchema {
 		for _, k := range e.Key {
 			key = key || k == c.Name
 		}
-		ts.Columns = append(ts.Columns, canonical.Column{Name: c.Name, Kind: KindOf(c.Type), Nullable: !key})
+		// The catalog checked the default (catalog.CheckConstant); a value
+		// Conform still refuses is reported when the column is added.
+		col, _ := storeColumn(c, key)
+		ts.Columns = append(ts.Columns, col)
 	}
 	for _, ix := range e.Indexes {
 		ts.Indexes = append(ts.Indexes, canonical.Index{Name: ix.Name, Columns: append([]string(nil), ix.Columns...)})
