@@ -89,6 +89,8 @@
 //	      grants:
 //	        - {privilege: read, on: serving}                 # on: *, schema, schema.relation or schema.relation.column
 //	        - {privilege: read, on: canonical.orders.status}
+//	    sidecar:                            # privileges: read ingest correct write reconcile admin
+//	      grants: [{privilege: relay_audit}] # audit relay_audit (the last two: on dualgate.audit, not in admin)
 //	  masks:
 //	    - {column: canonical.orders.customer_email, role: analyst, method: hash}   # role: one or a list
 //	  row_filters:

@@ -162,7 +162,7 @@ func (d *fileDec) decodeGrant(n ast.Node, role string) *Grant {
 		g.On, g.onPos = d.str(m, "on", what, true, g.Pos)
 	case g.Privilege == PrivAdmin:
 		g.On, g.onPos = "*", g.Pos
-	case g.Privilege == PrivAudit:
+	case g.Privilege == PrivAudit || g.Privilege == PrivRelayAudit:
 		g.On, g.onPos = "dualgate.audit", g.Pos
 	default:
 		d.e.add(g.Pos, "add on: <schema>, <schema.relation> or <schema.relation.column>", "%s: missing required key \"on\"", what)

@@ -313,10 +313,14 @@ const (
 	PrivReconcile Privilege = "reconcile" // CALL reconcile.run/ack/resolve
 	PrivAdmin     Privilege = "admin"     // everything, including dualgate.replay/rebuild/verify
 	PrivAudit     Privilege = "audit"     // read dualgate.audit
+	// PrivRelayAudit lets a sidecar's service user append the records of the
+	// statements the sidecar answered itself to dualgate.audit (CALL
+	// dualgate.relay_audit). Like audit, admin does not include it.
+	PrivRelayAudit Privilege = "relay_audit"
 )
 
 // Privileges lists the valid privileges.
-var Privileges = []string{"read", "ingest", "correct", "write", "reconcile", "admin", "audit"}
+var Privileges = []string{"read", "ingest", "correct", "write", "reconcile", "admin", "audit", "relay_audit"}
 
 // MaskMethods lists the valid masking methods.
 var MaskMethods = []string{"hash", "redact", "last4", "null"}

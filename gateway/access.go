@@ -45,8 +45,9 @@ import (
 //     what its reader may not see.
 //   - CALL reconcile.run(rule): reconcile on reconcile or reconcile.<rule>;
 //     reconcile.ack/resolve: reconcile on reconcile; dualgate.verify: admin
-//     or audit; dualgate.verify_audit: audit; other procedures: admin.
-//   - admin (on "*") is every privilege except audit.
+//     or audit; dualgate.verify_audit: audit; dualgate.relay_audit (a
+//     sidecar's records): relay_audit; other procedures: admin.
+//   - admin (on "*") is every privilege except audit and relay_audit.
 //
 // Column grants (read on some columns of a relation, access_columns.go):
 // a relation no role of the user reads whole is readable through its
@@ -259,7 +260,7 @@ func roleCan(grants []*catalog.Grant, priv catalog.Privilege, schema, rel string
 		if len(g.Columns) > 0 {
 			continue
 		}
-		if g.Privilege == catalog.PrivAdmin && priv != catalog.PrivAudit {
+		if g.Privilege == catalog.PrivAdmin && priv != catalog.PrivAudit && priv != catalog.PrivRelayAudit {
 			if g.On == "*" || (strings.EqualFold(g.Schema, schema) && (g.Relation == "" || strings.EqualFold(g.Relation, rel))) {
 				return true
 			}
@@ -465,6 +466,9 @@ func (p *principal) authorizeCall(c *dialect.Call) error {
 	case full == "dualgate.verify_audit":
 		need = catalog.PrivAudit
 		ok = p.can(catalog.PrivAudit, "dualgate", "audit")
+	case full == "dualgate.relay_audit":
+		need = catalog.PrivRelayAudit
+		ok = p.can(catalog.PrivRelayAudit, "dualgate", "audit")
 	default:
 		ok = p.can(catalog.PrivAdmin, schema, "")
 	}

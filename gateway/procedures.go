@@ -8,6 +8,7 @@ import (
 	"sort"
 	"strings"
 
+	"github.com/dolthub/vitess/go/vt/sqlparser"
 	"github.com/jackc/pgproto3/v2"
 
 	"github.com/dualgate/dualgate/gateway/dialect"
@@ -33,7 +34,8 @@ type Procedure struct {
 
 // CallInfo is who calls a procedure.
 type CallInfo struct {
-	User string
+	User       string
+	ClientAddr string // the caller's IP address
 }
 
 // ProcedureResult is what a CALL returns to the client.
@@ -44,12 +46,13 @@ type ProcedureResult struct {
 }
 
 // call runs CALL schema.name(args): arguments are evaluated by the engine
-// (so they may be any expression), then the registered procedure runs.
+// (so they may be any expression, and $n parameters of the extended
+// protocol, bound in bindings), then the registered procedure runs.
 //
 // Result rows go out with the simple protocol; over the extended protocol
 // a CALL reports only notices and completion, since its Describe said
 // NoData.
-func (s *session) call(st *dialect.Statement, describe bool) error {
+func (s *session) call(st *dialect.Statement, bindings map[string]sqlparser.Expr, describe bool) error {
 	key := strings.ToLower(st.Call.Schema + "." + st.Call.Name)
 	proc, ok := s.c.srv.cfg.Procedures[key]
 	if !ok {
@@ -61,11 +64,11 @@ func (s *session) call(st *dialect.Statement, describe bool) error {
 	}
 	ctx, release := s.c.statementContext(s.settings.statementTimeout())
 	defer release()
-	args, err := s.evalArgs(ctx, st.Call.Args)
+	args, err := s.evalArgs(ctx, st.Call.Args, bindings)
 	if err != nil {
 		return err
 	}
-	res, err := proc.Run(ctx, CallInfo{User: s.c.user}, args)
+	res, err := proc.Run(ctx, CallInfo{User: s.c.user, ClientAddr: clientIP(s.c.nc.RemoteAddr())}, args)
 	if err != nil {
 		if _, ok := pgerror.As(err); ok {
 			return err
@@ -98,13 +101,13 @@ func (s *session) call(st *dialect.Statement, describe bool) error {
 }
 
 // evalArgs evaluates CALL arguments with the engine.
-func (s *session) evalArgs(ctx context.Context, exprs []string) ([]any, error) {
+func (s *session) evalArgs(ctx context.Context, exprs []string, bindings map[string]sqlparser.Expr) ([]any, error) {
 	if len(exprs) == 0 {
 		return nil, nil
 	}
 	q := "SELECT " + strings.Join(exprs, ", ")
 	sctx := s.eng.context(ctx, q)
-	_, iter, err := s.eng.run(sctx, q, nil)
+	_, iter, err := s.eng.run(sctx, q, bindings)
 	if err != nil {
 		return nil, err
 	}

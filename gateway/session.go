@@ -647,7 +647,7 @@ func (s *session) runPortal(p *portal, maxRows int64, describe bool) (err error)
 		return s.show(st.Show, describe, p.formats)
 	case dialect.KindCall:
 		p.done = true
-		return s.call(st, describe)
+		return s.call(st, p.bindings, describe)
 	}
 	p.done = true
 	tag, err := s.runSessionStatement(st)

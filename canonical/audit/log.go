@@ -51,8 +51,13 @@ type Record struct {
 	Rows        int64     `json:"rows"` // returned or affected; 0 when it failed
 	DurationMS  float64   `json:"duration_ms"`
 	SQLState    string    `json:"sqlstate"` // 00000 on success
-	PrevHash    string    `json:"prev_hash"`
-	Hash        string    `json:"hash"`
+	// Via names who relayed the record when the statement ran elsewhere (a
+	// sidecar answering from Redis): "relayed by <user> from <address>".
+	// Empty for the primary's own statements (and then not hashed, so
+	// records written before the field existed verify as they did).
+	Via      string `json:"via,omitempty"`
+	PrevHash string `json:"prev_hash"`
+	Hash     string `json:"hash"`
 }
 
 // Options configure a Log.

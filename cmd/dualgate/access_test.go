@@ -8,6 +8,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"reflect"
 	"regexp"
 	"strings"
 	"testing"
@@ -430,9 +431,13 @@ func governanceCatalog(t *testing.T) *catalog.Catalog {
       grants:
         - {privilege: read, on: canonical.commercial_orders, columns: [order_id, status]}
         - {privilege: correct, on: canonical.commercial_orders}
+    sidecar:
+      description: A sidecar's service user, relaying the audit records of its local reads.
+      grants:
+        - {privilege: relay_audit}
 `)
 	edit("        - {privilege: read, on: catalog}\n    steward:", "        - {privilege: read, on: catalog}\n        - {privilege: read, on: raw}\n        - {privilege: read, on: dualgate.quarantine}\n    steward:")
-	edit("  users:\n", "  users:\n    pat: [partner]\n    fred: [fixer]\n")
+	edit("  users:\n", "  users:\n    pat: [partner]\n    fred: [fixer]\n    sid: [sidecar]\n")
 	edit("projections:\n", `projections:
   contact_board:
     description: Test projection copying a masked column under another name, without a declared mask.
@@ -688,4 +693,55 @@ func TestAuditUnparsed(t *testing.T) {
 		t.Errorf("unscannable text: %v", rows[1])
 	}
 	t.Logf("%v", rows)
+}
+
+// TestRelayAudit: CALL dualgate.relay_audit appends a sidecar's records to
+// the trail, marked with who relayed them, for relay_audit only (admin
+// does not include it: a forged record would hide what someone saw); a
+// malformed batch is refused whole with 22023.
+func TestRelayAudit(t *testing.T) {
+	addr := startPrimaryCatalog(t, "", governanceCatalog(t))
+	admin := accessConnect(t, addr, "ops")
+	mustDeny(t, admin, "ops", `CALL dualgate.relay_audit('[]')`, "dualgate.relay_audit", "relay_audit")
+	sid := accessConnect(t, addr, "sid")
+	mustDeny(t, sid, "sid", `SELECT * FROM dualgate.audit`, "dualgate.audit", "audit")
+	for batch, want := range map[string]string{
+		`not json`: "not a JSON array of records",
+		`[{"at":"2026-01-02T03:04:05Z","user":"eve","stmt":"SELECT ?","state":"00000","extra":1}]`: "unknown field",
+		`[{"at":"2026-01-02T03:04:05Z","user":"","stmt":"SELECT ?","state":"00000"}]`:              "record 1 has no user",
+		`[{"at":"2026-01-02T03:04:05Z","user":"eve","stmt":"SELECT ?","state":"0"}]`:               `record 1 has a state "0" that is not a SQLSTATE`,
+	} {
+		res := sid.ExecParams(context.Background(), `CALL dualgate.relay_audit($1)`, [][]byte{[]byte(batch)}, nil, nil, nil).Read()
+		var pe *pgconn.PgError
+		if !errors.As(res.Err, &pe) || pe.Code != "22023" || !strings.Contains(pe.Message, want) {
+			t.Fatalf("batch %s: %v, want 22023 saying %q", batch, res.Err, want)
+		}
+	}
+	recs := []gateway.AuditRecord{
+		{At: time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC), User: "alice", Role: "analyst", ApplicationName: "shop-api", ClientAddr: "10.0.0.7",
+			Fingerprint: "00000000000000aa", Statement: "SELECT status FROM serving.order_timeline WHERE order_id = ?",
+			Relations: []string{"serving.order_timeline"}, Authority: "derived", AsOf: 7, Rows: 1, Duration: 300 * time.Microsecond, SQLState: "00000"},
+		{At: time.Date(2026, 1, 2, 3, 4, 6, 0, time.UTC), User: "alice", Statement: "SELECT * FROM canonical.commercial_orders", SQLState: "42501"},
+	}
+	batch, err := gateway.EncodeAuditBatch(recs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res := sid.ExecParams(context.Background(), `CALL dualgate.relay_audit($1)`, [][]byte{[]byte(batch)}, nil, nil, nil).Read()
+	if res.Err != nil {
+		t.Fatal(res.Err)
+	}
+	auditor := accessConnect(t, addr, "audrey")
+	rows := mustAllow(t, auditor, "audrey", `SELECT user_name, role, application_name, client_addr, statement, relations, coalesce(authority, ''), as_of, rows, duration_ms, sqlstate, via
+		FROM dualgate.audit WHERE via IS NOT NULL ORDER BY seq`)
+	want := [][]string{
+		{"alice", "analyst", "shop-api", "10.0.0.7", "SELECT status FROM serving.order_timeline WHERE order_id = ?", "serving.order_timeline", "derived", "7", "1", "0.3", "00000", "relayed by sid from 127.0.0.1"},
+		{"alice", "", "", "", "SELECT * FROM canonical.commercial_orders", "", "", "0", "0", "0", "42501", "relayed by sid from 127.0.0.1"},
+	}
+	if !reflect.DeepEqual(rows, want) {
+		t.Fatalf("relayed records:\n got %q\nwant %q", rows, want)
+	}
+	if rows := mustAllow(t, auditor, "audrey", `CALL dualgate.verify_audit()`); len(rows) != 1 || rows[0][0] != "t" {
+		t.Fatalf("verify_audit: %v", rows)
+	}
 }

@@ -217,6 +217,36 @@ func TestSidecar(t *testing.T) {
 		}
 	})
 
+	t.Run("local reads audited on the primary", func(t *testing.T) {
+		// The reads above were answered from Redis; their records reach the
+		// primary's trail through the relay, marked with who relayed them.
+		q := `SELECT user_name, application_name, statement, relations, authority, sqlstate, via FROM dualgate.audit
+			WHERE via IS NOT NULL AND application_name = 'test-sidecar' AND statement LIKE '%serving.order_timeline%' ORDER BY seq`
+		deadline := time.Now().Add(20 * time.Second)
+		for {
+			res, err := prim.Exec(ctx, q).ReadAll()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if rows := res[0].Rows; len(rows) >= 3 {
+				r := rows[0]
+				if string(r[0]) != "loader" || string(r[3]) != "serving.order_timeline" || string(r[4]) != "derived" || string(r[5]) != "00000" ||
+					!strings.HasPrefix(string(r[6]), "relayed by dualgate-sidecar from 127.0.0.1") || strings.Contains(string(r[2]), "o-3") {
+					t.Fatalf("relayed record %q", r)
+				}
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("local reads not in the primary's trail: %q", res[0].Rows)
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+		res, err := prim.Exec(ctx, `CALL dualgate.verify_audit()`).ReadAll()
+		if err != nil || string(res[0].Rows[0][0]) != "t" {
+			t.Fatalf("verify_audit after relayed records: %v %v", res, err)
+		}
+	})
+
 	t.Run("forwarded", func(t *testing.T) {
 		q := `SELECT order_id, status, total_cents FROM canonical.commercial_orders ORDER BY order_id`
 		res, err := sc.Exec(ctx, q).ReadAll()

@@ -114,6 +114,36 @@ func (c *Side) configureGovernance(cfg *gateway.Config) {
 			Notices: []string{fmt.Sprintf("audit chain verified: %d records", r.Records)},
 		}, nil
 	}}
+	cfg.Procedures["dualgate.relay_audit"] = gateway.Procedure{Args: []string{"records"}, ArgTypes: []uint32{pgtypes.Text},
+		Description: "appends the records of statements a sidecar answered itself to dualgate.audit (needs relay_audit)",
+		Run: func(ctx context.Context, call gateway.CallInfo, args []any) (gateway.ProcedureResult, error) {
+			return relayAudit(ctx, c.gov.audit, call, args)
+		}}
+}
+
+// relayAudit is CALL dualgate.relay_audit(batch): a sidecar's records
+// (gateway.DecodeAuditBatch), appended to the trail marked with who relayed
+// them, and durable when the call returns (the sidecar then forgets them).
+func relayAudit(ctx context.Context, trail *audit.Log, call gateway.CallInfo, args []any) (gateway.ProcedureResult, error) {
+	batch, ok := args[0].(string)
+	if !ok {
+		return gateway.ProcedureResult{}, pgerror.New(pgerror.InvalidParameterValue, "dualgate.relay_audit takes the batch as text")
+	}
+	recs, err := gateway.DecodeAuditBatch(batch)
+	if err != nil {
+		return gateway.ProcedureResult{}, err
+	}
+	via := "relayed by " + call.User + " from " + call.ClientAddr
+	for _, r := range recs {
+		ar := auditRecord(r)
+		ar.Via = via
+		trail.Append(ar)
+	}
+	if err := trail.Flush(ctx); err != nil {
+		return gateway.ProcedureResult{}, fmt.Errorf("audit relay: %w", err)
+	}
+	return gateway.ProcedureResult{Columns: []gateway.SystemColumn{{Name: "appended", OID: pgtypes.Int8}},
+		Rows: [][]any{{int64(len(recs))}}}, nil
 }
 
 // closeGovernance writes the queued audit records and closes the trail.
@@ -135,10 +165,13 @@ func (c *Side) AuditTrail() *audit.Log {
 type auditSink struct{ log *audit.Log }
 
 // Audit implements gateway.AuditSink.
-func (a auditSink) Audit(r gateway.AuditRecord) {
-	a.log.Append(audit.Record{At: r.At, User: r.User, Role: r.Role, Application: r.ApplicationName, ClientAddr: r.ClientAddr,
+func (a auditSink) Audit(r gateway.AuditRecord) { a.log.Append(auditRecord(r)) }
+
+// auditRecord is the trail's form of a gateway record.
+func auditRecord(r gateway.AuditRecord) audit.Record {
+	return audit.Record{At: r.At, User: r.User, Role: r.Role, Application: r.ApplicationName, ClientAddr: r.ClientAddr,
 		Fingerprint: r.Fingerprint, Statement: r.Statement, Relations: r.Relations, Authority: r.Authority, AsOf: r.AsOf,
-		Rows: r.Rows, DurationMS: float64(r.Duration.Microseconds()) / 1000, SQLState: r.SQLState})
+		Rows: r.Rows, DurationMS: float64(r.Duration.Microseconds()) / 1000, SQLState: r.SQLState}
 }
 
 // auditTable is dualgate.audit: the whole trail, oldest first (readable
@@ -154,7 +187,7 @@ func auditTable(l *audit.Log) gateway.SystemTable {
 			{Name: "client_addr", OID: pgtypes.Text}, {Name: "fingerprint", OID: pgtypes.Text}, {Name: "statement", OID: pgtypes.Text},
 			{Name: "relations", OID: pgtypes.Text}, {Name: "authority", OID: pgtypes.Text}, {Name: "as_of", OID: pgtypes.Int8},
 			{Name: "rows", OID: pgtypes.Int8}, {Name: "duration_ms", OID: pgtypes.Float8}, {Name: "sqlstate", OID: pgtypes.Text},
-			{Name: "prev_hash", OID: pgtypes.Text}, {Name: "hash", OID: pgtypes.Text}},
+			{Name: "via", OID: pgtypes.Text}, {Name: "prev_hash", OID: pgtypes.Text}, {Name: "hash", OID: pgtypes.Text}},
 		Rows: func(ctx context.Context) ([][]any, error) {
 			if err := l.Flush(ctx); err != nil {
 				return nil, err
@@ -165,8 +198,12 @@ func auditTable(l *audit.Log) gateway.SystemTable {
 				if r.Authority != "" {
 					authority = r.Authority
 				}
+				var via any
+				if r.Via != "" {
+					via = r.Via
+				}
 				rows = append(rows, []any{int64(r.Seq), r.At, r.User, r.Role, r.Application, r.ClientAddr, r.Fingerprint, r.Statement,
-					strings.Join(r.Relations, ", "), authority, int64(r.AsOf), r.Rows, r.DurationMS, r.SQLState, r.PrevHash, r.Hash})
+					strings.Join(r.Relations, ", "), authority, int64(r.AsOf), r.Rows, r.DurationMS, r.SQLState, via, r.PrevHash, r.Hash})
 				return true
 			})
 			return rows, err

@@ -70,6 +70,7 @@ type Sidecar struct {
 	log   zerolog.Logger
 
 	poll   *pgconn.PgConn // the polling connection, owned by the poll goroutine once Run starts
+	relay  *auditRelay    // the local statements' audit records, to the primary (audit.go)
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
 }
@@ -93,6 +94,7 @@ func Open(ctx context.Context, eng *gateway.Engine, o Options) (*Sidecar, error)
 		return nil, err
 	}
 	s.fw = fw
+	s.relay = newAuditRelay(func(ctx context.Context) (*pgconn.PgConn, error) { return fw.Connect(ctx, ownUser, "", ownParams) }, o.Log)
 	store, err := projections.NewRedisStore(ctx, o.Redis)
 	if err != nil {
 		return nil, fmt.Errorf("--redis: %w", err)
@@ -160,11 +162,12 @@ func (s *Sidecar) local(schema, name string) bool {
 }
 
 // Configure points a gateway config at the sidecar: forwarder, clock,
-// freshness and dualgate.projections.
+// freshness, the audit relay and dualgate.projections.
 func (s *Sidecar) Configure(cfg *gateway.Config) {
 	cfg.Forward = s.fw
 	cfg.Clock = s
 	cfg.Freshness = s
+	cfg.Audit = s.relay
 	cfg.SystemTables = append(cfg.SystemTables, s.projectionsTable())
 }
 
@@ -174,14 +177,19 @@ func (s *Sidecar) Projections() []string { return append([]string(nil), s.order.
 // Primary is the primary's host:port.
 func (s *Sidecar) Primary() string { return s.fw.Addr() }
 
-// Run polls the primary's head until ctx ends or Close is called.
+// Run polls the primary's head and relays the audit records of local
+// statements to it until ctx ends or Close is called.
 func (s *Sidecar) Run(ctx context.Context) {
 	ctx, cancel := context.WithCancel(ctx)
 	s.cancel = cancel
-	s.wg.Add(1)
+	s.wg.Add(2)
 	go func() {
 		defer s.wg.Done()
 		s.pollLoop(ctx)
+	}()
+	go func() {
+		defer s.wg.Done()
+		s.relay.run(ctx)
 	}()
 }
 
