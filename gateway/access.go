@@ -126,6 +126,9 @@ type principal struct {
 	// filters: lower-case "schema.relation" -> Postgres condition on the
 	// rows it may see (rowfilter.go).
 	filters map[string]string
+	// copyFilters: the filters following copies of filtered canonical rows
+	// (access_rowcopies.go), by the same key.
+	copyFilters map[string]string
 	// cols: lower-case "schema.relation" -> the lower-case columns the
 	// user may read, for relations no role of the user reads whole
 	// (access_columns.go).
@@ -239,6 +242,7 @@ func (a *Access) principal(user string, trust bool) *principal {
 			p.filters["history."+name] = p.filters[rel]
 		}
 	}
+	p.copyFilters = a.copyFilters(p)
 	return p
 }
 

@@ -64,7 +64,8 @@ type sessionMasks struct {
 // copies, forgets) the masks and row filters of the engine session id;
 // log hears of filters that do not compile.
 func (e *Engine) setMasks(id uint32, p *principal, log zerolog.Logger) {
-	if p == nil || (len(p.masks) == 0 && len(p.filters) == 0 && p.copies == nil) {
+	filters := p.rowFilters()
+	if p == nil || (len(p.masks) == 0 && len(filters) == 0 && p.copies == nil) {
 		e.provider.masks.Delete(id)
 		return
 	}
@@ -95,7 +96,7 @@ func (e *Engine) setMasks(id uint32, p *principal, log zerolog.Logger) {
 			sm.bySchema[schema][name] = merged
 		}
 	}
-	for rel, where := range p.filters {
+	for rel, where := range filters {
 		schema, name, _ := strings.Cut(rel, ".")
 		f, err := e.compileRowFilter(schema, name, where)
 		if err != nil {
