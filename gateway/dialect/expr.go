@@ -228,6 +228,11 @@ func (p *printer) columnRef(c *pg.ColumnRef) string {
 		// ON CONFLICT DO UPDATE: EXCLUDED.x is the proposed row, MySQL's VALUES(x).
 		return "VALUES(" + parts[1] + ")"
 	}
+	if len(c.Fields) == 1 {
+		if name, ok := strVal(c.Fields[0]); ok && p.isWholeRow(name) {
+			p.unsupported(c.Location, "whole-row reference %s (list its columns instead)", name)
+		}
+	}
 	return strings.Join(parts, ".")
 }
 

@@ -138,6 +138,12 @@ func (p *printer) funcBody(f *pg.FuncCall, name string) string {
 	if f.AggStar || f.AggDistinct || len(f.AggOrder) > 0 || f.AggFilter != nil {
 		p.unsupported(f.Location, "aggregate options on %s()", name)
 	}
+	for _, arg := range args {
+		if cr := arg.GetColumnRef(); cr != nil && len(cr.Fields) == 2 && isStar(arg) {
+			q, _ := strVal(cr.Fields[0])
+			p.unsupported(cr.Location, "whole-row reference %s.* as an argument of %s() (list its columns instead)", q, name)
+		}
+	}
 	a := p.exprs(args)
 	join := func() string { return strings.Join(a, ", ") }
 	switch name {

@@ -128,6 +128,7 @@ type printer struct {
 	relSeen  map[Relation]bool
 	ctes     map[string]*pg.CommonTableExpr // WITH items seen so far, by name
 	typing   int                            // depth of typeOf through derived tables and CTEs
+	outNames []string                       // output names of the select being printed (GROUP BY / ORDER BY may use them)
 	excluded bool                           // inside ON CONFLICT DO UPDATE: EXCLUDED.x -> VALUES(x)
 	nAlias   int
 	windows  map[string]*pg.WindowDef // WINDOW clause of the query being printed

@@ -2,6 +2,7 @@ package dialect
 
 import (
 	"reflect"
+	"strings"
 	"testing"
 
 	"github.com/dualgate/dualgate/gateway/pgerror"
@@ -280,5 +281,36 @@ func TestCreateAndDropInfo(t *testing.T) {
 	}
 	if !reflect.DeepEqual(st[0].Relations, []Relation{{Schema: "", Name: "d"}}) {
 		t.Errorf("relations with CTE: %+v", st[0].Relations)
+	}
+}
+
+// TestWholeRowReferences: a relation's whole row as a value is refused by
+// name (0A000), never taken for a missing column; a column of that name
+// wins, as in Postgres.
+func TestWholeRowReferences(t *testing.T) {
+	cols := func(schema, table string) []string {
+		switch table {
+		case "t":
+			return []string{"id", "v"}
+		case "u":
+			return []string{"id", "u"}
+		}
+		return nil
+	}
+	for sql, refused := range map[string]bool{
+		`SELECT o FROM t o`:                true,
+		`SELECT row_to_json(t) FROM t`:     true,
+		`SELECT to_json(o.*) FROM t o`:     true,
+		`SELECT o.* FROM t o`:              false,
+		`SELECT u FROM u`:                  false, // the column u
+		`SELECT id FROM t WHERE t IS NULL`: true,
+		`SELECT v AS t FROM t GROUP BY t`:  false, // the output column t
+		`SELECT v AS t FROM t ORDER BY t`:  false,
+	} {
+		_, err := ParseWith(sql, Options{TableColumns: cols})
+		pe, isPG := err.(*pgerror.Error)
+		if refused != (isPG && pe.Code == pgerror.FeatureNotSupported && strings.Contains(pe.Message, "whole-row reference")) {
+			t.Errorf("%s: %v", sql, err)
+		}
 	}
 }

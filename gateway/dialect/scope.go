@@ -182,6 +182,34 @@ func (p *printer) columnRel(cr *pg.ColumnRef) (*scopeRel, string) {
 	return nil, ""
 }
 
+// isWholeRow reports whether an unqualified name is, as Postgres resolves
+// it, a reference to a whole row of a relation in scope: no relation in
+// scope has a column of that name (all their columns being known) and one
+// is called so.
+func (p *printer) isWholeRow(name string) bool {
+	for _, o := range p.outNames {
+		if o == name {
+			return false // GROUP BY / ORDER BY an output column
+		}
+	}
+	found := false
+	for i := len(p.scope) - 1; i >= 0; i-- {
+		for _, r := range p.scope[i] {
+			cols, ok := p.columns(r)
+			if !ok {
+				return false
+			}
+			for _, c := range cols {
+				if strings.EqualFold(c, name) {
+					return false
+				}
+			}
+			found = found || r.name == name
+		}
+	}
+	return found
+}
+
 // maxTypingDepth bounds typeOf through derived tables and CTEs (a
 // recursive CTE refers to itself).
 const maxTypingDepth = 8

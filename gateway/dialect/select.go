@@ -334,6 +334,13 @@ func (p *printer) simpleSelect(s *pg.SelectStmt) string {
 	// The FROM list is the scope of the select list and ORDER BY too (for
 	// column attribution: session-TimeZone literals, system columns).
 	defer p.enterScope(s.FromClause)()
+	defer func(saved []string) { p.outNames = saved }(p.outNames)
+	p.outNames = nil
+	for _, t := range s.TargetList {
+		if rt := t.GetResTarget(); rt != nil && rt.Name != "" {
+			p.outNames = append(p.outNames, rt.Name)
+		}
+	}
 	var b strings.Builder
 	b.WriteString("SELECT ")
 	if len(s.DistinctClause) > 0 {
