@@ -173,6 +173,10 @@ func BenchmarkGetAsOfOld(b *testing.B) { benchGet(b, 2) }
 func BenchmarkGetAsOfMid(b *testing.B) { benchGet(b, 6) }
 
 func benchScan(b *testing.B, asOf uint64, index bool) {
+	benchScanOpts(b, asOf, index, nil, false)
+}
+
+func benchScanOpts(b *testing.B, asOf uint64, index bool, cols []int, reuse bool) {
 	s := benchFixture(b)
 	defer s.Close()
 	ctx := context.Background()
@@ -185,7 +189,7 @@ func benchScan(b *testing.B, asOf uint64, index bool) {
 		if index {
 			it, err = s.ScanIndex(ctx, "accounts", "by_status", IndexScanOptions{AsOf: asOf, Lower: []any{"open"}, Upper: []any{"open"}, UpperInclusive: true})
 		} else {
-			it, err = s.Scan(ctx, "accounts", ScanOptions{AsOf: asOf})
+			it, err = s.Scan(ctx, "accounts", ScanOptions{AsOf: asOf, Columns: cols, ReuseRow: reuse})
 		}
 		if err != nil {
 			b.Fatal(err)
@@ -209,6 +213,13 @@ func BenchmarkScanHead(b *testing.B) { benchScan(b, HEAD, false) }
 
 // BenchmarkScanAsOfOld: full scan AS OF the first data commit.
 func BenchmarkScanAsOfOld(b *testing.B) { benchScan(b, 2, false) }
+
+// BenchmarkScanHeadColumns: full scan at HEAD reading two columns (id,
+// balance) into a reused row, as the aggregate pushdown reads a table.
+func BenchmarkScanHeadColumns(b *testing.B) { benchScanOpts(b, HEAD, false, []int{0, 2}, true) }
+
+// BenchmarkScanAsOfOldColumns: the same AS OF the first data commit.
+func BenchmarkScanAsOfOldColumns(b *testing.B) { benchScanOpts(b, 2, false, []int{0, 2}, true) }
 
 // BenchmarkScanIndexHead: a third of the rows through the secondary index.
 func BenchmarkScanIndexHead(b *testing.B) { benchScan(b, HEAD, true) }

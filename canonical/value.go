@@ -304,75 +304,208 @@ func decodeRow(b []byte) ([]any, error) {
 	row := make([]any, n)
 	// Strings of a row share one copy of the row's bytes (one allocation
 	// instead of one per string).
-	orig := b
-	var sbuf string
+	vd := valueDecoder{orig: b}
+	var err error
 	for i := range row {
-		if len(b) == 0 {
-			return nil, errCorrupt
-		}
-		tag := b[0]
-		b = b[1:]
-		switch tag {
-		case vtNull:
-		case vtInt:
-			x, m := binary.Varint(b)
-			if m <= 0 {
-				return nil, errCorrupt
-			}
-			row[i], b = x, b[m:]
-		case vtFloat:
-			if len(b) < 8 {
-				return nil, errCorrupt
-			}
-			row[i], b = math.Float64frombits(binary.BigEndian.Uint64(b)), b[8:]
-		case vtDecimal:
-			exp, m := binary.Varint(b)
-			if m <= 0 || len(b) < m+1 {
-				return nil, errCorrupt
-			}
-			neg := b[m] == 1
-			b = b[m+1:]
-			l, m := binary.Uvarint(b)
-			if m <= 0 || l > uint64(len(b)-m) {
-				return nil, errCorrupt
-			}
-			c := new(big.Int).SetBytes(b[m : m+int(l)])
-			if neg {
-				c.Neg(c)
-			}
-			row[i], b = decimal.NewFromBigInt(c, int32(exp)), b[m+int(l):]
-		case vtString, vtBytes, vtJSON:
-			l, m := binary.Uvarint(b)
-			if m <= 0 || l > uint64(len(b)-m) {
-				return nil, errCorrupt
-			}
-			p := b[m : m+int(l)]
-			if tag == vtBytes {
-				row[i] = append([]byte{}, p...)
-			} else {
-				if sbuf == "" {
-					sbuf = string(orig)
-				}
-				off := len(orig) - len(b) + m
-				row[i] = sbuf[off : off+int(l)]
-			}
-			b = b[m+int(l):]
-		case vtFalse:
-			row[i] = false
-		case vtTrue:
-			row[i] = true
-		case vtTime:
-			x, m := binary.Varint(b)
-			if m <= 0 {
-				return nil, errCorrupt
-			}
-			row[i], b = time.UnixMicro(x).UTC(), b[m:]
-		default:
-			return nil, errCorrupt
+		if row[i], b, err = vd.value(b); err != nil {
+			return nil, err
 		}
 	}
 	if len(b) != 0 {
 		return nil, errCorrupt
+	}
+	return row, nil
+}
+
+// valueDecoder decodes the values of one encoded row. Strings share one
+// copy of the row's bytes, made when the first string is decoded.
+type valueDecoder struct {
+	orig []byte // the row's values (after the column count)
+	sbuf string
+}
+
+// value decodes the value at the start of b (a suffix of orig) and returns
+// the rest.
+func (vd *valueDecoder) value(b []byte) (any, []byte, error) {
+	if len(b) == 0 {
+		return nil, nil, errCorrupt
+	}
+	tag := b[0]
+	b = b[1:]
+	switch tag {
+	case vtNull:
+		return nil, b, nil
+	case vtInt:
+		x, m := binary.Varint(b)
+		if m <= 0 {
+			return nil, nil, errCorrupt
+		}
+		return x, b[m:], nil
+	case vtFloat:
+		if len(b) < 8 {
+			return nil, nil, errCorrupt
+		}
+		return math.Float64frombits(binary.BigEndian.Uint64(b)), b[8:], nil
+	case vtDecimal:
+		exp, m := binary.Varint(b)
+		if m <= 0 || len(b) < m+1 {
+			return nil, nil, errCorrupt
+		}
+		neg := b[m] == 1
+		b = b[m+1:]
+		l, m := binary.Uvarint(b)
+		if m <= 0 || l > uint64(len(b)-m) {
+			return nil, nil, errCorrupt
+		}
+		mag := b[m : m+int(l)]
+		if l <= 7 {
+			// Small coefficients (every money amount): no big.Int
+			// round trip through bytes.
+			var c int64
+			for _, x := range mag {
+				c = c<<8 | int64(x)
+			}
+			if neg {
+				c = -c
+			}
+			return decimal.New(c, int32(exp)), b[m+int(l):], nil
+		}
+		c := new(big.Int).SetBytes(mag)
+		if neg {
+			c.Neg(c)
+		}
+		return decimal.NewFromBigInt(c, int32(exp)), b[m+int(l):], nil
+	case vtString, vtBytes, vtJSON:
+		l, m := binary.Uvarint(b)
+		if m <= 0 || l > uint64(len(b)-m) {
+			return nil, nil, errCorrupt
+		}
+		p := b[m : m+int(l)]
+		var v any
+		if tag == vtBytes {
+			v = append([]byte{}, p...)
+		} else {
+			if vd.sbuf == "" {
+				vd.sbuf = string(vd.orig)
+			}
+			off := len(vd.orig) - len(b) + m
+			v = vd.sbuf[off : off+int(l)]
+		}
+		return v, b[m+int(l):], nil
+	case vtFalse:
+		return false, b, nil
+	case vtTrue:
+		return true, b, nil
+	case vtTime:
+		x, m := binary.Varint(b)
+		if m <= 0 {
+			return nil, nil, errCorrupt
+		}
+		return time.UnixMicro(x).UTC(), b[m:], nil
+	}
+	return nil, nil, errCorrupt
+}
+
+// skipValue returns b after the value at its start, without decoding it.
+func skipValue(b []byte) ([]byte, error) {
+	if len(b) == 0 {
+		return nil, errCorrupt
+	}
+	tag := b[0]
+	b = b[1:]
+	switch tag {
+	case vtNull, vtFalse, vtTrue:
+		return b, nil
+	case vtInt, vtTime:
+		_, m := binary.Varint(b)
+		if m <= 0 {
+			return nil, errCorrupt
+		}
+		return b[m:], nil
+	case vtFloat:
+		if len(b) < 8 {
+			return nil, errCorrupt
+		}
+		return b[8:], nil
+	case vtDecimal:
+		_, m := binary.Varint(b)
+		if m <= 0 || len(b) < m+1 {
+			return nil, errCorrupt
+		}
+		b = b[m+1:]
+		fallthrough
+	case vtString, vtBytes, vtJSON:
+		l, m := binary.Uvarint(b)
+		if m <= 0 || l > uint64(len(b)-m) {
+			return nil, errCorrupt
+		}
+		return b[m+int(l):], nil
+	}
+	return nil, errCorrupt
+}
+
+// rowDecoder decodes stored rows into rows shaped by one table schema:
+// values of columns the stored row lacks are the columns' defaults, values
+// past the schema's columns are dropped (TableSchema.pad), and only the
+// columns in need (all if nil) are decoded, the others are nil. With reuse
+// every row is decoded into the same slice.
+type rowDecoder struct {
+	ts    *TableSchema
+	need  []bool
+	reuse bool
+	buf   []any
+}
+
+func newRowDecoder(ts *TableSchema, cols []int, reuse bool) (*rowDecoder, error) {
+	d := &rowDecoder{ts: ts, reuse: reuse}
+	if cols != nil {
+		d.need = make([]bool, len(ts.Columns))
+		for _, c := range cols {
+			if c < 0 || c >= len(ts.Columns) {
+				return nil, fmt.Errorf("%w: column %d of table %s (%d columns)", ErrBadValue, c, ts.Name, len(ts.Columns))
+			}
+			d.need[c] = true
+		}
+	}
+	return d, nil
+}
+
+func (d *rowDecoder) decode(b []byte) ([]any, error) {
+	ncols := len(d.ts.Columns)
+	n, m := binary.Uvarint(b)
+	if m <= 0 || n > uint64(len(b)) {
+		return nil, errCorrupt
+	}
+	b = b[m:]
+	var row []any
+	if d.reuse {
+		if d.buf == nil {
+			d.buf = make([]any, ncols)
+		}
+		row = d.buf
+	} else {
+		row = make([]any, ncols)
+	}
+	vd := valueDecoder{orig: b}
+	var err error
+	for i := 0; i < int(n); i++ {
+		if i >= ncols || (d.need != nil && !d.need[i]) {
+			if b, err = skipValue(b); err != nil {
+				return nil, err
+			}
+			continue
+		}
+		if row[i], b, err = vd.value(b); err != nil {
+			return nil, err
+		}
+	}
+	if len(b) != 0 {
+		return nil, errCorrupt
+	}
+	for i := int(n); i < ncols; i++ {
+		if d.need == nil || d.need[i] {
+			row[i] = d.ts.Columns[i].Default
+		}
 	}
 	return row, nil
 }

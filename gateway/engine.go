@@ -59,6 +59,9 @@ func NewEngine() *Engine {
 	pro := newProvider(pgfunc.TableFunctions())
 	pro.add(scratchDatabase("public"), false)
 	gms := sqle.NewDefault(pro)
+	// GROUP BY over a canonical entity runs in the store, not row at a
+	// time in the engine (canonical/sqltables/aggregate.go).
+	sqltables.RegisterAggregatePushdown(gms.Analyzer)
 	pgfunc.Register(gms)
 	e := &Engine{gms: gms, provider: pro, declared: map[columnKey]uint32{}, typmods: map[columnKey]int32{}}
 	if err := e.InstallPgCatalog(); err != nil {

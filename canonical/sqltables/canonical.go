@@ -256,9 +256,10 @@ func (t *CanonicalTable) PartitionRows(ctx *sql.Context, p sql.Partition) (sql.R
 // rows returns full-width rows of a partition; only the columns in need
 // (all if nil) are converted, the others are NULL.
 func (t *CanonicalTable) rows(ctx *sql.Context, lp *lookupPartition, need []bool) (sql.RowIter, error) {
+	cols := neededColumns(need)
 	if lp.idx == nil {
 		storeCalls.scan.Add(1)
-		it, err := t.e.store.Scan(ctx, t.entity.Name, canonical.ScanOptions{AsOf: t.asOf})
+		it, err := t.e.store.Scan(ctx, t.entity.Name, canonical.ScanOptions{AsOf: t.asOf, Columns: cols})
 		if err != nil {
 			return nil, t.wrap(err)
 		}
@@ -297,6 +298,7 @@ func (t *CanonicalTable) rows(ctx *sql.Context, lp *lookupPartition, need []bool
 			return &filterIter{filter: filter, it: &sliceIter{rows: []sql.Row{r}}}, nil
 		}
 		storeCalls.scan.Add(1)
+		opts.Columns = cols
 		it, err := t.e.store.Scan(ctx, t.entity.Name, opts)
 		if err != nil {
 			return nil, t.wrap(err)
@@ -309,6 +311,21 @@ func (t *CanonicalTable) rows(ctx *sql.Context, lp *lookupPartition, need []bool
 		return nil, t.wrap(err)
 	}
 	return &filterIter{filter: filter, it: &storeRowIter{t: t, it: it, need: need}}, nil
+}
+
+// neededColumns lists the ordinals set in need (nil if need is nil: every
+// column). The store then decodes only those columns of each row.
+func neededColumns(need []bool) []int {
+	if need == nil {
+		return nil
+	}
+	cols := make([]int, 0, len(need))
+	for i, n := range need {
+		if n {
+			cols = append(cols, i)
+		}
+	}
+	return cols
 }
 
 func (t *CanonicalTable) wrap(err error) error { return fmt.Errorf("%s: %w", t, err) }

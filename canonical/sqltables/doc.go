@@ -40,6 +40,14 @@
 // sql.WrappedInsertError, which has no Unwrap: unwrap its Cause before
 // errors.Is(err, ErrReadOnly) and friends.
 //
+// Aggregates: RegisterAggregatePushdown adds an analyzer rule that runs a
+// GROUP BY (or an aggregate without GROUP BY) over one bare canonical table
+// -- with its WHERE, alias, projection, index lookup and AS OF -- in the
+// store: the needed columns are decoded into one reused row and hashed into
+// groups in Go, with the engine's own result types (aggregate.go). Tables
+// behind a wrapper (the gateway's masks and row filters) stay with the
+// engine. DUALGATE_AGGREGATE_PUSHDOWN=off disables it.
+//
 // Session time travel: CanonicalDatabase.SetSessionAsOf lets the gateway's
 // SET dualgate.as_of pin tables named without AS OF.
 package sqltables
