@@ -33,7 +33,21 @@ func (s *session) fastLookup(p *portal, describe bool) (handled bool, err error)
 	}
 	ctx, release := s.c.statementContext(s.settings.statementTimeout())
 	defer release()
-	sctx := s.eng.context(ctx, "")
+	// A lookup of one serving projection is labeled from the read itself
+	// (ReadFreshness): the store reads the watermark with the row, so the
+	// label names the commit the row reflects and costs no round trip.
+	var rf ReadFreshness
+	read, rctx := "", ctx
+	if len(st.Relations) == 1 && lk.Table.AsOf == "" {
+		r := st.Relations[0]
+		if schema == "serving" && strings.EqualFold(r.Name, lk.Table.Name) {
+			if f, ok := s.c.srv.cfg.Freshness.(ReadFreshness); ok {
+				rf, read = f, r.Name
+				rctx = f.StampRead(ctx)
+			}
+		}
+	}
+	sctx := s.eng.context(rctx, "")
 	db, err := s.eng.eng.provider.Database(sctx, schema)
 	if err != nil {
 		return false, nil
@@ -94,16 +108,40 @@ func (s *session) fastLookup(p *portal, describe bool) (handled bool, err error)
 			idx = append(idx, j)
 		}
 	}
-	l := s.labelFor(ctx, st)
-	if err := s.checkStaleness(&l); err != nil {
-		if isStaleFallback(err) {
-			return false, nil // computed from canonical by the engine path
+	var l label
+	var row sql.Row
+	var found bool
+	if rf == nil {
+		l = s.labelFor(ctx, st)
+		if err := s.checkStaleness(&l); err != nil {
+			if isStaleFallback(err) {
+				return false, nil // computed from canonical by the engine path
+			}
+			return true, err
 		}
-		return true, err
-	}
-	row, found, err := kl.LookupKey(sctx, key)
-	if err != nil {
-		return false, nil // the engine path reports it properly
+		if row, found, err = kl.LookupKey(sctx, key); err != nil {
+			return false, nil // the engine path reports it properly
+		}
+	} else {
+		// Read first, then label and check staleness against what was
+		// read: a too-stale or unavailable projection's row is dropped
+		// and the statement fails or falls back exactly as before.
+		var lerr error
+		row, found, lerr = kl.LookupKey(sctx, key)
+		if pf, ok := rf.ProjectionRead(rctx, read); ok {
+			l = s.labelRead(ctx, st, read, &pf)
+		} else {
+			l = s.labelFor(ctx, st)
+		}
+		if err := s.checkStaleness(&l); err != nil {
+			if isStaleFallback(err) {
+				return false, nil // computed from canonical by the engine path
+			}
+			return true, err
+		}
+		if lerr != nil {
+			return false, nil // the engine path reports it properly
+		}
 	}
 	labelCols := s.settings.get("dualgate.label_columns") == "on"
 	fields := p.prep.fields

@@ -32,6 +32,22 @@ type Freshness interface {
 	Projection(ctx context.Context, name string) (ProjectionFreshness, bool)
 }
 
+// ReadFreshness is implemented by a Freshness that can tell the freshness
+// of the very data a serving read returned: the store reads a
+// projection's watermark together with the row (one round trip, atomic),
+// so a point lookup's label names the commit its row reflects, never a
+// newer one, even across a commit or a rebuild's generation switch, and
+// costs no store round trip of its own. The fast path uses it.
+type ReadFreshness interface {
+	// StampRead returns ctx prepared to record what a serving projection
+	// read made under it (or a context derived from it) sees.
+	StampRead(ctx context.Context) context.Context
+	// ProjectionRead reports serving.<name>'s freshness as of the data a
+	// read under ctx (from StampRead) returned; ok is false when no read
+	// of that projection was recorded (use Projection).
+	ProjectionRead(ctx context.Context, name string) (ProjectionFreshness, bool)
+}
+
 // ProjectionFreshness is one projection's position behind canonical.
 type ProjectionFreshness struct {
 	Watermark  uint64        // last canonical commit applied
@@ -117,6 +133,13 @@ func (s *session) checkStaleness(l *label) error {
 // A result that reads no relation at all is derived: it is computed, not
 // a fact of record.
 func (s *session) labelFor(ctx context.Context, st *dialect.Statement) label {
+	return s.labelRead(ctx, st, "", nil)
+}
+
+// labelRead is labelFor with the freshness of serving.<read> already known
+// (pf, from ReadFreshness.ProjectionRead: the data a lookup returned)
+// instead of asked of Freshness.
+func (s *session) labelRead(ctx context.Context, st *dialect.Statement, read string, pf *ProjectionFreshness) label {
 	var l label
 	clock := s.c.srv.cfg.Clock
 	if clock != nil {
@@ -129,7 +152,8 @@ func (s *session) labelFor(ctx context.Context, st *dialect.Statement) label {
 	}
 	authoritative := len(st.Relations) > 0
 	var derivedFrom, serving []string
-	asOfs := map[uint64]bool{}
+	var asOfs map[uint64]bool
+	l.Relations = make([]string, 0, len(st.Relations))
 	for _, r := range st.Relations {
 		schema := r.Schema
 		if schema == "" {
@@ -140,14 +164,20 @@ func (s *session) labelFor(ctx context.Context, st *dialect.Statement) label {
 		if !authoritativeSchemas[schema] {
 			authoritative = false
 			if f := s.c.srv.cfg.Freshness; schema == "serving" && f != nil {
-				if pf, ok := f.Projection(ctx, r.Name); ok && pf.ServingTable {
+				var rf ProjectionFreshness
+				ok := false
+				if pf != nil && strings.EqualFold(r.Name, read) {
+					rf, ok = *pf, true
+				} else {
+					rf, ok = f.Projection(ctx, r.Name)
+				}
+				if ok && rf.ServingTable {
 					serving = append(serving, name+" (non-authoritative serving table, written by its owners)")
 					continue
 				} else if ok {
-					serving = append(serving, fmt.Sprintf("%s at commit %d, %d commits (%d ms) behind canonical, SLA %s",
-						name, pf.Watermark, pf.LagCommits, pf.Lag.Milliseconds(), pf.SLA))
-					l.AsOf = pf.Watermark
-					l.freshness = append(l.freshness, namedFreshness{name, pf})
+					serving = append(serving, servingNotice(name, rf))
+					l.AsOf = rf.Watermark
+					l.freshness = append(l.freshness, namedFreshness{name, rf})
 					continue
 				}
 			}
@@ -156,6 +186,9 @@ func (s *session) labelFor(ctx context.Context, st *dialect.Statement) label {
 		}
 		if r.AsOf != "" && clock != nil {
 			if id, err := clock.Resolve(ctx, r.AsOf); err == nil {
+				if asOfs == nil {
+					asOfs = map[uint64]bool{}
+				}
 				asOfs[id] = true
 			}
 		}
@@ -196,6 +229,23 @@ func (s *session) labelFor(ctx context.Context, st *dialect.Statement) label {
 		l.Notice = fmt.Sprintf("derived: %s (not canonical), canonical head commit %d", strings.Join(derivedFrom, ", "), l.AsOf)
 	}
 	return l
+}
+
+// servingNotice is the NOTICE's part for one projection read: "<name> at
+// commit W, N commits (M ms) behind canonical, SLA <sla>". Built without
+// fmt: it is on every point lookup's path.
+func servingNotice(name string, pf ProjectionFreshness) string {
+	b := make([]byte, 0, len(name)+80)
+	b = append(b, name...)
+	b = append(b, " at commit "...)
+	b = strconv.AppendUint(b, pf.Watermark, 10)
+	b = append(b, ", "...)
+	b = strconv.AppendUint(b, pf.LagCommits, 10)
+	b = append(b, " commits ("...)
+	b = strconv.AppendInt(b, pf.Lag.Milliseconds(), 10)
+	b = append(b, " ms) behind canonical, SLA "...)
+	b = append(b, pf.SLA.String()...)
+	return string(b)
 }
 
 // sqlLiteral renders a setting value as a rev literal: digits stay an

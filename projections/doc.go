@@ -34,8 +34,9 @@
 // are dg:{i:serving_table.<name>}:table:…; the materializer never
 // addresses them.
 //
-// Why this layout: a point lookup is one EVALSHA (GET cur + HGET of the
-// key's bucket) and a miss costs the same; a full scan is 256 HGETALLs
+// Why this layout: a point lookup is one EVALSHA (GET cur, GET of that
+// generation's wm + HGET of the key's bucket, so the row comes with the
+// watermark it reflects) and a miss costs the same; a full scan is 256 HGETALLs
 // pipelined 16 at a time, never a KEYS/SCAN over the keyspace; and
 // reconciliation compares 256 (count, checksum) pairs read with the
 // watermark in one MULTI/EXEC before looking at any row, then only the

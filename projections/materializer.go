@@ -86,8 +86,9 @@ type Materializer struct {
 	projs  []*projState
 	byName map[string]*projState
 
-	sigMu sync.Mutex
-	sig   chan struct{} // closed and replaced by Notify
+	sigMu    sync.Mutex
+	sig      chan struct{} // closed and replaced by Notify
+	notified atomic.Uint64 // canonical head at the last Notify that woke Follow
 }
 
 type projState struct {
@@ -155,8 +156,14 @@ func (m *Materializer) state(name string) (*projState, error) {
 }
 
 // Notify tells Follow that canonical has a new commit (the commit hook
-// calls it so freshness does not wait for the poll interval).
+// calls it so freshness does not wait for the poll interval). The commit
+// hook runs after every autocommit statement, reads included: a Notify
+// that finds canonical's head where the previous one left it wakes no one
+// (Follow was woken for that head already, and polls anyway).
 func (m *Materializer) Notify() {
+	if h := m.canon.Head().ID; m.notified.Swap(h) == h {
+		return
+	}
 	m.sigMu.Lock()
 	close(m.sig)
 	m.sig = make(chan struct{})
@@ -202,6 +209,9 @@ func (m *Materializer) Follow(ctx context.Context) error {
 			for {
 				wake := m.signal()
 				wait := m.opts.PollInterval
+				// The head before the step: a commit after it is caught
+				// by the next step, whatever this one saw of it.
+				head := m.canon.Head().ID
 				if err := m.Sync(ctx, ps.p.Name); err != nil {
 					if ctx.Err() != nil {
 						return
@@ -218,12 +228,24 @@ func (m *Materializer) Follow(ctx context.Context) error {
 					failures = 0
 				}
 				t := time.NewTimer(wait)
-				select {
-				case <-ctx.Done():
-					t.Stop()
-					return
-				case <-wake:
-				case <-t.C:
+			idle:
+				for {
+					select {
+					case <-ctx.Done():
+						t.Stop()
+						return
+					case <-wake:
+						// Notify comes with every autocommit statement,
+						// reads included: a wake without a new commit is
+						// not worth a step (a store round trip or three on
+						// Redis). The poll below still runs on time.
+						wake = m.signal()
+						if m.canon.Head().ID == head {
+							continue
+						}
+					case <-t.C:
+					}
+					break idle
 				}
 				t.Stop()
 			}
@@ -698,13 +720,7 @@ func (m *Materializer) Status(ctx context.Context, name string) (Status, error) 
 	if werr == nil {
 		st.Generation, st.Watermark = wm.Generation, wm.Commit
 	}
-	if st.Head > st.Watermark {
-		st.LagCommits = st.Head - st.Watermark
-		if ci, err := m.canon.CommitByID(ctx, st.Watermark+1); err == nil {
-			st.LagSince = ci.CommittedAt
-			st.Lag = max(m.opts.Clock().Sub(ci.CommittedAt), 0)
-		}
-	}
+	st.LagCommits, st.LagSince, st.Lag = m.lag(ctx, st.Head, st.Watermark)
 	switch {
 	case rebuilding:
 		st.State = StateRebuilding
@@ -716,6 +732,47 @@ func (m *Materializer) Status(ctx context.Context, name string) (Status, error) 
 		st.State = StateLagging
 	default:
 		st.State = StateOK
+	}
+	return st, nil
+}
+
+// lag is how far watermark wm trails canonical's head: commits, the commit
+// time of the oldest commit not applied, and the time since then.
+func (m *Materializer) lag(ctx context.Context, head, wm uint64) (commits uint64, since time.Time, lag time.Duration) {
+	if head <= wm {
+		return 0, time.Time{}, 0
+	}
+	commits = head - wm
+	if ci, err := m.canon.CommitByID(ctx, wm+1); err == nil {
+		since = ci.CommittedAt
+		lag = max(m.opts.Clock().Sub(ci.CommittedAt), 0)
+	}
+	return commits, since, lag
+}
+
+// ReadStatus is the freshness of the data one read returned: projection
+// name at the watermark and generation a ReadStamp recorded (Get reads
+// them atomically with the row), against canonical's head now. Unlike
+// Status it makes no store round trip, so a point lookup's label costs
+// nothing beyond the lookup. A stamp with an error reports the projection
+// as not materialized (Generation ""), as Status does when the store
+// cannot tell its watermark.
+func (m *Materializer) ReadStatus(ctx context.Context, rs *ReadStamp) (Status, error) {
+	ps, err := m.state(rs.Proj)
+	if err != nil {
+		return Status{}, err
+	}
+	st := Status{Name: rs.Proj, Store: m.store.Kind(), SLA: ps.p.FreshnessSLA, State: StateOK}
+	// The head after the read: never behind the watermark read.
+	st.Head = m.canon.Head().ID
+	if rs.Err != nil {
+		st.State, st.Err = StateError, rs.Err.Error()
+	} else {
+		st.Generation, st.Watermark = rs.Watermark.Generation, rs.Watermark.Commit
+	}
+	st.LagCommits, st.LagSince, st.Lag = m.lag(ctx, st.Head, st.Watermark)
+	if st.State == StateOK && st.LagCommits > 0 && st.Lag > ps.p.FreshnessSLA {
+		st.State = StateLagging
 	}
 	return st, nil
 }

@@ -49,18 +49,23 @@ func (m *MemoryStore) current(proj string) (*memGen, string, error) {
 }
 
 // Get implements Store.
-func (m *MemoryStore) Get(_ context.Context, proj string, key []any) ([]any, bool, error) {
+func (m *MemoryStore) Get(ctx context.Context, proj string, key []any) ([]any, bool, error) {
 	k, err := EncodeKey(key)
 	if err != nil {
 		return nil, false, err
 	}
+	b := BucketOf(k)
 	m.mu.RLock()
-	defer m.mu.RUnlock()
-	g, _, err := m.current(proj)
+	g, cur, err := m.current(proj)
 	if err != nil {
+		m.mu.RUnlock()
+		stamp(ctx, proj, Watermark{}, err)
 		return nil, false, err
 	}
-	e, ok := g.buckets[BucketOf(k)][string(k)]
+	e, ok := g.buckets[b][string(k)]
+	wm := Watermark{Commit: g.wm, Generation: cur}
+	m.mu.RUnlock()
+	stamp(ctx, proj, wm, nil)
 	return e.row, ok, nil
 }
 

@@ -99,39 +99,58 @@ func (r *RedisStore) bucketKey(proj, gen string, b int) string {
 	return r.base(proj) + ":" + gen + ":b:" + strconv.Itoa(b)
 }
 
-// getScript reads the current generation and the row in one round trip.
+// getScript reads the current generation, its watermark and the row in
+// one round trip, atomically (a script runs alone): the watermark is the
+// one the row was read at, across commits and generation switches alike.
 // KEYS[1] = cur key; ARGV[1] = key prefix (base + ":"), ARGV[2] = bucket
 // suffix (":b:<n>"), ARGV[3] = encoded key. Returns false when there is no
-// current generation, {gen} when the row is missing, {gen, row} otherwise.
+// current generation, {gen, wm} when the row is missing, {gen, wm, row}
+// otherwise; wm is "" if the generation has no watermark.
 var getScript = redis.NewScript(`
 local g = redis.call('GET', KEYS[1])
 if not g then return false end
+local wm = redis.call('GET', ARGV[1] .. g .. ':wm') or ''
 local v = redis.call('HGET', ARGV[1] .. g .. ARGV[2], ARGV[3])
-if not v then return {g} end
-return {g, v}
+if not v then return {g, wm} end
+return {g, wm, v}
 `)
 
-// Get implements Store: one EVALSHA (current generation + HGET).
+// Get implements Store: one EVALSHA (current generation, its watermark and
+// HGET), which also fills ctx's ReadStamp.
 func (r *RedisStore) Get(ctx context.Context, proj string, key []any) ([]any, bool, error) {
 	k, err := EncodeKey(key)
 	if err != nil {
 		return nil, false, err
 	}
+	fail := func(err error) ([]any, bool, error) {
+		stamp(ctx, proj, Watermark{}, err)
+		return nil, false, err
+	}
 	res, err := getScript.Run(ctx, r.c, []string{r.curKey(proj)}, r.base(proj)+":", ":b:"+strconv.Itoa(BucketOf(k)), string(k)).Result()
 	if errors.Is(err, redis.Nil) {
-		return nil, false, fmt.Errorf("%w: %s", ErrNoGeneration, proj)
+		return fail(fmt.Errorf("%w: %s", ErrNoGeneration, proj))
 	}
 	if err != nil {
-		return nil, false, fmt.Errorf("projections: redis get %s: %w", proj, err)
+		return fail(fmt.Errorf("projections: redis get %s: %w", proj, err))
 	}
 	arr, ok := res.([]any)
-	if !ok || len(arr) == 0 {
-		return nil, false, fmt.Errorf("%w: %s", ErrNoGeneration, proj)
+	if !ok || len(arr) < 2 {
+		return fail(fmt.Errorf("%w: %s", ErrNoGeneration, proj))
 	}
-	if len(arr) < 2 {
+	gen, _ := arr[0].(string)
+	wms, _ := arr[1].(string)
+	wm, perr := strconv.ParseUint(wms, 10, 64)
+	if perr != nil {
+		// A current generation without a readable watermark: the row is
+		// returned as before, but the read cannot be labeled.
+		stamp(ctx, proj, Watermark{}, fmt.Errorf("%w: %s (generation %s has no watermark)", ErrNoGeneration, proj, gen))
+	} else {
+		stamp(ctx, proj, Watermark{Commit: wm, Generation: gen}, nil)
+	}
+	if len(arr) < 3 {
 		return nil, false, nil
 	}
-	s, _ := arr[1].(string)
+	s, _ := arr[2].(string)
 	row, err := DecodeRow([]byte(s))
 	if err != nil {
 		return nil, false, fmt.Errorf("projections: %s: %w", proj, err)

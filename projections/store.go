@@ -41,7 +41,12 @@ type Store interface {
 	// Kind is "memory" or "redis".
 	Kind() string
 	// Get returns the row with the given key in the current generation.
-	// ErrNoGeneration if the projection is not materialized.
+	// ErrNoGeneration if the projection is not materialized. When ctx
+	// carries a ReadStamp (WithReadStamp), Get records in it the
+	// generation and watermark the row (or its absence) was read at, read
+	// atomically with the row: the same round trip on Redis, the same lock
+	// in memory. A generation switch or a commit applied concurrently is
+	// either wholly before the read or wholly after it.
 	Get(ctx context.Context, proj string, key []any) (row []any, found bool, err error)
 	// Scan calls fn for every row of the current generation, bucket by
 	// bucket: all rows of a bucket consecutively (reconciliation relies on
@@ -78,6 +83,42 @@ type Store interface {
 	DropGeneration(ctx context.Context, proj, gen string) error
 	// Close releases the store's resources.
 	Close() error
+}
+
+// ReadStamp is what a Get made under WithReadStamp read: the projection,
+// the current generation and its watermark at the moment of the read, so a
+// result can be labeled with the commit its row reflects (never a newer
+// one). A ReadStamp belongs to one goroutine's read; it is not safe for
+// concurrent use.
+type ReadStamp struct {
+	Proj      string
+	Watermark Watermark
+	// Err is the read's error (e.g. ErrNoGeneration: not materialized, or
+	// the store unreachable); Watermark is zero then.
+	Err error
+	// Set reports that a Get recorded into the stamp.
+	Set bool
+}
+
+type readStampKey struct{}
+
+// WithReadStamp returns ctx carrying st: a Get made with it (or a context
+// derived from it) records what it read into st.
+func WithReadStamp(ctx context.Context, st *ReadStamp) context.Context {
+	return context.WithValue(ctx, readStampKey{}, st)
+}
+
+// ReadStampFrom returns the ReadStamp ctx carries, or nil.
+func ReadStampFrom(ctx context.Context) *ReadStamp {
+	st, _ := ctx.Value(readStampKey{}).(*ReadStamp)
+	return st
+}
+
+// stamp records a read into ctx's ReadStamp, if any.
+func stamp(ctx context.Context, proj string, wm Watermark, err error) {
+	if st := ReadStampFrom(ctx); st != nil {
+		*st = ReadStamp{Proj: proj, Watermark: wm, Err: err, Set: true}
+	}
 }
 
 // encodedWrite is one Apply's writes, encoded and deduplicated: field ->

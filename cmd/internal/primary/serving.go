@@ -138,6 +138,38 @@ func (c *Side) Projection(ctx context.Context, name string) (gateway.ProjectionF
 	return pf, true
 }
 
+// The fast path labels projection lookups from the read itself.
+var _ gateway.ReadFreshness = (*Side)(nil)
+
+// StampRead implements gateway.ReadFreshness: a projection read under the
+// returned context records the generation and watermark it read at.
+func (c *Side) StampRead(ctx context.Context) context.Context {
+	return projections.WithReadStamp(ctx, &projections.ReadStamp{})
+}
+
+// ProjectionRead implements gateway.ReadFreshness: serving.<name>'s
+// freshness as of the data a read under ctx returned (the watermark the
+// store read with the row, in the same round trip), against canonical's
+// head now. ok is false when no read of that projection was recorded.
+func (c *Side) ProjectionRead(ctx context.Context, name string) (gateway.ProjectionFreshness, bool) {
+	rs := projections.ReadStampFrom(ctx)
+	if c.serving == nil || rs == nil || !rs.Set || !strings.EqualFold(rs.Proj, name) {
+		return gateway.ProjectionFreshness{}, false
+	}
+	st, err := c.serving.mat.ReadStatus(ctx, rs)
+	if err != nil {
+		return gateway.ProjectionFreshness{}, false
+	}
+	pf := gateway.ProjectionFreshness{
+		Watermark: st.Watermark, LagCommits: st.LagCommits, Lag: st.Lag, SLA: st.SLA,
+		Available: st.Generation != "",
+	}
+	if p, ok := c.serving.mat.Projection(rs.Proj); ok {
+		pf.Select = p.Select
+	}
+	return pf, true
+}
+
 // RetentionInterval is how often rows past their serving table's
 // retention are purged.
 var RetentionInterval = time.Minute

@@ -234,10 +234,45 @@ func (s *Sidecar) Projection(ctx context.Context, name string) (gateway.Projecti
 	}, true
 }
 
+// The fast path labels projection lookups from the read itself.
+var _ gateway.ReadFreshness = (*Sidecar)(nil)
+
+// StampRead implements gateway.ReadFreshness: a projection read under the
+// returned context records the generation and watermark it read at (the
+// Redis Get script reads them with the row, in one round trip).
+func (s *Sidecar) StampRead(ctx context.Context) context.Context {
+	return projections.WithReadStamp(ctx, &projections.ReadStamp{})
+}
+
+// ProjectionRead implements gateway.ReadFreshness: serving.<name>'s
+// freshness as of the data a read under ctx returned, against the polled
+// head. ok is false when no read of that projection was recorded.
+func (s *Sidecar) ProjectionRead(ctx context.Context, name string) (gateway.ProjectionFreshness, bool) {
+	rs := projections.ReadStampFrom(ctx)
+	if rs == nil || !rs.Set || !strings.EqualFold(rs.Proj, name) {
+		return gateway.ProjectionFreshness{}, false
+	}
+	p, ok := s.projs[strings.ToLower(name)]
+	if !ok {
+		return gateway.ProjectionFreshness{}, false
+	}
+	st := s.statusAt(p, rs.Watermark, rs.Err)
+	return gateway.ProjectionFreshness{
+		Watermark: st.Watermark, LagCommits: st.LagCommits, Lag: st.Lag, SLA: st.SLA,
+		Available: st.Generation != "", Select: p.Select,
+	}, true
+}
+
 // status is a projection's row of dualgate.projections.
 func (s *Sidecar) status(ctx context.Context, p *catalog.Projection) projections.Status {
-	st := projections.Status{Name: p.Name, Store: s.store.Kind(), SLA: p.FreshnessSLA}
 	wm, err := s.store.Watermark(ctx, p.Name)
+	return s.statusAt(p, wm, err)
+}
+
+// statusAt is status for a watermark already read (err: why it could not
+// be).
+func (s *Sidecar) statusAt(p *catalog.Projection, wm projections.Watermark, err error) projections.Status {
+	st := projections.Status{Name: p.Name, Store: s.store.Kind(), SLA: p.FreshnessSLA}
 	if err == nil {
 		st.Generation, st.Watermark = wm.Generation, wm.Commit
 		s.head.observe(wm.Commit, time.Now()) // a watermark is a commit the primary has

@@ -1,0 +1,140 @@
+package primary
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"testing"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/dualgate/dualgate/projections/redistest"
+)
+
+// TestServingLookupLabelFromRead: a fast-path key lookup of a projection
+// is labeled with the watermark its row was read at (the store reads both
+// in one go): behind canonical after a commit the projection has not
+// applied, caught up after it has, and at the new generation after a
+// rebuild. On Redis each lookup is one round trip: one EVALSHA, nothing
+// else reaches the server.
+func TestServingLookupLabelFromRead(t *testing.T) {
+	t.Run("memory", func(t *testing.T) { testLookupLabelFromRead(t, "") })
+	t.Run("redis", func(t *testing.T) {
+		url, _ := redistest.Start(t)
+		testLookupLabelFromRead(t, url)
+	})
+}
+
+func testLookupLabelFromRead(t *testing.T, redisURL string) {
+	h := newServingHarness(t, redisURL)
+	c := h.connect(t)
+	ctx := context.Background()
+	order := func(event, id, status string) string {
+		return `INSERT INTO raw.oms_orders VALUES ('` + event + `','` + id + `',1,'` + status + `','c1','ann@example.com','+3311','web','eu','eur','sku-1',2,500,1000,'2024-05-01 10:00:00+00','2024-05-01 10:00:00+00')`
+	}
+	lookup := func(id string) (rows string, asOf, notice string) {
+		t.Helper()
+		c.lastNotice()
+		hits := h.srv.FastPathHits()
+		rr := c.ExecParams(ctx, `SELECT order_id, status FROM serving.order_timeline WHERE order_id = $1`, [][]byte{[]byte(id)}, nil, nil, nil).Read()
+		if rr.Err != nil {
+			t.Fatalf("lookup %s: %v", id, rr.Err)
+		}
+		if h.srv.FastPathHits() != hits+1 {
+			t.Fatalf("lookup %s did not take the fast path", id)
+		}
+		if a := c.ParameterStatus("dualgate.authority"); a != "derived" {
+			t.Fatalf("lookup %s: authority %q", id, a)
+		}
+		return fmtRows(textRows(rr.Rows)), c.ParameterStatus("dualgate.as_of"), c.lastNotice()
+	}
+	mat := h.side.serving.mat
+
+	c.exec(t, order("e1", "o-1", "SUBMITTED"))
+	c.exec(t, `CALL dualgate.rebuild('order_timeline')`)
+	h1 := h.side.Head()
+	wm, err := mat.Store().Watermark(ctx, "order_timeline")
+	if err != nil || wm.Commit != h1 {
+		t.Fatalf("watermark %+v (%v), want commit %d", wm, err, h1)
+	}
+	rows, asOf, notice := lookup("o-1")
+	if rows != "[[o-1 submitted]]" || asOf != itoa(h1) || !strings.HasPrefix(notice, fmt.Sprintf("derived: serving.order_timeline at commit %d, 0 commits (", h1)) {
+		t.Fatalf("fresh lookup: %s as of %s, notice %q; want o-1 as of %d", rows, asOf, notice, h1)
+	}
+
+	// A commit the projection has not applied (nothing follows here): the
+	// row is the old one and so is the label, one commit behind.
+	c.exec(t, order("e2", "o-2", "SUBMITTED"))
+	h2 := h.side.Head()
+	if h2 <= h1 {
+		t.Fatalf("head %d after a commit, was %d", h2, h1)
+	}
+	rows, asOf, notice = lookup("o-2")
+	if rows != "[]" || asOf != itoa(h1) || !strings.HasPrefix(notice, fmt.Sprintf("derived: serving.order_timeline at commit %d, %d commits (", h1, h2-h1)) {
+		t.Fatalf("lookup behind: %s as of %s, notice %q; want no row as of %d", rows, asOf, notice, h1)
+	}
+
+	// Applied: the new row with the new watermark.
+	if err := mat.Sync(ctx, "order_timeline"); err != nil {
+		t.Fatal(err)
+	}
+	rows, asOf, _ = lookup("o-2")
+	if rows != "[[o-2 submitted]]" || asOf != itoa(h2) {
+		t.Fatalf("lookup caught up: %s as of %s, want o-2 as of %d", rows, asOf, h2)
+	}
+
+	// A rebuild switches to a new generation at the same commit.
+	c.exec(t, `CALL dualgate.rebuild('order_timeline')`)
+	wm2, err := mat.Store().Watermark(ctx, "order_timeline")
+	if err != nil || wm2.Generation == wm.Generation || wm2.Commit != h2 {
+		t.Fatalf("after rebuild: %+v (%v), was %+v", wm2, err, wm)
+	}
+	rows, asOf, _ = lookup("o-1")
+	if rows != "[[o-1 submitted]]" || asOf != itoa(h2) {
+		t.Fatalf("lookup after rebuild: %s as of %s, want o-1 as of %d", rows, asOf, h2)
+	}
+
+	if redisURL == "" {
+		return
+	}
+	// One round trip per lookup: count what the server executes.
+	o, err := redis.ParseURL(redisURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	admin := redis.NewClient(o)
+	defer admin.Close()
+	if err := admin.ConfigResetStat(ctx).Err(); err != nil {
+		t.Fatal(err)
+	}
+	const n = 10
+	for i := 0; i < n; i++ {
+		id := "o-1"
+		if i%2 == 1 {
+			id = "o-404" // a miss costs the same
+		}
+		lookup(id)
+	}
+	info, err := admin.Info(ctx, "commandstats").Result()
+	if err != nil {
+		t.Fatal(err)
+	}
+	calls := map[string]int{}
+	for _, line := range strings.Split(info, "\n") {
+		name, rest, ok := strings.Cut(strings.TrimPrefix(strings.TrimSpace(line), "cmdstat_"), ":calls=")
+		if !ok {
+			continue
+		}
+		var k int
+		fmt.Sscanf(rest, "%d", &k)
+		calls[name] = k
+	}
+	delete(calls, "config|resetstat")
+	delete(calls, "info")
+	// commandstats counts the Get script's own calls too (GET cur, GET wm,
+	// HGET): the client sent one EVALSHA per lookup and nothing else.
+	want := map[string]int{"evalsha": n, "get": 2 * n, "hget": n}
+	if fmt.Sprint(calls) != fmt.Sprint(want) {
+		t.Fatalf("%d lookups made Redis run %v, want %v (one EVALSHA each)", n, calls, want)
+	}
+}
