@@ -2,11 +2,13 @@ package canonical
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"crypto/sha256"
 	"encoding/binary"
 	"fmt"
 	"hash"
+	"slices"
 	"sort"
 	"time"
 
@@ -86,6 +88,7 @@ type Txn struct {
 	quars    []QuarantineRecord
 	quarKeys map[string]uint64
 	scratch  []byte
+	cur      []curEntry // head rows read by Current, reused by Commit
 }
 
 type rawPending struct {
@@ -143,9 +146,7 @@ type pend struct {
 
 type change struct {
 	*pend
-	op   byte // diff op: 1 added, 2 modified, 3 removed
-	vval []byte
-	dval []byte
+	op byte // diff op: 1 added, 2 modified, 3 removed
 }
 
 const (
@@ -219,22 +220,40 @@ func (t *Txn) Commit(ctx context.Context, req CommitRequest) (CommitResult, erro
 		sort.Slice(schemaTables, func(i, j int) bool { return schemaTables[i] < schemaTables[j] })
 	}
 
-	// Collapse changes per key and compare with the current rows.
-	pends := map[string]*pend{}
-	var order []string
+	// Collapse changes per key and compare with the current rows. Keys
+	// and row encodings go to one arena, rows to one slab: a commit of many
+	// rows allocates per commit, not per row.
+	pends := make([]pend, len(req.Changes))
+	var arena []byte
+	var slab, keyBuf []any
+	var lastTS *TableSchema
+	var lastKinds []Kind
 	for i, c := range req.Changes {
-		ts, ok := cat.head(c.Table)
-		if !ok {
-			return CommitResult{}, fmt.Errorf("change %d: %w: %s", i, ErrNoSuchTable, c.Table)
+		ts := lastTS
+		if ts == nil || ts.Name != c.Table {
+			var ok bool
+			if ts, ok = cat.head(c.Table); !ok {
+				return CommitResult{}, fmt.Errorf("change %d: %w: %s", i, ErrNoSuchTable, c.Table)
+			}
+			lastTS, lastKinds = ts, ts.pkKinds()
 		}
 		var row, key []any
 		var err error
 		switch c.Op {
 		case OpUpsert:
-			if row, err = ts.normalizeRow(c.Row); err != nil {
+			if len(slab) < len(ts.Columns) {
+				slab = make([]any, max(len(ts.Columns)*(len(req.Changes)-i), len(ts.Columns)))
+			}
+			dst := slab[:len(ts.Columns):len(ts.Columns)]
+			if row, err = ts.normalizeRowInto(dst, c.Row); err != nil {
 				return CommitResult{}, fmt.Errorf("change %d: %w", i, err)
 			}
-			key = ts.KeyOf(row)
+			slab = slab[len(ts.Columns):]
+			keyBuf = keyBuf[:0]
+			for _, j := range ts.pkIdx {
+				keyBuf = append(keyBuf, row[j])
+			}
+			key = keyBuf
 		case OpDelete:
 			key = c.Row
 			if len(c.Row) == len(ts.Columns) && len(ts.Columns) != len(ts.pkIdx) {
@@ -254,42 +273,87 @@ func (t *Txn) Commit(ctx context.Context, req CommitRequest) (CommitResult, erro
 				return CommitResult{}, fmt.Errorf("change %d: %w: primary key column %s is NULL", i, ErrBadValue, ts.PrimaryKey[j])
 			}
 		}
-		pk, err := AppendKey(nil, ts.pkKinds(), key)
-		if err != nil {
+		at := len(arena)
+		if arena, err = AppendKey(arena, lastKinds, key); err != nil {
 			return CommitResult{}, fmt.Errorf("change %d: %w", i, err)
 		}
-		mk := string(tablePrefix(0, ts.ID)) + string(pk)
-		p := pends[mk]
-		if p == nil {
-			p = &pend{ts: ts, pk: pk}
-			pends[mk] = p
-			order = append(order, mk)
-		}
+		p := &pends[i]
+		*p = pend{ts: ts, pk: arena[at:len(arena):len(arena)]}
 		if c.Op == OpUpsert {
-			p.newExists, p.newRow = true, row
-			if p.newEnc, err = encodeRow(nil, ts.kinds, row); err != nil {
+			at = len(arena)
+			if arena, err = encodeRow(arena, ts.kinds, row); err != nil {
 				return CommitResult{}, fmt.Errorf("change %d: %w", i, err)
 			}
-		} else {
-			p.newExists, p.newRow, p.newEnc = false, nil, nil
+			p.newExists, p.newRow, p.newEnc = true, row, arena[at:len(arena):len(arena)]
+		}
+		if i == 0 && len(req.Changes) > 1 {
+			// Room for the other changes, guessed from the first.
+			arena = slices.Grow(arena, (len(arena)+16)*(len(req.Changes)-1)*5/4)
 		}
 	}
-	sort.Strings(order)
-	// Read the current rows of all touched keys in key order with one
-	// iterator (forward seeks are cheaper than independent point reads).
-	if len(order) > 0 {
-		lit, err := s.db.NewIter(&pebble.IterOptions{LowerBound: []byte{pLatest}, UpperBound: []byte{pLatest + 1}})
-		if err != nil {
-			return CommitResult{}, fmt.Errorf("canonical: read current rows: %w", err)
+	// Key order (table id, then key); of several changes to one key the
+	// last one is its net effect.
+	sorted := make([]int32, len(pends))
+	for i := range sorted {
+		sorted[i] = int32(i)
+	}
+	slices.SortFunc(sorted, func(a, b int32) int {
+		pa, pb := &pends[a], &pends[b]
+		if pa.ts.ID != pb.ts.ID {
+			return cmp.Compare(pa.ts.ID, pb.ts.ID)
 		}
-		for _, mk := range order {
-			if err := loadCurrent(lit, pends[mk]); err != nil {
+		if c := bytes.Compare(pa.pk, pb.pk); c != 0 {
+			return c
+		}
+		return cmp.Compare(a, b)
+	})
+	order := make([]*pend, 0, len(sorted))
+	for n, i := range sorted {
+		if n+1 < len(sorted) {
+			next := &pends[sorted[n+1]]
+			if next.ts.ID == pends[i].ts.ID && bytes.Equal(next.pk, pends[i].pk) {
+				continue
+			}
+		}
+		order = append(order, &pends[i])
+	}
+	// Read the current rows of all touched keys in key order: those that
+	// Current already read in this Txn are taken from it, the others
+	// through one iterator (forward seeks are cheaper than independent
+	// point reads). A schema commit reads everything afresh.
+	if len(order) > 0 {
+		cache := t.cur
+		if len(req.Schema) > 0 {
+			cache = nil
+		}
+		slices.SortFunc(cache, func(a, b curEntry) int { return cmpCur(&a, &b) })
+		var lit *pebble.Iterator
+		ci := 0
+		for _, p := range order {
+			for ci < len(cache) && (cache[ci].ts.ID < p.ts.ID || (cache[ci].ts.ID == p.ts.ID && cache[ci].pk < string(p.pk))) {
+				ci++
+			}
+			if ci < len(cache) && cache[ci].ts == p.ts && cache[ci].pk == string(p.pk) {
+				if e := &cache[ci]; e.exists {
+					p.oldExists, p.oldCommit, p.oldRow, p.oldEnc = true, e.commit, e.row, e.enc
+				}
+				continue
+			}
+			if lit == nil {
+				var err error
+				if lit, err = s.db.NewIter(&pebble.IterOptions{LowerBound: []byte{pLatest}, UpperBound: []byte{pLatest + 1}}); err != nil {
+					return CommitResult{}, fmt.Errorf("canonical: read current rows: %w", err)
+				}
+			}
+			if err := loadCurrent(lit, p); err != nil {
 				_ = lit.Close()
 				return CommitResult{}, err
 			}
 		}
-		if err := closeIter(lit); err != nil {
-			return CommitResult{}, err
+		if lit != nil {
+			if err := closeIter(lit); err != nil {
+				return CommitResult{}, err
+			}
 		}
 	}
 	var changes []change
@@ -297,8 +361,7 @@ func (t *Txn) Commit(ctx context.Context, req CommitRequest) (CommitResult, erro
 	ci := &CommitInfo{ID: id, ParentHash: head.Hash, Committer: req.Committer, Source: req.Source,
 		Kind: req.Kind, MappingVersion: req.MappingVersion, Message: req.Message,
 		RawFromSeq: req.RawFromSeq, RawToSeq: req.RawToSeq, schemaTables: schemaTables}
-	for _, mk := range order {
-		p := pends[mk]
+	for _, p := range order {
 		var op byte
 		switch {
 		case !p.oldExists && !p.newExists:
@@ -316,14 +379,7 @@ func (t *Txn) Commit(ctx context.Context, req CommitRequest) (CommitResult, erro
 			unchanged++
 			continue
 		}
-		vv := []byte{0}
-		if !p.newExists {
-			vv[0] = 1
-		}
-		vv = binary.AppendUvarint(vv, p.oldCommit)
-		vv = append(vv, p.newEnc...)
-		dv := binary.AppendUvarint([]byte{op}, p.oldCommit)
-		changes = append(changes, change{pend: p, op: op, vval: vv, dval: dv})
+		changes = append(changes, change{pend: p, op: op})
 		if n := len(ci.tables); n == 0 || ci.tables[n-1] != p.ts.ID {
 			ci.tables = append(ci.tables, p.ts.ID)
 		}
@@ -339,12 +395,12 @@ func (t *Txn) Commit(ctx context.Context, req CommitRequest) (CommitResult, erro
 		}
 	}
 
-	b := s.db.NewBatch()
+	b := s.db.NewBatchWithSize(t.batchSize(changes))
 	defer b.Close()
-	if err := t.writeRawAndQuarantine(b); err != nil {
-		return CommitResult{}, err
-	}
 	if len(changes) == 0 && len(schemaTables) == 0 {
+		if err := t.writeRawAndQuarantine(b); err != nil {
+			return CommitResult{}, err
+		}
 		if b.Count() > 0 {
 			if err := s.db.Apply(b, pebble.Sync); err != nil {
 				return CommitResult{}, fmt.Errorf("canonical: write raw/quarantine: %w", err)
@@ -360,17 +416,37 @@ func (t *Txn) Commit(ctx context.Context, req CommitRequest) (CommitResult, erro
 	}
 	ci.CommittedAt = at
 
-	// Content: schema records and changes, written and hashed in one order.
+	// Content: schema records and changes, hashed in one order.
 	h := newCommitHasher(ci)
-	for _, tid := range schemaTables {
-		v := schemaVals[tid]
-		hashSchema(h, tid, v)
-		if err := b.Set(schemaKey(tid, id), v, nil); err != nil {
+	// vals returns the version value (deleted flag, previous commit, new
+	// row) and the change-log value (diff op, previous commit) of c.
+	var vv, dv, hb []byte
+	vals := func(c change) ([]byte, []byte) {
+		vv = append(vv[:0], 0)
+		if !c.newExists {
+			vv[0] = 1
+		}
+		vv = binary.AppendUvarint(vv, c.oldCommit)
+		vv = append(vv, c.newEnc...)
+		dv = binary.AppendUvarint(append(dv[:0], c.op), c.oldCommit)
+		return vv, dv
+	}
+	if len(schemaTables) > 0 {
+		// A schema commit: schema records, index backfills, then the
+		// changes (whose index entries must come after the backfill's).
+		if err := t.writeRawAndQuarantine(b); err != nil {
 			return CommitResult{}, err
 		}
-	}
-	if err := s.backfillIndexes(b, cat, backfill, id); err != nil {
-		return CommitResult{}, err
+		for _, tid := range schemaTables {
+			v := schemaVals[tid]
+			hashSchema(h, tid, v)
+			if err := b.Set(schemaKey(tid, id), v, nil); err != nil {
+				return CommitResult{}, err
+			}
+		}
+		if err := s.backfillIndexes(b, cat, backfill, id); err != nil {
+			return CommitResult{}, err
+		}
 	}
 	curT := uint32(0)
 	for _, c := range changes {
@@ -378,9 +454,34 @@ func (t *Txn) Commit(ctx context.Context, req CommitRequest) (CommitResult, erro
 			curT = c.ts.ID
 			hashTable(h, curT)
 		}
-		hashChange(h, c.pk, c.dval, c.vval)
-		if err := t.writeChange(b, id, c); err != nil {
-			return CommitResult{}, err
+		vv, dv := vals(c)
+		hb = appendHashChange(hb[:0], c.pk, dv, vv)
+		h.Write(hb)
+		if len(schemaTables) > 0 {
+			for _, part := range changeParts {
+				if err := t.writeChange(b, id, c, vv, dv, part); err != nil {
+					return CommitResult{}, err
+				}
+			}
+		}
+	}
+	if len(schemaTables) == 0 {
+		// The batch is staged in key order (prefix by prefix: change log,
+		// index entries, latest rows, raw rows and quarantine, versions),
+		// so sorting it when it is applied (a large batch becomes a
+		// flushable memtable) finds it sorted but for a few runs.
+		for _, part := range changeParts {
+			if part == pVersion {
+				if err := t.writeRawAndQuarantine(b); err != nil {
+					return CommitResult{}, err
+				}
+			}
+			for _, c := range changes {
+				vv, dv := vals(c)
+				if err := t.writeChange(b, id, c, vv, dv, part); err != nil {
+					return CommitResult{}, err
+				}
+			}
 		}
 	}
 	copy(ci.Hash[:], h.Sum(nil))
@@ -567,39 +668,45 @@ func loadCurrent(it *pebble.Iterator, p *pend) error {
 	return nil
 }
 
-func (t *Txn) writeChange(b *pebble.Batch, id uint64, c change) error {
+// changeParts are the keyspaces a change writes, in key order: change
+// log, current index entries, versioned index entries, latest row,
+// version.
+var changeParts = []byte{pChange, pIndex, pIndexVer, pLatest, pVersion}
+
+// writeChange stages the part (one of changeParts) of change c of commit
+// id: its version (value vval), its change-log entry (dval), its latest
+// row, or its current or versioned index entries.
+func (t *Txn) writeChange(b *pebble.Batch, id uint64, c change, vval, dval []byte, part byte) error {
 	// Pebble copies keys and values into the batch, so one scratch buffer
 	// serves every key.
 	tid := c.ts.ID
 	k := t.scratch[:0]
-	k = append(k, pVersion)
-	k = binary.BigEndian.AppendUint32(k, tid)
-	k = append(k, c.pk...)
-	k = binary.BigEndian.AppendUint64(k, ^id)
-	if err := b.Set(k, c.vval, nil); err != nil {
-		return err
-	}
-	k = append(k[:0], pChange)
-	k = binary.BigEndian.AppendUint32(k, tid)
-	k = binary.BigEndian.AppendUint64(k, id)
-	k = append(k, c.pk...)
-	if err := b.Set(k, c.dval, nil); err != nil {
-		return err
-	}
-	k = append(k[:0], pLatest)
-	k = binary.BigEndian.AppendUint32(k, tid)
-	k = append(k, c.pk...)
-	if c.newExists {
-		n := len(k)
-		k = binary.AppendUvarint(k, id)
-		k = append(k, c.newEnc...)
-		if err := b.Set(k[:n], k[n:], nil); err != nil {
-			return err
+	defer func() { t.scratch = k }()
+	switch part {
+	case pVersion:
+		k = append(k, pVersion)
+		k = binary.BigEndian.AppendUint32(k, tid)
+		k = append(k, c.pk...)
+		k = binary.BigEndian.AppendUint64(k, ^id)
+		return b.Set(k, vval, nil)
+	case pChange:
+		k = append(k, pChange)
+		k = binary.BigEndian.AppendUint32(k, tid)
+		k = binary.BigEndian.AppendUint64(k, id)
+		k = append(k, c.pk...)
+		return b.Set(k, dval, nil)
+	case pLatest:
+		k = append(k, pLatest)
+		k = binary.BigEndian.AppendUint32(k, tid)
+		k = append(k, c.pk...)
+		if c.newExists {
+			n := len(k)
+			k = binary.AppendUvarint(k, id)
+			k = append(k, c.newEnc...)
+			return b.Set(k[:n], k[n:], nil)
 		}
-	} else if err := b.Delete(k, nil); err != nil {
-		return err
+		return b.Delete(k, nil)
 	}
-	t.scratch = k
 	for i := range c.ts.Indexes {
 		var oldIK, newIK []byte
 		var err error
@@ -616,18 +723,25 @@ func (t *Txn) writeChange(b *pebble.Batch, id uint64, c change) error {
 		if bytes.Equal(oldIK, newIK) {
 			continue
 		}
-		if oldIK != nil {
-			if err := b.Delete(append(indexPrefix(pIndex, tid, i), oldIK...), nil); err != nil {
-				return err
+		if part == pIndex {
+			if oldIK != nil {
+				if err := b.Delete(append(indexPrefix(pIndex, tid, i), oldIK...), nil); err != nil {
+					return err
+				}
 			}
+			if newIK != nil {
+				if err := b.Set(append(indexPrefix(pIndex, tid, i), newIK...), nil, nil); err != nil {
+					return err
+				}
+			}
+			continue
+		}
+		if oldIK != nil {
 			if err := b.Set(u64(append(indexPrefix(pIndexVer, tid, i), oldIK...), ^id), []byte{0}, nil); err != nil {
 				return err
 			}
 		}
 		if newIK != nil {
-			if err := b.Set(append(indexPrefix(pIndex, tid, i), newIK...), nil, nil); err != nil {
-				return err
-			}
 			if err := b.Set(u64(append(indexPrefix(pIndexVer, tid, i), newIK...), ^id), []byte{1}, nil); err != nil {
 				return err
 			}
@@ -683,9 +797,30 @@ func hashTable(h hash.Hash, tid uint32) {
 }
 
 func hashChange(h hash.Hash, pk, dval, vval []byte) {
-	e := &enc{}
-	e.raw(pk)
-	e.raw(dval)
-	e.raw(vval)
-	h.Write(e.b)
+	h.Write(appendHashChange(nil, pk, dval, vval))
+}
+
+// appendHashChange appends what hashChange hashes for one change.
+func appendHashChange(b, pk, dval, vval []byte) []byte {
+	b = binary.AppendUvarint(b, uint64(len(pk)))
+	b = append(b, pk...)
+	b = binary.AppendUvarint(b, uint64(len(dval)))
+	b = append(b, dval...)
+	b = binary.AppendUvarint(b, uint64(len(vval)))
+	return append(b, vval...)
+}
+
+// batchSize estimates the bytes of the Pebble batch of a commit (raw rows,
+// quarantine records and changes), so it is allocated once rather than
+// grown and copied while a large ingest is staged.
+func (t *Txn) batchSize(changes []change) int {
+	n := 4096
+	for _, r := range t.raws {
+		n += len(r.val) + len(r.source) + 32
+	}
+	n += len(t.quars) * 256
+	for _, c := range changes {
+		n += 3*len(c.pk) + 2*len(c.newEnc) + 96 + len(c.ts.Indexes)*(4*len(c.pk)+64)
+	}
+	return n
 }

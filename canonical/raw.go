@@ -5,6 +5,9 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"runtime"
+	"slices"
+	"sync"
 	"time"
 
 	"github.com/cockroachdb/pebble/v2"
@@ -86,34 +89,91 @@ func (t *Txn) AppendRaw(source string, rows [][]any, batchID string) (fromSeq, t
 		}
 	}
 	at := t.now.UnixMicro()
-	for i, r := range rows {
-		row := make([]any, len(r))
-		for j, v := range r {
-			if v == nil {
-				continue
-			}
-			k, err := inferKind(v)
-			if err != nil {
-				return 0, 0, fmt.Errorf("raw %s row %d column %d: %w", source, i, j, err)
-			}
-			if row[j], err = Normalize(k, v); err != nil {
-				return 0, 0, fmt.Errorf("raw %s row %d column %d: %w", source, i, j, err)
-			}
+	// A large delivery is encoded in two halves at once (encoding is pure);
+	// nothing is staged unless every row encodes.
+	parts := 1
+	if len(rows) >= 8192 && runtime.GOMAXPROCS(0) > 1 {
+		parts = 2
+	}
+	type encoded struct {
+		arena []byte
+		ends  []int
+		err   error
+	}
+	out := make([]encoded, parts)
+	var wg sync.WaitGroup
+	for p := range out {
+		lo, hi := len(rows)*p/parts, len(rows)*(p+1)/parts
+		encode := func() {
+			out[p].arena, out[p].ends, out[p].err = encodeRaws(rows[lo:hi], lo, source, at, batchID)
 		}
-		e := &enc{}
-		e.iv(at)
-		e.str(batchID)
-		if e.b, err = encodeRow(e.b, nil, row); err != nil {
-			return 0, 0, fmt.Errorf("raw %s row %d: %w", source, i, err)
+		if p == parts-1 {
+			encode()
+			continue
 		}
-		last++
-		t.raws = append(t.raws, rawPending{source: source, seq: last, val: e.b})
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			encode()
+		}()
+	}
+	wg.Wait()
+	for _, e := range out {
+		if e.err != nil {
+			return 0, 0, e.err
+		}
+	}
+	t.raws = slices.Grow(t.raws, len(rows))
+	for _, e := range out {
+		start := 0
+		for _, end := range e.ends {
+			last++
+			t.raws = append(t.raws, rawPending{source: source, seq: last, val: e.arena[start:end:end]})
+			start = end
+		}
 	}
 	t.rawNext[source] = last
 	if len(rows) == 0 {
 		return 0, 0, nil
 	}
 	return last - uint64(len(rows)) + 1, last, nil
+}
+
+// encodeRaws encodes raw rows (the first being row first of the delivery,
+// for errors) into one arena: per row the ingest time at, the batch id and
+// the row without kinds (encodeRow with nil kinds). ends are the end
+// offsets of the rows in the arena.
+func encodeRaws(rows [][]any, first int, source string, at int64, batchID string) ([]byte, []int, error) {
+	var arena []byte
+	ends := make([]int, 0, len(rows))
+	for i, r := range rows {
+		arena = binary.AppendVarint(arena, at)
+		arena = binary.AppendUvarint(arena, uint64(len(batchID)))
+		arena = append(arena, batchID...)
+		arena = binary.AppendUvarint(arena, uint64(len(r)))
+		for j, v := range r {
+			if v == nil {
+				arena = append(arena, vtNull)
+				continue
+			}
+			k, err := inferKind(v)
+			if err != nil {
+				return nil, nil, fmt.Errorf("raw %s row %d column %d: %w", source, first+i, j, err)
+			}
+			if v, err = fastNormalize(k, v); err != nil {
+				return nil, nil, fmt.Errorf("raw %s row %d column %d: %w", source, first+i, j, err)
+			}
+			if arena, err = appendValue(arena, 0, v); err != nil {
+				return nil, nil, fmt.Errorf("raw %s row %d: %w", source, first+i, err)
+			}
+		}
+		ends = append(ends, len(arena))
+		if i == 0 && len(rows) > 1 {
+			// Room for the other rows, guessed from the first.
+			arena = slices.Grow(arena, (len(arena)+16)*(len(rows)-1)*5/4)
+		}
+	}
+	return arena, ends, nil
 }
 
 func quarDedupeKey(r *QuarantineRecord) []byte {
@@ -175,8 +235,16 @@ func decodeQuarantine(id uint64, b []byte) (QuarantineRecord, error) {
 }
 
 func (t *Txn) writeRawAndQuarantine(b *pebble.Batch) error {
+	var k []byte
+	src, plen := "", 0
 	for _, r := range t.raws {
-		if err := b.Set(rawKey(r.source, r.seq), r.val, nil); err != nil {
+		if r.source != src || k == nil {
+			src = r.source
+			k = rawPrefix(src)
+			plen = len(k)
+		}
+		k = u64(k[:plen], r.seq)
+		if err := b.Set(k, r.val, nil); err != nil {
 			return err
 		}
 	}

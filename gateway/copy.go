@@ -8,6 +8,7 @@ import (
 	"io"
 	"strconv"
 	"strings"
+	"unsafe"
 
 	"github.com/dolthub/vitess/go/vt/sqlparser"
 	"github.com/jackc/pgproto3/v2"
@@ -30,6 +31,11 @@ func (s *session) copyFrom(st *dialect.Statement) error {
 	}
 	ctx, release := s.c.statementContext(s.settings.statementTimeout())
 	defer release()
+	if rc, ok := s.c.srv.cfg.Hooks.(RawCopier); ok && strings.EqualFold(cp.Table.Schema, "raw") && len(cp.Columns) > 0 {
+		if oids, ok := rc.RawCopyColumns(cp.Table.Name, cp.Columns); ok {
+			return s.copyFromRaw(ctx, st, rc, oids)
+		}
+	}
 	table := qualifiedName(cp.Table)
 	cols, oids, err := s.copyColumns(ctx, table, cp.Columns)
 	if err != nil {
@@ -82,6 +88,179 @@ func (s *session) copyFrom(st *dialect.Statement) error {
 	}
 	l := s.labelFor(ctx, st)
 	return s.complete(commandTag("COPY", uint64(len(rows))), &l)
+}
+
+// RawCopier is an optional interface of Config.Hooks: COPY ... FROM STDIN
+// into raw.<source> with a column list then skips the engine's INSERTs
+// and hands the decoded rows straight to the hooks, which buffer them
+// for the session exactly as rows inserted into the raw table (they
+// become durable with the statement's or transaction's Commit).
+type RawCopier interface {
+	// RawCopyColumns returns the Postgres type of each named column of
+	// raw.<source>, to decode its COPY text with; ok is false when this
+	// COPY must go through the engine instead (not a source, a column
+	// that is not a source column, a type the direct path does not take).
+	RawCopyColumns(source string, columns []string) (oids []uint32, ok bool)
+	// CopyRaw buffers rows (values in columns order, as Codec.TextToValue
+	// decodes them; nil is NULL) for the session. A *CopyRowError names
+	// the row that was refused; then nothing of the COPY is buffered.
+	CopyRaw(ctx context.Context, sessionID uint32, source string, columns []string, rows [][]any) error
+}
+
+// CopyRowError is a row of a COPY refused by RawCopier.CopyRaw (Row is
+// its 0-based index among the rows passed).
+type CopyRowError struct {
+	Row int
+	Err error
+}
+
+func (e *CopyRowError) Error() string { return fmt.Sprintf("row %d: %v", e.Row+1, e.Err) }
+
+// Unwrap returns the row's error.
+func (e *CopyRowError) Unwrap() error { return e.Err }
+
+// copyFromRaw is copyFrom into raw.<source> through a RawCopier: the
+// input is parsed and decoded here (text-format input line by line as it
+// arrives, overlapping the client's sending; text fields without escapes
+// are not copied), then buffered by the hooks in one call. As in copyFrom,
+// nothing is buffered unless every line is good.
+func (s *session) copyFromRaw(ctx context.Context, st *dialect.Statement, rc RawCopier, oids []uint32) error {
+	cp := st.Copy
+	formats := make([]uint16, len(cp.Columns))
+	if err := s.c.send(&pgproto3.CopyInResponse{OverallFormat: 0, ColumnFormatCodes: formats}); err != nil {
+		return err
+	}
+	if err := s.c.flush(); err != nil {
+		return writeError{err}
+	}
+	rr := &rawRows{s: s, cp: cp, oids: oids, parser: newCopyParser(cp, nil)}
+	var buf []byte
+	total, done := 0, false
+	for !done {
+		msg, err := s.c.be.Receive()
+		if err != nil {
+			return writeError{err}
+		}
+		switch m := msg.(type) {
+		case *pgproto3.CopyData:
+			total += len(m.Data)
+			if total > s.c.srv.cfg.MaxMessageSize*16 {
+				rr.fail(pgerror.New(pgerror.ProgramLimitExceeded, "COPY input larger than %d bytes", s.c.srv.cfg.MaxMessageSize*16).WithHint("split the input into several COPY statements"))
+				buf = nil
+				continue
+			}
+			if rr.err != nil {
+				continue // only drained now
+			}
+			// buf is only appended to, never written where it was read:
+			// the decoded strings share its bytes. Text input is parsed as
+			// it comes, so when buf is full the unparsed tail (at most a
+			// line) moves to a new buffer instead of everything.
+			if streaming := !rr.parser.csv; streaming && len(buf)+len(m.Data) > cap(buf) {
+				tail := buf[rr.parser.pos:]
+				nb := make([]byte, len(tail), max(1<<20, 2*(len(tail)+len(m.Data))))
+				copy(nb, tail)
+				buf, rr.parser.pos = nb, 0
+			}
+			buf = append(buf, m.Data...)
+			if !rr.parser.csv {
+				// Text format: parse the complete lines received so far.
+				if nl := bytes.LastIndexByte(buf, '\n'); nl >= 0 {
+					rr.parse(buf[:nl+1])
+				}
+			}
+		case *pgproto3.CopyDone:
+			done = true
+		case *pgproto3.CopyFail:
+			return pgerror.New(pgerror.QueryCanceled, "COPY from stdin failed: %s", m.Message)
+		case *pgproto3.Flush, *pgproto3.Sync:
+			// Postgres ignores these during COPY IN.
+		default:
+			return pgerror.New(pgerror.ProtocolViolation, "unexpected message type %T during COPY from stdin", msg)
+		}
+	}
+	if rr.err == nil {
+		rr.parse(buf)
+	}
+	if rr.err != nil {
+		return rr.err
+	}
+	if err := rc.CopyRaw(ctx, s.c.id, cp.Table.Name, cp.Columns, rr.rows); err != nil {
+		var re *CopyRowError
+		if errors.As(err, &re) && re.Row >= 0 && re.Row < len(rr.parser.lines) {
+			return copyLineError(cp, rr.parser.lines[re.Row], re.Err)
+		}
+		return err
+	}
+	l := s.labelFor(ctx, st)
+	return s.complete(commandTag("COPY", uint64(len(rr.rows))), &l)
+}
+
+// rawRows collects the decoded rows of a COPY into raw.<source>.
+type rawRows struct {
+	s      *session
+	cp     *dialect.Copy
+	oids   []uint32
+	parser *copyParser
+	rows   [][]any
+	slab   []any
+	ended  bool  // the end-of-data marker was read
+	err    error // the first bad line (the rest of the input is only drained)
+}
+
+func (r *rawRows) fail(err error) {
+	if r.err == nil {
+		r.err = err
+	}
+}
+
+// parse decodes the rows of data (the input received so far, which
+// extends what earlier calls saw) from where the last call stopped.
+func (r *rawRows) parse(data []byte) {
+	if r.err != nil || r.ended {
+		return
+	}
+	p, n := r.parser, len(r.cp.Columns)
+	p.data = data
+	for {
+		fields, line, err := p.next()
+		if errors.Is(err, io.EOF) {
+			r.ended = p.ended
+			return
+		}
+		if err != nil {
+			r.fail(copyLineError(r.cp, line, err))
+			return
+		}
+		if len(fields) != n {
+			if len(fields) < n {
+				r.fail(copyLineError(r.cp, line, fmt.Errorf("missing data for column %q", r.cp.Columns[len(fields)])))
+			} else {
+				r.fail(copyLineError(r.cp, line, errors.New("extra data after last expected column")))
+			}
+			return
+		}
+		if len(r.slab) < n {
+			r.slab = make([]any, n*1024)
+		}
+		row := r.slab[:n:n]
+		r.slab = r.slab[n:]
+		for i, f := range fields {
+			if f == nil {
+				continue
+			}
+			txt := ""
+			if len(f) > 0 {
+				txt = unsafe.String(&f[0], len(f))
+			}
+			if row[i], err = r.s.codec.TextToValue(r.oids[i], txt); err != nil {
+				r.fail(copyLineError(r.cp, line, fmt.Errorf("column %q: %w", r.cp.Columns[i], err)))
+				return
+			}
+		}
+		r.rows = append(r.rows, row)
+		p.lines = append(p.lines, line)
+	}
 }
 
 // receiveCopyData collects CopyData until CopyDone; CopyFail aborts.

@@ -27,7 +27,9 @@ type copyParser struct {
 	quote  byte
 	escape byte
 	header bool
-	lines  []int // line numbers of accepted rows, kept by the caller
+	lines  []int    // line numbers of accepted rows, kept by the caller
+	fields [][]byte // textRow's fields, reused row to row
+	ended  bool     // the end-of-data marker was read
 }
 
 func newCopyParser(cp *dialect.Copy, data []byte) *copyParser {
@@ -59,7 +61,7 @@ func newCopyParser(cp *dialect.Copy, data []byte) *copyParser {
 // next returns the fields of the next row and the line it started on.
 func (p *copyParser) next() ([][]byte, int, error) {
 	for {
-		if p.pos >= len(p.data) {
+		if p.ended || p.pos >= len(p.data) {
 			return nil, p.line, io.EOF
 		}
 		line := p.line
@@ -74,6 +76,7 @@ func (p *copyParser) next() ([][]byte, int, error) {
 			return nil, line, err
 		}
 		if fields == nil { // end-of-data marker
+			p.ended = true
 			return nil, line, io.EOF
 		}
 		if p.header {
@@ -103,78 +106,98 @@ func (p *copyParser) rawLine() []byte {
 	return p.data[start:end]
 }
 
+// textRow parses one text-format line. Fields without backslash escapes
+// are returned as slices of the input (no copy); the returned slice of
+// fields is reused by the next call, so callers consume it first.
 func (p *copyParser) textRow() ([][]byte, error) {
 	raw := p.rawLine()
 	if len(raw) == 2 && raw[0] == '\\' && raw[1] == '.' {
 		return nil, nil
 	}
-	fields := [][]byte{}
-	var cur []byte
+	fields := p.fields[:0]
 	start := 0
-	flush := func(end int) {
-		if string(raw[start:end]) == p.null {
-			fields = append(fields, nil)
-		} else {
-			if cur == nil {
-				cur = []byte{}
+	for {
+		end, esc := start, false
+		for end < len(raw) && raw[end] != p.delim {
+			if raw[end] == '\\' {
+				esc = true
+				end++ // the escaped byte is never a delimiter
 			}
-			fields = append(fields, cur)
+			end++
 		}
-		cur = nil
+		if end > len(raw) { // a backslash ends the line
+			return nil, errors.New("end-of-copy marker corrupt: a backslash ends the line")
+		}
+		f := raw[start:end]
+		switch {
+		case string(f) == p.null:
+			fields = append(fields, nil)
+		case esc:
+			fields = append(fields, unescapeText(f))
+		case len(f) == 0:
+			fields = append(fields, []byte{})
+		default:
+			fields = append(fields, f)
+		}
+		if end == len(raw) {
+			break
+		}
+		start = end + 1
 	}
+	p.fields = fields
+	return fields, nil
+}
+
+// unescapeText resolves the backslash escapes of a text-format field
+// (which textRow checked does not end in a lone backslash).
+func unescapeText(raw []byte) []byte {
+	cur := make([]byte, 0, len(raw))
 	for i := 0; i < len(raw); i++ {
 		b := raw[i]
-		switch {
-		case b == p.delim:
-			flush(i)
-			start = i + 1
-		case b == '\\' && i+1 < len(raw):
-			i++
-			c := raw[i]
-			switch c {
-			case 'b':
-				cur = append(cur, '\b')
-			case 'f':
-				cur = append(cur, '\f')
-			case 'n':
-				cur = append(cur, '\n')
-			case 'r':
-				cur = append(cur, '\r')
-			case 't':
-				cur = append(cur, '\t')
-			case 'v':
-				cur = append(cur, '\v')
-			case 'x':
-				v, n := 0, 0
-				for n < 2 && i+1 < len(raw) && isHex(raw[i+1]) {
-					i++
-					v = v*16 + hexVal(raw[i])
-					n++
-				}
-				if n == 0 {
-					cur = append(cur, 'x')
-				} else {
-					cur = append(cur, byte(v))
-				}
-			case '0', '1', '2', '3', '4', '5', '6', '7':
-				v, n := int(c-'0'), 1
-				for n < 3 && i+1 < len(raw) && raw[i+1] >= '0' && raw[i+1] <= '7' {
-					i++
-					v = v*8 + int(raw[i]-'0')
-					n++
-				}
-				cur = append(cur, byte(v))
-			default:
-				cur = append(cur, c)
-			}
-		case b == '\\':
-			return nil, errors.New("end-of-copy marker corrupt: a backslash ends the line")
-		default:
+		if b != '\\' || i+1 >= len(raw) {
 			cur = append(cur, b)
+			continue
+		}
+		i++
+		c := raw[i]
+		switch c {
+		case 'b':
+			cur = append(cur, '\b')
+		case 'f':
+			cur = append(cur, '\f')
+		case 'n':
+			cur = append(cur, '\n')
+		case 'r':
+			cur = append(cur, '\r')
+		case 't':
+			cur = append(cur, '\t')
+		case 'v':
+			cur = append(cur, '\v')
+		case 'x':
+			v, n := 0, 0
+			for n < 2 && i+1 < len(raw) && isHex(raw[i+1]) {
+				i++
+				v = v*16 + hexVal(raw[i])
+				n++
+			}
+			if n == 0 {
+				cur = append(cur, 'x')
+			} else {
+				cur = append(cur, byte(v))
+			}
+		case '0', '1', '2', '3', '4', '5', '6', '7':
+			v, n := int(c-'0'), 1
+			for n < 3 && i+1 < len(raw) && raw[i+1] >= '0' && raw[i+1] <= '7' {
+				i++
+				v = v*8 + int(raw[i]-'0')
+				n++
+			}
+			cur = append(cur, byte(v))
+		default:
+			cur = append(cur, c)
 		}
 	}
-	flush(len(raw))
-	return fields, nil
+	return cur
 }
 
 func isHex(b byte) bool {

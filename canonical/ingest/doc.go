@@ -35,7 +35,17 @@
 // Mapping and rule evaluation are bulk: one engine query per mapping, and
 // one per (mapping, entity) for delete_when and all rules together
 // (SELECT __dg_row, (delete_when), (rule1), ... FROM batch over the mapped
-// rows), never one per row.
+// rows), never one per row. A mapping that only picks batch columns
+// (renamed or not) and string literals, optionally ORDER BY _seq, is
+// evaluated without the engine (compiled.go), giving the values the engine
+// would; its rows then take the same conversions and checks.
+//
+// The head rows of every touched key are read in one ordered pass
+// (canonical.Txn.Current) that the store's commit reuses, and the batch is
+// otherwise handled in slabs (values, mapped rows, encodings) so that a
+// large COPY allocates per thousand rows rather than per row. Batcher.CopyRows
+// takes the rows of a COPY into raw.<source> straight from the gateway's
+// COPY parser (gateway.RawCopier), without engine INSERTs.
 //
 // # Attribution and accounting
 //

@@ -1,6 +1,7 @@
 package ingest
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -19,13 +20,18 @@ var ErrRefused = errors.New("correction refused")
 // ErrNoMessage is returned by Correct without a commit message.
 var ErrNoMessage = errors.New("SET dualgate.commit_message = '…' before correcting canonical data")
 
-// mappingQuery returns the (cached) SQL run for a mapping. Pipeline.mu is held.
-func (p *Pipeline) mappingQuery(m *catalog.Mapping) mappingQuery {
+// mappingQuery returns how a mapping runs (cached): compiled when it is a
+// projection of the batch columns names (compileProjection), else the SQL
+// the engine runs. Pipeline.mu is held.
+func (p *Pipeline) mappingQuery(m *catalog.Mapping, names []string) mappingQuery {
 	if q, ok := p.queries[m]; ok {
 		return q
 	}
 	sql, ok := attributedQuery(m.Select)
 	q := mappingQuery{sql: sql, attributed: ok}
+	if !p.noCompile {
+		q.proj = compileProjection(m.Select, names)
+	}
 	if !ok {
 		p.log.Warn().Str("source", m.Source).Str("entity", m.Entity).Int("version", m.Version).
 			Msg("mapping is not row-wise: its rows are attributed to every raw row of the batch")
@@ -47,17 +53,19 @@ func newBatchID() string {
 // what arrived, so what arrived must be representable.
 func conformRaw(src *catalog.Source, rows [][]any) ([][]any, error) {
 	out := make([][]any, len(rows))
+	n := len(src.Columns)
+	slab := make([]any, n*len(rows))
 	for i, r := range rows {
-		if len(r) != len(src.Columns) {
+		if len(r) != n {
 			return nil, fmt.Errorf("ingest: raw.%s row %d has %d values for %d columns", src.Name, i+1, len(r), len(src.Columns))
 		}
-		row := make([]any, len(r))
+		row := slab[i*n : (i+1)*n : (i+1)*n]
 		for j, v := range r {
-			n, err := Conform(src.Columns[j].Type, v)
+			c, err := conform(src.Columns[j].Type, v)
 			if err != nil {
 				return nil, fmt.Errorf("ingest: raw.%s row %d column %s (%s): %w", src.Name, i+1, src.Columns[j].Name, src.Columns[j].Type, err)
 			}
-			row[j] = n
+			row[j] = c
 		}
 		out[i] = row
 	}
@@ -115,25 +123,89 @@ func (p *Pipeline) ingest(ctx context.Context, source string, rows [][]any, by s
 	c := newChecker(p, modeIngest, len(norm))
 	c.raws = make([]rawRow, len(norm))
 	dup := make([]bool, len(norm))
-	keys := make([][]byte, len(norm))
-	seen := map[string]bool{}
-	var idx []int
+	// Dedupe keys are hashed once: rows of the batch are told apart by
+	// hash (confirmed on a hit by comparing keys; a different key with the
+	// same hash is then tracked exactly), and the same hash looks the key
+	// up in, and later adds it to, the durable index. While the keys
+	// ascend strictly (a bulk load in key order) no row can repeat an
+	// earlier one, so the batch's own index is built only once a key comes
+	// out of order.
+	var fresh []bool // rows whose key is new: added to the index after the commit
+	var hashes []uint64
+	var keyed []bool
+	var seen map[uint64]int
+	var seenExact map[string]bool
+	var kb, kb2, kprev []byte
+	ascending := true
+	if dd != nil {
+		fresh, hashes, keyed = make([]bool, len(norm)), make([]uint64, len(norm)), make([]bool, len(norm))
+	}
+	// remember records the first row j of its key in the batch's index.
+	remember := func(j int, k []byte) {
+		if first, ok := seen[hashes[j]]; !ok {
+			seen[hashes[j]] = j
+		} else if first != j {
+			if seenExact == nil {
+				seenExact = map[string]bool{}
+			}
+			seenExact[string(k)] = true
+		}
+	}
+	idx := make([]int, 0, len(norm))
 	for i, r := range norm {
 		c.raws[i] = rawRow{seq: from + uint64(i), row: r, ingestedAt: now, batch: batchID}
 		if dd != nil {
-			k, err := dd.key(r)
+			k, err := dd.appendKey(kb[:0], r)
 			if err != nil {
 				return Report{}, err
 			}
 			if k != nil {
-				if seen[string(k)] {
-					dup[i] = true
-				} else if _, found, err := dd.lookup(ctx, p.store, k); err != nil {
-					return Report{}, err
-				} else if found {
-					dup[i] = true
+				h := dd.hash(k)
+				hashes[i], keyed[i] = h, true
+				if ascending && (kprev == nil || bytes.Compare(kprev, k) < 0) {
+					kb, kprev = kprev, k // k stays as the previous key
 				} else {
-					seen[string(k)], keys[i] = true, k
+					if ascending {
+						// The first key out of order: index the rows so far.
+						ascending = false
+						seen = make(map[uint64]int, len(norm))
+						for j := range i {
+							if keyed[j] {
+								kj, err := dd.appendKey(nil, norm[j])
+								if err != nil {
+									return Report{}, err
+								}
+								remember(j, kj)
+							}
+						}
+						kb = append([]byte(nil), k...)
+						k = kb
+					}
+					if j, ok := seen[h]; ok {
+						if kb2, err = dd.appendKey(kb2[:0], norm[j]); err != nil {
+							return Report{}, err
+						}
+						switch {
+						case bytes.Equal(k, kb2), seenExact[string(k)]:
+							dup[i] = true
+						default:
+							if seenExact == nil {
+								seenExact = map[string]bool{}
+							}
+							seenExact[string(k)] = true
+						}
+					} else {
+						seen[h] = i
+					}
+				}
+				if !dup[i] {
+					if _, found, err := dd.lookupHash(ctx, p.store, k, h); err != nil {
+						return Report{}, err
+					} else if found {
+						dup[i] = true
+					} else {
+						fresh[i] = true
+					}
 				}
 			}
 		}
@@ -146,9 +218,15 @@ func (p *Pipeline) ingest(ctx context.Context, source string, rows [][]any, by s
 	if err != nil {
 		return Report{}, err
 	}
-	for i, k := range keys {
-		if k != nil {
-			dd.add(k, c.raws[i].seq)
+	if dd != nil {
+		dd.first.reserve(len(norm))
+	}
+	for i, ok := range fresh {
+		if ok {
+			dd.addHash(func() []byte {
+				k, _ := dd.key(norm[i])
+				return k
+			}, hashes[i], c.raws[i].seq)
 		}
 	}
 	p.account(&rep, c, dup, res)
@@ -160,6 +238,7 @@ func (p *Pipeline) ingest(ctx context.Context, source string, rows [][]any, by s
 // commits.
 func (p *Pipeline) run(ctx context.Context, txn *canonical.Txn, c *checker, src *catalog.Source, idx []int,
 	req canonical.CommitRequest, rep *Report) (canonical.CommitResult, error) {
+	c.txn = txn
 	if err := c.mapSource(ctx, src, idx); err != nil {
 		return canonical.CommitResult{}, err
 	}
@@ -314,7 +393,7 @@ func conformStored(src *catalog.Source, r []any) ([]any, error) {
 		if j >= len(r) {
 			continue
 		}
-		v, err := Conform(col.Type, r[j])
+		v, err := conform(col.Type, r[j])
 		if err != nil {
 			return nil, fmt.Errorf("column %s: %w", col.Name, err)
 		}
@@ -355,6 +434,7 @@ func (p *Pipeline) correct(ctx context.Context, entity string, changes []canonic
 	}
 	defer txn.Rollback()
 	c := newChecker(p, modeCorrection, len(changes))
+	c.txn = txn
 	ent, err := c.entity(entity)
 	if err != nil {
 		return Report{}, err

@@ -35,6 +35,9 @@ type Pipeline struct {
 	queries map[*catalog.Mapping]mappingQuery
 
 	observer atomic.Pointer[Observer]
+
+	noCompile  bool                // run every mapping through the engine (tests)
+	dedupeHash func([]byte) uint64 // replaces the dedupe index's hash (tests)
 }
 
 // Observer is told of every Ingest, Replay and Correct when it returns:
@@ -67,6 +70,7 @@ func (p *Pipeline) observe(rep Report, err error, kind canonical.CommitKind, sou
 type mappingQuery struct {
 	sql        string
 	attributed bool
+	proj       *projection // non-nil: evaluated without the engine
 }
 
 // New returns a pipeline for cat over store. Call EnsureSchema before the

@@ -51,6 +51,7 @@ type mapped struct {
 	row  []any // store values in stored column order; key only for deletes
 	key  []any
 	kstr string
+	kid  int32 // index of the key among the entity's keys (resolve)
 	del  bool
 	bad  bool // rejected by a type or key check
 }
@@ -80,13 +81,51 @@ type checker struct {
 	ents     map[string]*entityInfo
 	order    []string
 	rows     map[string][]*mapped
-	base     map[string]map[string]baseRow
 	mapVer   int64
+	txn      *canonical.Txn // reads the rows at head (Txn.Current)
+
+	// Slabs: per-row values are carved out of these, so a batch allocates
+	// per thousand rows, not per row.
+	valSlab []any
+	intSlab []int
+	mSlab   []mapped
+	kbuf    []byte
 }
 
 func newChecker(p *Pipeline, m mode, n int) *checker {
 	return &checker{p: p, mode: m, failed: make([]bool, n), ents: map[string]*entityInfo{},
-		rows: map[string][]*mapped{}, base: map[string]map[string]baseRow{}}
+		rows: map[string][]*mapped{}}
+}
+
+// vals returns n zeroed values from the slab.
+func (c *checker) vals(n int) []any {
+	if len(c.valSlab) < n {
+		c.valSlab = make([]any, max(n*1024, n))
+	}
+	v := c.valSlab[:n:n]
+	c.valSlab = c.valSlab[n:]
+	return v
+}
+
+// one returns a one-element slice holding r, from the slab.
+func (c *checker) one(r int) []int {
+	if len(c.intSlab) == 0 {
+		c.intSlab = make([]int, 4096)
+	}
+	v := c.intSlab[:1:1]
+	c.intSlab = c.intSlab[1:]
+	v[0] = r
+	return v
+}
+
+// newMapped returns a zeroed mapped row from the slab.
+func (c *checker) newMapped() *mapped {
+	if len(c.mSlab) == 0 {
+		c.mSlab = make([]mapped, 1024)
+	}
+	m := &c.mSlab[0]
+	c.mSlab = c.mSlab[1:]
+	return m
 }
 
 func (c *checker) entity(name string) (*entityInfo, error) {
@@ -151,17 +190,21 @@ func (c *checker) payloadOf(m *mapped, vals []any) string {
 // convert conforms vals (stored column order) to the entity's column types
 // and checks the key; failures reject the row.
 func (c *checker) convert(ent *entityInfo, raws []int, vals []any) *mapped {
-	m := &mapped{ent: ent, raws: raws, row: make([]any, len(vals))}
+	m := c.newMapped()
+	m.ent, m.raws, m.row = ent, raws, c.vals(len(vals))
 	var problems []string
 	for i, v := range vals {
-		n, err := Conform(ent.types[i], v)
+		n, err := conform(ent.types[i], v)
 		if err != nil {
 			problems = append(problems, fmt.Sprintf("column %s (%s): %v", ent.names[i], ent.types[i], err))
 			continue
 		}
 		m.row[i] = n
 	}
-	m.key = ent.ts.KeyOf(m.row)
+	m.key = c.vals(len(ent.ts.PrimaryKey))
+	for i, j := range ent.ts.PKIndexes() {
+		m.key[i] = m.row[j]
+	}
 	if len(problems) > 0 {
 		m.bad = true
 		c.reject(m, RuleType, strings.Join(problems, "; "), c.payloadOf(m, vals))
@@ -179,37 +222,36 @@ func (c *checker) keyCheck(m *mapped, vals []any) {
 			return
 		}
 	}
-	k, err := canonical.AppendKey(nil, m.ent.keyKinds, m.key)
+	k, err := canonical.AppendKey(c.kbuf[:0], m.ent.keyKinds, m.key)
 	if err != nil {
 		m.bad = true
 		c.reject(m, RuleKey, err.Error(), c.payloadOf(m, vals))
 		return
 	}
+	c.kbuf = k
 	m.kstr = string(k)
 }
 
-// mapSource runs every current mapping of src over the raw rows idx.
+// mapSource runs every current mapping of src over the raw rows idx:
+// projection mappings here (compileProjection), the others through the
+// engine.
 func (c *checker) mapSource(ctx context.Context, src *catalog.Source, idx []int) error {
 	if len(idx) == 0 {
 		return nil
 	}
-	names := make([]string, 0, len(src.Columns)+3)
-	oids := make([]uint32, 0, len(src.Columns)+3)
-	for _, col := range src.Columns {
-		names, oids = append(names, col.Name), append(oids, col.Type.OID)
-	}
-	names = append(names, "_seq", "_ingested_at", "_batch")
-	oids = append(oids, oidInt8, oidTimestamptz, oidText)
-	rows := make([][]any, len(idx))
-	bySeq := make(map[int64]int, len(idx))
-	for j, i := range idx {
-		r := c.raws[i]
-		row := make([]any, 0, len(names))
-		for k, col := range src.Columns {
-			row = append(row, engineValue(col.Type, r.row[k]))
+	names := batchColumns(src)
+	var rows [][]any // the batch relation, built for the first engine mapping
+	var bySeq map[int64]int
+	// rawOf finds the raw row of a seq: seqs of a batch are usually
+	// consecutive (then by arithmetic), else through a map.
+	dense := c.raws[len(c.raws)-1].seq-c.raws[0].seq == uint64(len(c.raws)-1)
+	rawOf := func(s int64) (int, bool) {
+		if dense {
+			r := s - int64(c.raws[0].seq)
+			return int(r), r >= 0 && r < int64(len(c.raws))
 		}
-		rows[j] = append(row, int64(r.seq), r.ingestedAt, r.batch)
-		bySeq[int64(r.seq)] = i
+		r, ok := bySeq[s]
+		return r, ok
 	}
 	for _, m := range c.p.cat.MappingsFor(src.Name) {
 		if int64(m.Version) > c.mapVer {
@@ -219,10 +261,23 @@ func (c *checker) mapSource(ctx context.Context, src *catalog.Source, idx []int)
 		if err != nil {
 			return err
 		}
-		mq := c.p.mappingQuery(m)
-		outNames, out, err := c.p.query(ctx, mq.sql, names, oids, rows)
-		if err != nil {
-			return fmt.Errorf("ingest: mapping %s -> %s (version %d): %w", src.Name, m.Entity, m.Version, err)
+		mq := c.p.mappingQuery(m, names)
+		var outNames []string
+		var out [][]any
+		if mq.proj != nil {
+			outNames = mq.proj.names
+		} else {
+			if rows == nil {
+				rows, bySeq = c.batchRows(src, idx, dense)
+			}
+			oids := make([]uint32, 0, len(names))
+			for _, col := range src.Columns {
+				oids = append(oids, col.Type.OID)
+			}
+			oids = append(oids, oidInt8, oidTimestamptz, oidText)
+			if outNames, out, err = c.p.query(ctx, mq.sql, names, oids, rows); err != nil {
+				return fmt.Errorf("ingest: mapping %s -> %s (version %d): %w", src.Name, m.Entity, m.Version, err)
+			}
 		}
 		pos := make([]int, len(ent.names))
 		for i, n := range ent.names {
@@ -237,32 +292,57 @@ func (c *checker) mapSource(ctx context.Context, src *catalog.Source, idx []int)
 				return fmt.Errorf("ingest: mapping %s -> %s (version %d) returns no column %s", src.Name, m.Entity, m.Version, n)
 			}
 		}
-		seqPos := -1
-		if mq.attributed {
-			seqPos = len(outNames) - 1
-			if seqPos < 0 || !strings.EqualFold(outNames[seqPos], seqColumn) {
-				return fmt.Errorf("ingest: mapping %s -> %s: lost the %s column", src.Name, m.Entity, seqColumn)
-			}
-		}
-		produced := make([]*mapped, 0, len(out))
-		for _, o := range out {
-			raws := idx
-			if seqPos >= 0 {
-				s, err := toInt64(o[seqPos])
-				r, ok := bySeq[s]
-				if err != nil || !ok {
-					return fmt.Errorf("ingest: mapping %s -> %s returned an unknown _seq %v", src.Name, m.Entity, o[seqPos])
+		var produced []*mapped
+		if mq.proj != nil {
+			produced = make([]*mapped, 0, len(idx))
+			nsrc := len(src.Columns)
+			for _, i := range idx {
+				r := &c.raws[i]
+				vals := c.vals(len(pos))
+				for k, p := range pos {
+					switch oc := mq.proj.outCol[p]; {
+					case oc < 0:
+						vals[k] = mq.proj.lit[p]
+					case oc < nsrc:
+						vals[k] = batchValue(src.Columns[oc].Type, r.row[oc])
+					case oc == nsrc:
+						vals[k] = int64(r.seq)
+					case oc == nsrc+1:
+						vals[k] = r.ingestedAt
+					default:
+						vals[k] = r.batch
+					}
 				}
-				raws = []int{r}
+				produced = append(produced, c.convert(ent, c.one(i), vals))
 			}
-			vals := make([]any, len(pos))
-			for i, p := range pos {
-				vals[i] = o[p]
+		} else {
+			seqPos := -1
+			if mq.attributed {
+				seqPos = len(outNames) - 1
+				if seqPos < 0 || !strings.EqualFold(outNames[seqPos], seqColumn) {
+					return fmt.Errorf("ingest: mapping %s -> %s: lost the %s column", src.Name, m.Entity, seqColumn)
+				}
 			}
-			produced = append(produced, c.convert(ent, raws, vals))
-		}
-		if seqPos >= 0 {
-			sort.SliceStable(produced, func(a, b int) bool { return produced[a].raws[0] < produced[b].raws[0] })
+			produced = make([]*mapped, 0, len(out))
+			for _, o := range out {
+				raws := idx
+				if seqPos >= 0 {
+					s, err := toInt64(o[seqPos])
+					r, ok := rawOf(s)
+					if err != nil || !ok {
+						return fmt.Errorf("ingest: mapping %s -> %s returned an unknown _seq %v", src.Name, m.Entity, o[seqPos])
+					}
+					raws = c.one(r)
+				}
+				vals := c.vals(len(pos))
+				for i, p := range pos {
+					vals[i] = o[p]
+				}
+				produced = append(produced, c.convert(ent, raws, vals))
+			}
+			if seqPos >= 0 {
+				sort.SliceStable(produced, func(a, b int) bool { return produced[a].raws[0] < produced[b].raws[0] })
+			}
 		}
 		if err := c.evaluate(ctx, ent, produced, m.DeleteWhen); err != nil {
 			return fmt.Errorf("ingest: mapping %s -> %s (version %d): %w", src.Name, m.Entity, m.Version, err)
@@ -272,10 +352,45 @@ func (c *checker) mapSource(ctx context.Context, src *catalog.Source, idx []int)
 	return nil
 }
 
+// batchColumns names the columns of the batch relation of src: its
+// columns, then _seq, _ingested_at and _batch.
+func batchColumns(src *catalog.Source) []string {
+	names := make([]string, 0, len(src.Columns)+3)
+	for _, col := range src.Columns {
+		names = append(names, col.Name)
+	}
+	return append(names, "_seq", "_ingested_at", "_batch")
+}
+
+// batchRows builds the batch relation (engine values) of the raw rows idx
+// and, unless their seqs are dense, the map from seq to raw row.
+func (c *checker) batchRows(src *catalog.Source, idx []int, dense bool) ([][]any, map[int64]int) {
+	n := len(src.Columns) + 3
+	rows := make([][]any, len(idx))
+	slab := make([]any, n*len(idx))
+	var bySeq map[int64]int
+	if !dense {
+		bySeq = make(map[int64]int, len(idx))
+	}
+	for j, i := range idx {
+		r := c.raws[i]
+		row := slab[j*n : (j+1)*n : (j+1)*n]
+		for k, col := range src.Columns {
+			row[k] = engineValue(col.Type, r.row[k])
+		}
+		row[n-3], row[n-2], row[n-1] = int64(r.seq), r.ingestedAt, r.batch
+		rows[j] = row
+		if bySeq != nil {
+			bySeq[int64(r.seq)] = i
+		}
+	}
+	return rows, bySeq
+}
+
 // evaluate runs delete_when and the entity's rules over the good rows in one
 // query: SELECT __dg_row, (delete_when), (rule 1), ... FROM batch.
 func (c *checker) evaluate(ctx context.Context, ent *entityInfo, rows []*mapped, deleteWhen string) error {
-	var good []*mapped
+	good := make([]*mapped, 0, len(rows))
 	for _, m := range rows {
 		if !m.bad && !m.del {
 			good = append(good, m)
@@ -367,7 +482,17 @@ type keyState struct {
 	row    []any
 	free   bool // replay: the key's first replayed row is not checked against head
 	base   baseRow
-	cands  []*mapped // rows that changed the key relative to their predecessor
+	cand   *mapped   // the first row that changed the key relative to its predecessor
+	cands  []*mapped // the others (rare: several changes to one key)
+	seen   bool      // the key has a row in this pass
+}
+
+func (s *keyState) addCand(m *mapped) {
+	if s.cand == nil {
+		s.cand = m
+		return
+	}
+	s.cands = append(s.cands, m)
 }
 
 func stateString(v any) (string, bool) {
@@ -380,31 +505,65 @@ func stateString(v any) (string, bool) {
 	return fmt.Sprint(v), true
 }
 
+// loadBases numbers the keys of each entity's good rows (mapped.kid) and
+// reads their rows at head, all keys of an entity in one ordered pass
+// (Txn.Current, which the commit then reuses).
+func (c *checker) loadBases(ctx context.Context) (map[string][]baseRow, error) {
+	bases := make(map[string][]baseRow, len(c.order))
+	for _, name := range c.order {
+		keys := make([]string, 0, len(c.rows[name]))
+		// Rows in strictly ascending key order (a bulk load by key) have
+		// distinct keys: numbered in order, without a map.
+		ascending := true
+		for _, m := range c.rows[name] {
+			if m.bad {
+				continue
+			}
+			if n := len(keys); n > 0 && m.kstr <= keys[n-1] {
+				ascending = false
+				break
+			}
+			m.kid = int32(len(keys))
+			keys = append(keys, m.kstr)
+		}
+		if !ascending {
+			keys = keys[:0]
+			ids := make(map[string]int32, len(c.rows[name]))
+			for _, m := range c.rows[name] {
+				if m.bad {
+					continue
+				}
+				id, ok := ids[m.kstr]
+				if !ok {
+					id = int32(len(keys))
+					ids[m.kstr] = id
+					keys = append(keys, m.kstr)
+				}
+				m.kid = id
+			}
+		}
+		cur, err := c.txn.Current(ctx, name, keys)
+		if err != nil {
+			return nil, fmt.Errorf("ingest: read %s at head: %w", name, err)
+		}
+		b := make([]baseRow, len(keys))
+		for i, r := range cur {
+			b[i] = baseRow{exists: r.Found, row: r.Row}
+		}
+		bases[name] = b
+	}
+	return bases, nil
+}
+
 // resolve checks transitions (in row order, per key, starting from the rows
 // at head) and returns the changes to commit and, per raw row, whether it
 // changed anything. A row that fails a transition fails its raw rows, whose
 // other mapped rows are then dropped too, so the walk repeats until no new
 // failure appears (failures only grow, so this terminates).
 func (c *checker) resolve(ctx context.Context) ([]canonical.Change, []bool, error) {
-	for _, name := range c.order {
-		b := c.base[name]
-		if b == nil {
-			b = map[string]baseRow{}
-			c.base[name] = b
-		}
-		for _, m := range c.rows[name] {
-			if m.bad {
-				continue
-			}
-			if _, ok := b[m.kstr]; ok {
-				continue
-			}
-			row, found, err := c.p.store.Get(ctx, name, m.key, canonical.HEAD)
-			if err != nil {
-				return nil, nil, fmt.Errorf("ingest: read %s %s: %w", name, keyText(m.key), err)
-			}
-			b[m.kstr] = baseRow{exists: found, row: row}
-		}
+	bases, err := c.loadBases(ctx)
+	if err != nil {
+		return nil, nil, err
 	}
 	for {
 		changed := make([]bool, len(c.failed))
@@ -416,28 +575,30 @@ func (c *checker) resolve(ctx context.Context) ([]canonical.Change, []bool, erro
 			if ent.stateIdx < 0 {
 				tr = nil
 			}
-			base := c.base[name]
-			state := map[string]*keyState{}
-			var keys []string
-			last := map[string]*mapped{}
+			base := bases[name]
+			state := make([]keyState, len(base))
+			var keys []int32
+			last := make([]*mapped, len(base))
+			if cap(changes) == 0 {
+				changes = make([]canonical.Change, 0, len(c.rows[name]))
+			}
 			for _, m := range c.rows[name] {
 				if m.bad || c.anyFailed(m.raws) {
 					continue
 				}
-				s := state[m.kstr]
-				if s == nil {
-					b := base[m.kstr]
-					s = &keyState{exists: b.exists, row: b.row, free: c.mode == modeReplay && b.exists, base: b}
-					state[m.kstr] = s
-					keys = append(keys, m.kstr)
+				s := &state[m.kid]
+				if !s.seen {
+					b := base[m.kid]
+					*s = keyState{exists: b.exists, row: b.row, free: c.mode == modeReplay && b.exists, base: b, seen: true}
+					keys = append(keys, m.kid)
 				}
 				if m.del {
 					if s.exists {
-						s.cands = append(s.cands, m)
+						s.addCand(m)
 					}
 					s.exists, s.row, s.free = false, nil, false
 					changes = append(changes, canonical.Change{Table: name, Op: canonical.OpDelete, Row: m.key})
-					delete(last, m.kstr)
+					last[m.kid] = nil
 					continue
 				}
 				if tr != nil && !s.free {
@@ -448,17 +609,20 @@ func (c *checker) resolve(ctx context.Context) ([]canonical.Change, []bool, erro
 					}
 				}
 				if !s.exists || !rowsEqual(s.row, m.row) {
-					s.cands = append(s.cands, m)
+					s.addCand(m)
 				}
 				s.exists, s.row, s.free = true, m.row, false
-				last[m.kstr] = m
+				last[m.kid] = m
 				changes = append(changes, canonical.Change{Table: name, Op: canonical.OpUpsert, Row: m.row})
 			}
 			// A row counts as committed only if its key's net effect in this
 			// commit is a change (the store makes a version only then).
 			for _, k := range keys {
-				s := state[k]
+				s := &state[k]
 				if s.exists != s.base.exists || (s.exists && !rowsEqual(s.row, s.base.row)) {
+					if s.cand != nil {
+						c.markChanged(changed, s.cand)
+					}
 					for _, m := range s.cands {
 						c.markChanged(changed, m)
 					}

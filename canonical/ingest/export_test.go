@@ -1,0 +1,14 @@
+package ingest
+
+// SetCompiled turns the evaluation of projection mappings without the
+// engine on (the default) or off, so tests can compare both paths. Call it
+// before the pipeline's first Ingest or Replay.
+func SetCompiled(p *Pipeline, on bool) { p.noCompile = !on }
+
+// Compiled reports whether a mapping SELECT over the named batch columns
+// is evaluated without the engine.
+func Compiled(sel string, cols []string) bool { return compileProjection(sel, cols) != nil }
+
+// SetDedupeHash replaces the hash of the dedupe indexes the pipeline
+// builds from now on (tests force collisions with a constant).
+func SetDedupeHash(p *Pipeline, fn func([]byte) uint64) { p.dedupeHash = fn }
