@@ -545,52 +545,37 @@ func zoneLocation(name string) (*time.Location, error) {
 
 var posixOffset = regexp.MustCompile(`^([+-]?)(\d{1,2})(?::(\d{2}))?$`)
 
-// zoneArg is the zone of pg_at_zone/pg_from_zone: the second argument,
-// else the session TimeZone.
-func zoneArg(ctx *sql.Context, v []any) (*time.Location, error) {
-	if len(v) < 2 {
-		return sessionLocation(ctx), nil
+// zoneEval makes pg_at_zone (conv = atZone) and pg_from_zone (conv =
+// pgtypes.InstantAt: the instant whose wall clock in loc is t, DST gaps and
+// overlaps resolved as Postgres does): v[0] read as a time, converted in
+// the zone given as v[1] (else the session TimeZone); in UTC both are the
+// identity.
+func zoneEval(conv func(t time.Time, loc *time.Location) time.Time) func(*sql.Context, []any, []sql.Expression) (any, error) {
+	return func(ctx *sql.Context, v []any, _ []sql.Expression) (any, error) {
+		t, err := toTime(ctx, v[0])
+		if err != nil {
+			return nil, err
+		}
+		loc := sessionLocation(ctx)
+		if len(v) > 1 {
+			if loc, err = zoneLocation(toString(ctx, v[1])); err != nil {
+				return nil, err
+			}
+		}
+		if loc == time.UTC {
+			return t, nil
+		}
+		return conv(t, loc), nil
 	}
-	return zoneLocation(toString(ctx, v[1]))
 }
 
-// evalAtZone is timestamptz AT TIME ZONE zone: the wall-clock reading of
-// the instant v[0] (held as UTC) in the zone, as a timestamp (no zone).
-// The dialect also wraps timestamptz arguments of date_trunc, date_part and
-// to_char in it (session zone), since Postgres computes those in the
-// session TimeZone.
-func evalAtZone(ctx *sql.Context, v []any, _ []sql.Expression) (any, error) {
-	t, err := toTime(ctx, v[0])
-	if err != nil {
-		return nil, err
-	}
-	loc, err := zoneArg(ctx, v)
-	if err != nil {
-		return nil, err
-	}
-	if loc == time.UTC {
-		return t, nil
-	}
+// atZone is timestamptz AT TIME ZONE zone: the wall-clock reading of the
+// instant t (held as UTC) in loc, as a timestamp (no zone). The dialect
+// also wraps timestamptz arguments of date_trunc, date_part and to_char in
+// it (session zone), since Postgres computes those in the session TimeZone.
+func atZone(t time.Time, loc *time.Location) time.Time {
 	l := t.In(loc)
 	y, mo, d := l.Date()
 	h, mi, s := l.Clock()
-	return time.Date(y, mo, d, h, mi, s, l.Nanosecond(), time.UTC), nil
-}
-
-// evalFromZone is timestamp AT TIME ZONE zone: the instant (as UTC) whose
-// wall-clock reading in the zone is v[0]. A reading that a DST change
-// skips or repeats resolves as Postgres does (pgtypes.InstantAt).
-func evalFromZone(ctx *sql.Context, v []any, _ []sql.Expression) (any, error) {
-	t, err := toTime(ctx, v[0])
-	if err != nil {
-		return nil, err
-	}
-	loc, err := zoneArg(ctx, v)
-	if err != nil {
-		return nil, err
-	}
-	if loc == time.UTC {
-		return t, nil
-	}
-	return pgtypes.InstantAt(t, loc), nil
+	return time.Date(y, mo, d, h, mi, s, l.Nanosecond(), time.UTC)
 }

@@ -35,6 +35,8 @@ import (
 	"github.com/dolthub/go-mysql-server/sql/expression"
 	"github.com/dolthub/go-mysql-server/sql/types"
 	"github.com/shopspring/decimal"
+
+	"github.com/dualgate/dualgate/gateway/pgtypes"
 )
 
 // SessionInit lists the engine statements the gateway must run on every new
@@ -113,9 +115,9 @@ var specs = []spec{
 		desc: "the n-th field of a string split on a delimiter (negative n counts from the end)"}},
 	{name: "initcap", min: 1, max: 1, proto: fnExpr{typ: fixed(types.LongText), strict: true, eval: evalInitcap,
 		desc: "first letter of each word upper case, the rest lower case"}},
-	{name: "pg_at_zone", min: 1, max: 2, proto: fnExpr{typ: fixed(types.DatetimeMaxPrecision), strict: true, eval: evalAtZone,
+	{name: "pg_at_zone", min: 1, max: 2, proto: fnExpr{typ: fixed(types.DatetimeMaxPrecision), strict: true, eval: zoneEval(atZone),
 		desc: "timestamptz AT TIME ZONE zone (default: the session TimeZone): the wall-clock reading there"}},
-	{name: "pg_from_zone", min: 1, max: 2, proto: fnExpr{typ: fixed(types.DatetimeMaxPrecision), strict: true, eval: evalFromZone,
+	{name: "pg_from_zone", min: 1, max: 2, proto: fnExpr{typ: fixed(types.DatetimeMaxPrecision), strict: true, eval: zoneEval(pgtypes.InstantAt),
 		desc: "timestamp AT TIME ZONE zone (default: the session TimeZone): the instant with that wall-clock reading there"}},
 	{name: "date_trunc", min: 2, max: 2, proto: fnExpr{typ: fixed(types.DatetimeMaxPrecision), strict: true, eval: evalDateTrunc,
 		desc: "truncate a timestamp to the given precision"}},
