@@ -3,11 +3,14 @@ package gateway
 import (
 	"context"
 	"fmt"
+	"math"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
 
 	"github.com/dolthub/go-mysql-server/sql"
+	"github.com/dolthub/go-mysql-server/sql/expression"
 	"github.com/dolthub/go-mysql-server/sql/planbuilder"
 	"github.com/dolthub/go-mysql-server/sql/types"
 
@@ -298,7 +301,7 @@ func (e *Engine) describeTable(ctx *sql.Context, schema string, t sql.Table) (pg
 		case c.AutoIncrement:
 			col.Default = fmt.Sprintf("nextval('%s_%s_seq'::regclass)", rel.Name, c.Name)
 		case c.Default != nil:
-			col.Default = c.Default.String()
+			col.Default = pgDefault(c.Default, oid)
 		}
 		rel.Columns = append(rel.Columns, col)
 	}
@@ -456,4 +459,48 @@ func (c *catalogSource) SetSetting(ctx *sql.Context, name, value string, local b
 	delete(c.cache, ctx.Session.ID())
 	c.mu.Unlock()
 	return sess.settings.get(name), nil
+}
+
+// pgDefault renders a column default as pg_get_expr(adbin) shows it for a
+// column of Postgres type oid: a literal default as Postgres's parser
+// leaves it (non-negative numbers and booleans bare, everything else a
+// quoted constant cast to the column's type: 'web'::text,
+// '2024-01-01'::date, 'new'::character varying, '-1'::integer); other
+// defaults as the engine prints them.
+func pgDefault(d *sql.ColumnDefaultValue, oid uint32) string {
+	lit, ok := d.Expr.(*expression.Literal)
+	if !d.IsLiteral() || !ok {
+		return d.String()
+	}
+	v := lit.Value()
+	if v == nil {
+		return "" // DEFAULT NULL: Postgres stores no default
+	}
+	b, err := pgtypes.NewCodec().Encode(nil, oid, pgtypes.TextFormat, v)
+	if err != nil {
+		return d.String()
+	}
+	s := string(b)
+	switch oid {
+	case pgtypes.Bool:
+		if s == "t" {
+			return "true"
+		}
+		return "false"
+	case pgtypes.Int2, pgtypes.Int4, pgtypes.Int8, pgtypes.Numeric, pgtypes.Float4, pgtypes.Float8:
+		if n, err := strconv.ParseInt(s, 10, 64); err == nil && n >= 0 && n <= math.MaxInt32 {
+			return s // an integer constant
+		}
+		if oid != pgtypes.Int2 && oid != pgtypes.Int4 && oid != pgtypes.Int8 && !strings.HasPrefix(s, "-") && !strings.ContainsAny(s, "aAeEnN") {
+			return s // a numeric constant
+		}
+	}
+	typ := pgtypes.FormatType(oid, -1)
+	switch oid {
+	case pgtypes.Bpchar:
+		typ = "bpchar"
+	case pgtypes.Varchar:
+		typ = "character varying"
+	}
+	return "'" + strings.ReplaceAll(s, "'", "''") + "'::" + typ
 }

@@ -7,6 +7,7 @@ import (
 	"sync/atomic"
 
 	"github.com/dolthub/go-mysql-server/sql"
+	"github.com/dolthub/go-mysql-server/sql/expression"
 
 	"github.com/dualgate/dualgate/canonical"
 	"github.com/dualgate/dualgate/catalog"
@@ -62,6 +63,7 @@ func newCanonicalTable(e *env, en *catalog.Entity, asOf uint64, rev string) *Can
 		cols, key = es.Columns, es.PrimaryKey
 	}
 	t.sch, t.kinds = entityColumns(en, cols, key, "", SchemaCanonical)
+	setDefaults(t.sch, cols)
 	for _, k := range key {
 		t.pk = append(t.pk, t.sch.IndexOfColName(k))
 	}
@@ -106,6 +108,31 @@ func entityColumns(en *catalog.Entity, cols []canonical.Column, key []string, pr
 		kinds = append(kinds, c.Kind)
 	}
 	return sch, kinds
+}
+
+// setDefaults gives the engine columns of canonical.<entity> the store
+// columns' defaults (the catalog's `default:`, checked and converted when
+// the column was added), as literal column defaults: an INSERT by a
+// steward that omits the column gets the default, as in Postgres, and
+// pg_attrdef, information_schema.columns.column_default and psql's \d show
+// it (rendered in Postgres's form by the gateway's pg_catalog). A default
+// the engine type cannot hold is left out (the column reads NULL when
+// omitted, as before).
+func setDefaults(sch sql.Schema, cols []canonical.Column) {
+	for i, c := range cols {
+		if c.Default == nil || i >= len(sch) {
+			continue
+		}
+		v, err := toEngine(sch[i].Type, c.Default)
+		if err != nil || v == nil {
+			continue
+		}
+		d, err := sql.NewColumnDefaultValue(expression.NewLiteral(v, sch[i].Type), sch[i].Type, true, false, true)
+		if err != nil {
+			continue
+		}
+		sch[i].Default = d
+	}
 }
 
 // Name implements sql.Table.

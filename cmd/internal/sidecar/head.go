@@ -90,23 +90,35 @@ func (s *Sidecar) pollOnce(ctx context.Context) bool {
 }
 
 // pollLoop polls the head every PollInterval, reconnecting (with backoff
-// up to 5s) while the primary is unreachable.
+// up to 5s) while the primary is unreachable, and re-reads the projection
+// definitions after each reconnect, every DefinitionsInterval and when
+// asked (defs.go).
 func (s *Sidecar) pollLoop(ctx context.Context) {
 	t := time.NewTicker(s.opts.PollInterval)
 	defer t.Stop()
 	var down time.Time
 	var retryAt time.Time
 	backoff := s.opts.PollInterval
+	stale := false // the definitions are due for a re-read
+	lastDefs := time.Now()
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case <-t.C:
+		case <-s.refresh:
+			stale = true
 		}
 		if s.pollOnce(ctx) {
 			if !down.IsZero() {
 				s.log.Info().Str("primary", s.fw.Addr()).Dur("down_for", time.Since(down)).Msg("sidecar: primary reachable again")
 				down, backoff = time.Time{}, s.opts.PollInterval
+			}
+			if stale || time.Since(lastDefs) >= s.opts.DefinitionsInterval {
+				if s.reload(ctx) {
+					stale = false
+				}
+				lastDefs = time.Now()
 			}
 			continue
 		}
@@ -128,6 +140,7 @@ func (s *Sidecar) pollLoop(ctx context.Context) {
 		cancel()
 		if err == nil {
 			s.poll = conn
+			stale = true // perhaps a restarted primary, perhaps with a changed catalog
 			continue
 		}
 		backoff = min(backoff*2, 5*time.Second)

@@ -26,7 +26,8 @@ func TestSidecarProjectionRead(t *testing.T) {
 	}
 	defer store.Close()
 	p := &catalog.Projection{Name: "kv", FreshnessSLA: time.Second, Select: "SELECT id FROM canonical.kv"}
-	s := &Sidecar{store: store, projs: map[string]*catalog.Projection{"kv": p}, order: []string{"kv"}}
+	s := &Sidecar{store: store}
+	s.defs.Store(&defs{projs: map[string]*catalog.Projection{"kv": p}, order: []string{"kv"}})
 	s.head.start = time.Now()
 
 	// Not materialized: unavailable.

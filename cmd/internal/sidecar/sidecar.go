@@ -7,10 +7,11 @@
 // It holds no canonical data and opens no store on disk.
 //
 // The projections' definitions (names, column types, keys, SLAs, SQL) come
-// from the primary's catalog.projections and catalog.columns views at start,
-// so sidecar and primary cannot drift; a --catalog given to the sidecar
-// overrides them. The canonical head, for lag and dualgate.max_staleness,
-// is polled from the primary (see head.go).
+// from the primary's catalog.projections and catalog.columns views, so
+// sidecar and primary cannot drift: they are read at start and re-read
+// while running (see defs.go); a --catalog given to the sidecar overrides
+// them. The canonical head, for lag and dualgate.max_staleness, is polled
+// from the primary (see head.go).
 package sidecar
 
 import (
@@ -21,6 +22,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgconn"
@@ -52,6 +54,11 @@ type Options struct {
 	// PollInterval is how often the primary's head commit is polled
 	// (default 100ms).
 	PollInterval time.Duration
+	// DefinitionsInterval is how often the projections' definitions are
+	// re-read from the primary (default 30s); they are also re-read when
+	// the polling connection reconnects and when a projection's generation
+	// in Redis changes. Unused with Catalog.
+	DefinitionsInterval time.Duration
 	// Log receives the sidecar's events.
 	Log zerolog.Logger
 }
@@ -62,12 +69,16 @@ type Options struct {
 type Sidecar struct {
 	fw    *gateway.Forwarder
 	store *projections.RedisStore
-	db    *servingtables.Database
-	projs map[string]*catalog.Projection
-	order []string
+	eng   *gateway.Engine
+	defs  atomic.Pointer[defs] // the serving schema's definitions (defs.go)
+	gens  generations          // the projections' generations last seen in Redis
 	head  headTracker
 	opts  Options
 	log   zerolog.Logger
+
+	// refresh asks the poll goroutine to re-read the definitions (a
+	// generation changed); buffered, sends never block.
+	refresh chan struct{}
 
 	poll   *pgconn.PgConn // the polling connection, owned by the poll goroutine once Run starts
 	relay  *auditRelay    // the local statements' audit records, to the primary (audit.go)
@@ -87,7 +98,10 @@ func Open(ctx context.Context, eng *gateway.Engine, o Options) (*Sidecar, error)
 	if o.PollInterval <= 0 {
 		o.PollInterval = 100 * time.Millisecond
 	}
-	s := &Sidecar{opts: o, log: o.Log, projs: map[string]*catalog.Projection{}}
+	if o.DefinitionsInterval <= 0 {
+		o.DefinitionsInterval = 30 * time.Second
+	}
+	s := &Sidecar{opts: o, log: o.Log, eng: eng, refresh: make(chan struct{}, 1)}
 	s.head.start = time.Now()
 	fw, err := gateway.NewForwarder(o.Primary, s.local)
 	if err != nil {
@@ -120,15 +134,7 @@ func Open(ctx context.Context, eng *gateway.Engine, o Options) (*Sidecar, error)
 			return nil, fmt.Errorf("projection definitions from the primary at %s: %w", fw.Addr(), err)
 		}
 	}
-	for _, p := range cat.Projections() {
-		s.projs[strings.ToLower(p.Name)] = p
-		s.order = append(s.order, p.Name)
-	}
-	s.db = servingtables.NewDatabase(store, cat)
-	for _, t := range s.db.Tables() {
-		declare(eng, t)
-	}
-	eng.AddDatabase(s.db)
+	s.install(cat)
 	return s, nil
 }
 
@@ -153,7 +159,7 @@ func (s *Sidecar) local(schema, name string) bool {
 	name = strings.ToLower(name)
 	switch schema {
 	case servingtables.SchemaServing:
-		_, ok := s.projs[name]
+		_, ok := s.current().projs[name]
 		return ok
 	case "dualgate":
 		return name == "projections" || name == "last_result"
@@ -172,7 +178,7 @@ func (s *Sidecar) Configure(cfg *gateway.Config) {
 }
 
 // Projections names the projections served locally.
-func (s *Sidecar) Projections() []string { return append([]string(nil), s.order...) }
+func (s *Sidecar) Projections() []string { return append([]string(nil), s.current().order...) }
 
 // Primary is the primary's host:port.
 func (s *Sidecar) Primary() string { return s.fw.Addr() }
@@ -223,7 +229,7 @@ func (s *Sidecar) Resolve(_ context.Context, rev string) (uint64, error) {
 // Projection implements gateway.Freshness from the sidecar's own view of
 // Redis (watermark) and the polled head.
 func (s *Sidecar) Projection(ctx context.Context, name string) (gateway.ProjectionFreshness, bool) {
-	p, ok := s.projs[strings.ToLower(name)]
+	p, ok := s.current().projs[strings.ToLower(name)]
 	if !ok {
 		return gateway.ProjectionFreshness{}, false
 	}
@@ -252,7 +258,7 @@ func (s *Sidecar) ProjectionRead(ctx context.Context, name string) (gateway.Proj
 	if rs == nil || !rs.Set || !strings.EqualFold(rs.Proj, name) {
 		return gateway.ProjectionFreshness{}, false
 	}
-	p, ok := s.projs[strings.ToLower(name)]
+	p, ok := s.current().projs[strings.ToLower(name)]
 	if !ok {
 		return gateway.ProjectionFreshness{}, false
 	}
@@ -276,6 +282,9 @@ func (s *Sidecar) statusAt(p *catalog.Projection, wm projections.Watermark, err 
 	if err == nil {
 		st.Generation, st.Watermark = wm.Generation, wm.Commit
 		s.head.observe(wm.Commit, time.Now()) // a watermark is a commit the primary has
+		if s.gens.changed(p.Name, wm.Generation) {
+			s.requestRefresh() // rebuilt: perhaps from a changed definition
+		}
 	}
 	st.Head = s.head.get()
 	if st.Head > st.Watermark {
@@ -297,9 +306,10 @@ func (s *Sidecar) statusAt(p *catalog.Projection, wm projections.Watermark, err 
 // Statuses reports every projection as dualgate.projections does (the
 // admin listener's readiness).
 func (s *Sidecar) Statuses(ctx context.Context) []projections.Status {
-	out := make([]projections.Status, 0, len(s.order))
-	for _, name := range s.order {
-		out = append(out, s.status(ctx, s.projs[strings.ToLower(name)]))
+	d := s.current()
+	out := make([]projections.Status, 0, len(d.order))
+	for _, name := range d.order {
+		out = append(out, s.status(ctx, d.projs[strings.ToLower(name)]))
 	}
 	return out
 }
