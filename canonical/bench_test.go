@@ -2,6 +2,7 @@ package canonical
 
 import (
 	"context"
+	"fmt"
 	"io/fs"
 	"math/rand"
 	"os"
@@ -13,8 +14,13 @@ import (
 	"github.com/shopspring/decimal"
 )
 
-// Benchmarks run on a shared fixture: 100k keys x 10 versions (commit 1
-// creates the table, commits 2..11 each rewrite every row).
+// Benchmarks run on two shared fixtures of 100k keys. The dense one
+// (benchFixture): commit 1 creates the table, commits 2..11 each rewrite
+// every row, so AS OF commit 2 every key has nine newer versions -- the worst
+// case for an old commit, where history is ten times the current data. The
+// sparse one (benchSparseFixture, what cmd/dgbench loads): commit 2 writes
+// every row, commits 3..11 each rewrite the same tenth of the keys (id%10 ==
+// 0), so AS OF commit 2 one key in ten changed since, nine times.
 
 const (
 	benchKeys     = 100_000
@@ -40,12 +46,22 @@ func benchRow(id, version int) []any {
 		time.Unix(1_700_000_000+int64(version*3600), 0).UTC()}
 }
 
+type benchFix struct {
+	once sync.Once
+	dir  string
+	err  error
+	disk int64
+	keep string
+	env  string // environment variable naming a directory to keep it in
+	// rewrite reports whether version v (0-based; commit v+2) writes key id.
+	rewrite func(id, v int) bool
+}
+
 var (
-	fixtureOnce sync.Once
-	fixtureDir  string
-	fixtureErr  error
+	denseFix  = &benchFix{env: "CANONICAL_BENCH_FIXTURE", rewrite: func(int, int) bool { return true }}
+	sparseFix = &benchFix{env: "CANONICAL_BENCH_SPARSE_FIXTURE", rewrite: func(id, v int) bool { return v == 0 || id%10 == 0 }}
+	// fixtureDisk is the dense fixture's size (disk-B/version).
 	fixtureDisk int64
-	fixtureKeep string
 )
 
 func dirSize(dir string) int64 {
@@ -62,65 +78,80 @@ func dirSize(dir string) int64 {
 }
 
 func benchFixture(b *testing.B) *Store {
+	s := denseFix.open(b)
+	fixtureDisk = denseFix.disk
+	return s
+}
+
+func benchSparseFixture(b *testing.B) *Store { return sparseFix.open(b) }
+
+func (f *benchFix) open(b *testing.B) *Store {
 	b.Helper()
-	fixtureOnce.Do(func() {
+	f.once.Do(func() {
 		ctx := context.Background()
-		// CANONICAL_BENCH_FIXTURE names a directory to keep (and reuse) the
-		// fixture across runs; by default it is built in a temporary
-		// directory and removed.
-		if d := os.Getenv("CANONICAL_BENCH_FIXTURE"); d != "" {
+		// f.env names a directory to keep (and reuse) the fixture across
+		// runs; by default it is built in a temporary directory and
+		// removed.
+		if d := os.Getenv(f.env); d != "" {
 			if s, err := Open(ctx, d, Options{}); err == nil {
 				done := s.Head().ID == benchVersions+1
 				_ = s.Close()
 				if done {
-					fixtureDisk = dirSize(d)
+					f.disk = dirSize(d)
 					return
 				}
+			} else if ents, _ := os.ReadDir(d); len(ents) > 0 {
+				// In use by another run (locked) or damaged: never
+				// remove it from under someone else.
+				f.err = fmt.Errorf("fixture %s=%s: %w", f.env, d, err)
+				return
 			}
-			fixtureKeep = d
+			f.keep = d
 			_ = os.RemoveAll(d)
-		} else if fixtureDir, fixtureErr = os.MkdirTemp("", "canonical-bench-"); fixtureErr != nil {
+		} else if f.dir, f.err = os.MkdirTemp("", "canonical-bench-"); f.err != nil {
 			return
 		}
-		if fixtureKeep != "" {
-			fixtureDir = fixtureKeep
+		if f.keep != "" {
+			f.dir = f.keep
 		}
-		s, err := Open(ctx, fixtureDir, Options{})
+		s, err := Open(ctx, f.dir, Options{})
 		if err != nil {
-			fixtureErr = err
+			f.err = err
 			return
 		}
 		ts := benchSchema
 		if _, err := s.Commit(ctx, CommitRequest{Kind: KindSchema, Schema: []SchemaChange{{CreateTable: &ts}}}); err != nil {
-			fixtureErr = err
+			f.err = err
 			return
 		}
 		for v := 0; v < benchVersions; v++ {
-			ch := make([]Change, benchKeys)
-			for i := range ch {
-				ch[i] = Change{Table: "accounts", Op: OpUpsert, Row: benchRow(i, v)}
+			ch := make([]Change, 0, benchKeys)
+			for i := 0; i < benchKeys; i++ {
+				if f.rewrite(i, v) {
+					ch = append(ch, Change{Table: "accounts", Op: OpUpsert, Row: benchRow(i, v)})
+				}
 			}
 			if _, err := s.Commit(ctx, CommitRequest{Kind: KindIngest, Changes: ch}); err != nil {
-				fixtureErr = err
+				f.err = err
 				return
 			}
 		}
 		if err := s.DB().Flush(); err != nil {
-			fixtureErr = err
+			f.err = err
 			return
 		}
 		if err := s.DB().Compact(ctx, []byte{0}, []byte{0xFF}, true); err != nil {
-			fixtureErr = err
+			f.err = err
 			return
 		}
-		fixtureErr = s.Close()
-		fixtureDisk = dirSize(fixtureDir)
+		f.err = s.Close()
+		f.disk = dirSize(f.dir)
 	})
-	if fixtureErr != nil {
-		b.Fatal(fixtureErr)
+	if f.err != nil {
+		b.Fatal(f.err)
 	}
-	dir := fixtureDir
-	if d := os.Getenv("CANONICAL_BENCH_FIXTURE"); d != "" {
+	dir := f.dir
+	if d := os.Getenv(f.env); d != "" {
 		dir = d
 	}
 	s, err := Open(context.Background(), dir, Options{})
@@ -132,8 +163,10 @@ func benchFixture(b *testing.B) *Store {
 
 func TestMain(m *testing.M) {
 	code := m.Run()
-	if fixtureDir != "" && fixtureKeep == "" {
-		_ = os.RemoveAll(fixtureDir)
+	for _, f := range []*benchFix{denseFix, sparseFix} {
+		if f.dir != "" && f.keep == "" && os.Getenv(f.env) == "" {
+			_ = os.RemoveAll(f.dir)
+		}
 	}
 	os.Exit(code)
 }
@@ -173,12 +206,27 @@ func BenchmarkGetAsOfOld(b *testing.B) { benchGet(b, 2) }
 func BenchmarkGetAsOfMid(b *testing.B) { benchGet(b, 6) }
 
 func benchScan(b *testing.B, asOf uint64, index bool) {
-	benchScanOpts(b, asOf, index, nil, false)
+	benchScanOpts(b, benchFixture, asOf, index, nil, false)
 }
 
-func benchScanOpts(b *testing.B, asOf uint64, index bool, cols []int, reuse bool) {
-	s := benchFixture(b)
+// benchPlan applies CANONICAL_ASOF_PLAN (walk or merge) to force the plan of
+// AS OF scans, for comparing the two on one binary; unset: the store chooses.
+func benchPlan(b *testing.B) {
+	switch p := os.Getenv("CANONICAL_ASOF_PLAN"); p {
+	case "":
+	case "walk":
+		forceAsOfPlan(b, planWalk)
+	case "merge":
+		forceAsOfPlan(b, planMerge)
+	default:
+		b.Fatalf("CANONICAL_ASOF_PLAN=%q: want walk or merge", p)
+	}
+}
+
+func benchScanOpts(b *testing.B, open func(*testing.B) *Store, asOf uint64, index bool, cols []int, reuse bool) {
+	s := open(b)
 	defer s.Close()
+	benchPlan(b)
 	ctx := context.Background()
 	b.ReportAllocs()
 	b.ResetTimer()
@@ -216,16 +264,49 @@ func BenchmarkScanAsOfOld(b *testing.B) { benchScan(b, 2, false) }
 
 // BenchmarkScanHeadColumns: full scan at HEAD reading two columns (id,
 // balance) into a reused row, as the aggregate pushdown reads a table.
-func BenchmarkScanHeadColumns(b *testing.B) { benchScanOpts(b, HEAD, false, []int{0, 2}, true) }
+func BenchmarkScanHeadColumns(b *testing.B) {
+	benchScanOpts(b, benchFixture, HEAD, false, []int{0, 2}, true)
+}
 
 // BenchmarkScanAsOfOldColumns: the same AS OF the first data commit.
-func BenchmarkScanAsOfOldColumns(b *testing.B) { benchScanOpts(b, 2, false, []int{0, 2}, true) }
+func BenchmarkScanAsOfOldColumns(b *testing.B) {
+	benchScanOpts(b, benchFixture, 2, false, []int{0, 2}, true)
+}
 
 // BenchmarkScanIndexHead: a third of the rows through the secondary index.
 func BenchmarkScanIndexHead(b *testing.B) { benchScan(b, HEAD, true) }
 
 // BenchmarkScanIndexAsOfOld: the same AS OF the first data commit.
 func BenchmarkScanIndexAsOfOld(b *testing.B) { benchScan(b, 2, true) }
+
+// BenchmarkScanSparseHead: full scan at HEAD of the sparse fixture (one key
+// in ten rewritten nine times after commit 2).
+func BenchmarkScanSparseHead(b *testing.B) {
+	benchScanOpts(b, benchSparseFixture, HEAD, false, nil, false)
+}
+
+// BenchmarkScanSparseAsOfOld: the same AS OF commit 2 (a tenth of the keys
+// changed since, nine times each).
+func BenchmarkScanSparseAsOfOld(b *testing.B) {
+	benchScanOpts(b, benchSparseFixture, 2, false, nil, false)
+}
+
+// BenchmarkScanSparseAsOfMid: AS OF commit 7 (a tenth of the keys changed
+// since, four times each).
+func BenchmarkScanSparseAsOfMid(b *testing.B) {
+	benchScanOpts(b, benchSparseFixture, 7, false, nil, false)
+}
+
+// BenchmarkScanIndexSparseHead: a third of the sparse fixture's rows through
+// the secondary index at HEAD.
+func BenchmarkScanIndexSparseHead(b *testing.B) {
+	benchScanOpts(b, benchSparseFixture, HEAD, true, nil, false)
+}
+
+// BenchmarkScanIndexSparseAsOfOld: the same AS OF commit 2.
+func BenchmarkScanIndexSparseAsOfOld(b *testing.B) {
+	benchScanOpts(b, benchSparseFixture, 2, true, nil, false)
+}
 
 // BenchmarkCommit1000: synced commits of 1000-row batches (half new rows,
 // half modifications), reporting rows/s and disk bytes per version written.

@@ -203,6 +203,25 @@ func sortedKeys(m map[string][]any) []string {
 	return ks
 }
 
+// forceAsOfPlan makes AS OF scans use plan until the test ends.
+func forceAsOfPlan(tb testing.TB, plan int32) {
+	old := asOfPlan.Swap(plan)
+	tb.Cleanup(func() { asOfPlan.Store(old) })
+}
+
+var allPlans = []int32{planAuto, planWalk, planMerge}
+
+// checkScan checks a scan under each AS OF plan (the cost-based choice, the
+// history walk and the head/change-log merge).
+func (p *propRun) checkScan(what string, scan func() (*RowIter, error), want [][]any) {
+	p.t.Helper()
+	defer asOfPlan.Store(asOfPlan.Load())
+	for _, plan := range allPlans {
+		asOfPlan.Store(plan)
+		p.checkRows(fmt.Sprintf("%s (plan %d)", what, plan), rowsOrPanic(scan()), want)
+	}
+}
+
 func (p *propRun) checkRows(what string, got [][]any, want [][]any) {
 	p.t.Helper()
 	if len(got) != len(want) {
@@ -310,13 +329,15 @@ func (p *propRun) checkAll() {
 			for _, k := range sortedKeys(st) {
 				want = append(want, st[k])
 			}
-			p.checkRows(fmt.Sprintf("scan %s as of %d", table, c), rowsOrPanic(p.s.Scan(ctx, table, ScanOptions{AsOf: asOf})), want)
+			p.checkScan(fmt.Sprintf("scan %s as of %d", table, c), func() (*RowIter, error) { return p.s.Scan(ctx, table, ScanOptions{AsOf: asOf}) }, want)
 			if c%3 == 0 {
 				var rev [][]any
 				for i := len(want) - 1; i >= 0; i-- {
 					rev = append(rev, want[i])
 				}
-				p.checkRows(fmt.Sprintf("reverse scan %s as of %d", table, c), rowsOrPanic(p.s.Scan(ctx, table, ScanOptions{AsOf: asOf, Reverse: true})), rev)
+				p.checkScan(fmt.Sprintf("reverse scan %s as of %d", table, c), func() (*RowIter, error) {
+					return p.s.Scan(ctx, table, ScanOptions{AsOf: asOf, Reverse: true})
+				}, rev)
 			}
 			for _, key := range universe[table] {
 				row, ok, err := p.s.Get(ctx, table, key, asOf)
@@ -347,8 +368,9 @@ func (p *propRun) checkAll() {
 				want[i], want[j] = want[j], want[i]
 			}
 		}
-		p.checkRows(fmt.Sprintf("bounded scan t1 as of %d (%d %v, %d %v, rev %v)", c, lo, lx, hi, ui, rev),
-			rowsOrPanic(p.s.Scan(ctx, "t1", ScanOptions{AsOf: asOf, Lower: []any{lo}, LowerExclusive: lx, Upper: []any{hi}, UpperInclusive: ui, Reverse: rev})), want)
+		p.checkScan(fmt.Sprintf("bounded scan t1 as of %d (%d %v, %d %v, rev %v)", c, lo, lx, hi, ui, rev), func() (*RowIter, error) {
+			return p.s.Scan(ctx, "t1", ScanOptions{AsOf: asOf, Lower: []any{lo}, LowerExclusive: lx, Upper: []any{hi}, UpperInclusive: ui, Reverse: rev})
+		}, want)
 		// Index scans.
 		type ir struct {
 			k   string
@@ -367,7 +389,9 @@ func (p *propRun) checkAll() {
 		for _, x := range irs {
 			want = append(want, x.row)
 		}
-		p.checkRows(fmt.Sprintf("index t1.by_n >= %d as of %d", nlo, c), rowsOrPanic(p.s.ScanIndex(ctx, "t1", "by_n", IndexScanOptions{AsOf: asOf, Lower: []any{nlo}})), want)
+		p.checkScan(fmt.Sprintf("index t1.by_n >= %d as of %d", nlo, c), func() (*RowIter, error) {
+			return p.s.ScanIndex(ctx, "t1", "by_n", IndexScanOptions{AsOf: asOf, Lower: []any{nlo}})
+		}, want)
 		irs = nil
 		for k, r := range p.states[c]["t2"] {
 			if r[4] == true {
@@ -380,7 +404,9 @@ func (p *propRun) checkAll() {
 		for _, x := range irs {
 			want = append(want, x.row)
 		}
-		p.checkRows(fmt.Sprintf("index t2.by_flag_f flag=true reverse as of %d", c), rowsOrPanic(p.s.ScanIndex(ctx, "t2", "by_flag_f", IndexScanOptions{AsOf: asOf, Lower: []any{true}, Upper: []any{true}, UpperInclusive: true, Reverse: true})), want)
+		p.checkScan(fmt.Sprintf("index t2.by_flag_f flag=true reverse as of %d", c), func() (*RowIter, error) {
+			return p.s.ScanIndex(ctx, "t2", "by_flag_f", IndexScanOptions{AsOf: asOf, Lower: []any{true}, Upper: []any{true}, UpperInclusive: true, Reverse: true})
+		}, want)
 
 		// Change feed of commit c.
 		it, err := p.s.Changes(ctx, c)

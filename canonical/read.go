@@ -309,8 +309,11 @@ func normalizePrefix(kinds []Kind, vals []any) ([]any, error) {
 
 // Scan iterates table's rows visible at opts.AsOf in primary key order
 // (reversed if opts.Reverse) within the bounds. At the newest commit it reads
-// only the latest keyspace (live rows). AS OF an older commit it walks the
-// versioned keyspace, taking one seek per key to its version at that commit.
+// only the latest keyspace (live rows). AS OF an older commit it either walks
+// the versioned keyspace, taking one seek per key to its version at that
+// commit, or merges the latest keyspace with the keys the change log names
+// after that commit, each read at the commit with one seek; it picks the
+// cheaper by estimated cost (asof.go).
 func (s *Store) Scan(ctx context.Context, table string, opts ScanOptions) (*RowIter, error) {
 	view, asOf, err := s.openView(opts.AsOf)
 	if err != nil {
@@ -383,6 +386,35 @@ func (s *Store) Scan(ctx context.Context, table string, opts ScanOptions) (*RowI
 		_ = r.Close()
 		return nil, err
 	}
+	// Walk the history or merge the head with the changes since asOf
+	// (asof.go explains the choice).
+	lbase := tablePrefix(pLatest, ts.ID)
+	llo, lhi, err := boundsFor(lbase, pkKinds, opts)
+	if err != nil {
+		_ = r.Close()
+		return nil, err
+	}
+	ch, err := s.planMergeScan(view.snap, ts.ID, asOf, lo, hi, llo, lhi, inRange(lbase, llo, lhi))
+	if err != nil {
+		_ = r.Close()
+		return nil, err
+	}
+	if ch != nil {
+		lit, err := view.snap.NewIter(&pebble.IterOptions{LowerBound: llo, UpperBound: lhi})
+		if err != nil {
+			_ = r.Close()
+			return nil, fmt.Errorf("canonical: scan %s: %w", table, err)
+		}
+		r.close = append(r.close, lit.Close)
+		vit, err := view.snap.NewIter(&pebble.IterOptions{LowerBound: base, UpperBound: prefixEnd(base)})
+		if err != nil {
+			_ = r.Close()
+			return nil, fmt.Errorf("canonical: scan %s: %w", table, err)
+		}
+		r.close = append(r.close, vit.Close)
+		r.next = mergeScan(lit, vit, lbase, ts.ID, asOf, ch, opts.Reverse, dec)
+		return r, nil
+	}
 	it, err := view.snap.NewIter(&pebble.IterOptions{LowerBound: lo, UpperBound: hi})
 	if err != nil {
 		_ = r.Close()
@@ -449,9 +481,9 @@ var ff8 = []byte{0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF}
 // 255-285 ms per scan against 231-242 ms for this walk. The cost of an AS OF
 // scan over a table whose every row changed after asOf is the reading and
 // decompressing of ten times the data of a head scan (60-80% of the profile
-// is block loads); what would cut it is not reading those versions at all,
-// e.g. serving unchanged keys from the latest keyspace and only the keys
-// the change log names after asOf from here.
+// is block loads). Serving unchanged keys from the latest keyspace and only
+// the keys the change log names after asOf from the history is the other
+// plan (asof.go); it does not help when, as there, every key changed.
 const maxSteps = 16
 
 func (v *verScanner) same() bool {
@@ -538,8 +570,11 @@ type IndexScanOptions = ScanOptions
 // ScanIndex iterates table's rows visible at opts.AsOf in the order of
 // secondary index index (ties in primary key order), within bounds on the
 // index columns. At the newest commit it reads the current index keyspace
-// plus one point read per row; AS OF an older commit it walks the versioned
-// index keyspace (as Scan does) plus one seek per row.
+// plus one seek per row in the latest keyspace; AS OF an older commit it
+// walks the versioned index keyspace (as Scan does) plus one seek per row,
+// or, when cheaper (asof.go), reads the current index and latest rows for
+// keys unchanged since the commit and resolves the keys the change log names
+// after it at the commit.
 func (s *Store) ScanIndex(ctx context.Context, table, index string, opts IndexScanOptions) (*RowIter, error) {
 	view, asOf, err := s.openView(opts.AsOf)
 	if err != nil {
@@ -574,6 +609,26 @@ func (s *Store) ScanIndex(ctx context.Context, table, index string, opts IndexSc
 	}
 	r := &RowIter{ctx: ctx, ts: ts, asOf: asOf, close: []func() error{view.snap.Close}}
 	atHead := asOf == view.head
+	var ch *changedKeys
+	if !atHead {
+		// Walk the index history or merge the current index with the
+		// changes since asOf (asof.go explains the choice). The merge
+		// resolves every changed key, whatever the bounds.
+		jbase := indexPrefix(pIndexVer, ts.ID, ix)
+		jlo, jhi, err := boundsFor(jbase, kinds, opts)
+		if err == nil {
+			ibase := indexPrefix(pIndex, ts.ID, ix)
+			var ilo, ihi []byte
+			if ilo, ihi, err = boundsFor(ibase, kinds, opts); err == nil {
+				ch, err = s.planMergeScan(view.snap, ts.ID, asOf, jlo, jhi, ilo, ihi, nil)
+			}
+		}
+		if err != nil {
+			_ = r.Close()
+			return nil, err
+		}
+		atHead = ch != nil // from here on: reads the current index and L
+	}
 	p := byte(pIndexVer)
 	if atHead {
 		p = pIndex
@@ -597,6 +652,21 @@ func (s *Store) ScanIndex(ctx context.Context, table, index string, opts IndexSc
 		return nil, fmt.Errorf("canonical: scan index %s.%s: %w", table, index, err)
 	}
 	r.close = append(r.close, pit.Close)
+	// Current rows are read through one iterator over L rather than a Get
+	// each: the entries of one index value come in primary key order, so
+	// successive seeks move forward and Pebble turns most of them into a
+	// few Next calls (a Get builds and tears down a point iterator every
+	// time).
+	var lit *pebble.Iterator
+	lkey := tablePrefix(pLatest, ts.ID)
+	nl := len(lkey)
+	if atHead {
+		if lit, err = view.snap.NewIter(&pebble.IterOptions{LowerBound: lkey, UpperBound: prefixEnd(lkey)}); err != nil {
+			_ = r.Close()
+			return nil, fmt.Errorf("canonical: scan index %s.%s: %w", table, index, err)
+		}
+		r.close = append(r.close, lit.Close)
+	}
 	fetch := func(entry []byte) ([]any, bool, error) {
 		n, err := skipKeyN(entry, len(cols))
 		if err != nil {
@@ -605,10 +675,11 @@ func (s *Store) ScanIndex(ctx context.Context, table, index string, opts IndexSc
 		pk := entry[n:]
 		var rb []byte
 		if atHead {
-			v, err := getFrom(view.snap, latestKey(ts.ID, pk))
-			if err != nil || v == nil {
-				return nil, false, err
+			lkey = append(lkey[:nl], pk...)
+			if !lit.SeekGE(lkey) || !bytes.Equal(lit.Key(), lkey) {
+				return nil, false, lit.Error()
 			}
+			v := lit.Value()
 			_, m := binary.Uvarint(v)
 			if m <= 0 {
 				return nil, false, fmt.Errorf("%w: latest value", errCorrupt)
@@ -629,6 +700,15 @@ func (s *Store) ScanIndex(ctx context.Context, table, index string, opts IndexSc
 			return nil, false, err
 		}
 		return ts.pad(row), true, nil
+	}
+	if ch != nil {
+		ich, err := indexChanges(pit, ts, ix, asOf, ch, base, lo, hi)
+		if err != nil {
+			_ = r.Close()
+			return nil, err
+		}
+		r.next = mergeIndex(it, base, len(cols), ch, ich, opts.Reverse, fetch)
+		return r, nil
 	}
 	if atHead {
 		started := false

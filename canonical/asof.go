@@ -1,0 +1,413 @@
+package canonical
+
+import (
+	"bytes"
+	"encoding/binary"
+	"fmt"
+	"math"
+	"slices"
+	"sync/atomic"
+
+	"github.com/cockroachdb/pebble/v2"
+)
+
+// Scans AS OF an older commit: two plans.
+//
+// The walk (verScanner over V, or J for an index) reads every version of
+// every key in the range that is newer than or at the AS OF commit: its cost
+// is the size of the range's history, up to (versions per key) times a head
+// scan, whether or not those keys changed after the commit.
+//
+// The merge reads what a head scan reads (L, or I for an index) and the
+// change log D of the commits after the AS OF commit. A key that no commit
+// in (asOf, head] changed has, at asOf, exactly the row L holds (L's row
+// bytes are the bytes of the key's newest version, and that version is
+// <= asOf), so it is served from L; a key the change log names is resolved
+// by a seek to its version at asOf (deleted keys included, keys added later
+// dropping out). This is the Dolt-style cost: O(head scan + changes since
+// the commit), independent of how much older history there is.
+//
+// Neither dominates. The merge's seeks land in the versioned keyspace,
+// which it otherwise does not read: changed keys spread over the table (one
+// in ten, say) touch nearly every data block of V, so the merge then reads
+// the head, the change log and most of the history's blocks -- more than
+// the walk, which reads the history's blocks once, in order. Measured on the
+// benchmark fixtures (bench_test.go, forced plans): AS OF commit 2 of the
+// dense fixture (every key rewritten nine times since) the merge took about
+// twice the walk; on the sparse fixture (one key in ten rewritten nine times,
+// history about twice the head) the merge was no faster than the walk,
+// which there is already close to a head scan. The merge wins when history
+// is deep and the keys changed since the commit are few or clustered (see
+// TestAsOfPlanChoice).
+//
+// So the plan is chosen per scan from counts that are cheap to get:
+// Pebble's estimate of the on-disk size of each keyspace range (from the
+// sstables' index blocks, no data read) and the number of change-log entries
+// after asOf and of distinct keys they name, which the merge needs anyway:
+// it reads them first and gives up for the walk as soon as its estimated
+// cost passes the walk's. Data still in memtables is not in the size
+// estimates, so a small, fresh table walks (either plan is cheap then).
+//
+// Costs are in bytes of (compressed) keyspace read: the walk reads hist
+// (V or J over the bounds); the merge reads head (L or I over the bounds),
+// mergeChangeBytes per change-log entry (reading and deduplicating it),
+// mergeSeekBytes of CPU per changed key, and, for the seeks, one data block
+// (mergeBlockBytes) per changed key up to the size of the versioned
+// keyspace they seek in. The constants are rough fits to the fixtures.
+const (
+	mergeChangeBytes = 16
+	mergeSeekBytes   = 64
+	mergeBlockBytes  = 1024
+)
+
+const (
+	planAuto int32 = iota
+	planWalk
+	planMerge
+)
+
+// asOfPlan forces the plan of AS OF scans (tests and benchmarks only; the
+// default planAuto chooses by cost). lastAsOfPlan records the plan the last
+// AS OF scan took (for tests).
+var asOfPlan, lastAsOfPlan atomic.Int32
+
+// estimate returns Pebble's estimate of the on-disk size of [lo, hi).
+func (s *Store) estimate(lo, hi []byte) float64 {
+	if bytes.Compare(lo, hi) >= 0 {
+		return 0
+	}
+	n, err := s.db.EstimateDiskUsage(lo, hi)
+	if err != nil {
+		return 0
+	}
+	return float64(n)
+}
+
+// changedKeys is the set of primary keys of one table changed by a commit
+// in (asOf, head], in key order.
+type changedKeys struct {
+	keys []string
+	set  map[string]struct{} // built on demand (has)
+}
+
+func (c *changedKeys) has(pk []byte) bool {
+	if c.set == nil {
+		c.set = make(map[string]struct{}, len(c.keys))
+		for _, k := range c.keys {
+			c.set[k] = struct{}{}
+		}
+	}
+	_, ok := c.set[string(pk)]
+	return ok
+}
+
+// mergeCost is the merge's estimated cost after reading nD change-log
+// entries naming nK distinct kept keys.
+func mergeCost(head, seekSpace float64, nD, nK int) float64 {
+	return head + float64(nD)*mergeChangeBytes + float64(nK)*mergeSeekBytes + min(float64(nK)*mergeBlockBytes, seekSpace)
+}
+
+// changedSince reads the change log of table tid for the commits after asOf
+// in snap and returns the distinct keys it names for which keep (nil: all)
+// is true. It returns ok false as soon as cost(entries read, keys kept)
+// exceeds limit.
+func changedSince(snap *pebble.Snapshot, tid uint32, asOf uint64, keep func(pk []byte) bool, cost func(nD, nK int) float64, limit float64) (*changedKeys, bool, error) {
+	dbase := tablePrefix(pChange, tid)
+	it, err := snap.NewIter(&pebble.IterOptions{LowerBound: u64(append([]byte{}, dbase...), asOf+1), UpperBound: prefixEnd(dbase)})
+	if err != nil {
+		return nil, false, fmt.Errorf("canonical: read change log: %w", err)
+	}
+	defer it.Close()
+	out := &changedKeys{}
+	var seen map[string]struct{}
+	sorted := true // keys appended so far are strictly increasing
+	read := 0
+	for ok := it.First(); ok; ok = it.Next() {
+		read++
+		if read&255 == 0 && cost(read, len(out.keys)) > limit {
+			return nil, false, nil
+		}
+		k := it.Key()
+		if len(k) < len(dbase)+8 {
+			return nil, false, fmt.Errorf("%w: change key", errCorrupt)
+		}
+		pk := k[len(dbase)+8:]
+		if keep != nil && !keep(pk) {
+			continue
+		}
+		if sorted {
+			if n := len(out.keys); n == 0 || string(pk) > out.keys[n-1] {
+				out.keys = append(out.keys, string(pk))
+				continue
+			}
+			// A second commit's keys: from now on deduplicate.
+			sorted = false
+			seen = make(map[string]struct{}, 2*len(out.keys))
+			for _, k := range out.keys {
+				seen[k] = struct{}{}
+			}
+		}
+		if _, dup := seen[string(pk)]; !dup {
+			s := string(pk)
+			seen[s] = struct{}{}
+			out.keys = append(out.keys, s)
+		}
+	}
+	if err := it.Error(); err != nil {
+		return nil, false, err
+	}
+	if cost(read, len(out.keys)) > limit {
+		return nil, false, nil
+	}
+	if !sorted {
+		slices.Sort(out.keys)
+		out.set = seen
+	}
+	return out, true, nil
+}
+
+// planMergeScan decides between the walk and the merge for an AS OF scan of
+// table tid whose history part reads [histLo, histHi) and whose head part
+// reads [headLo, headHi), and returns the changed keys if it chose the
+// merge.
+func (s *Store) planMergeScan(snap *pebble.Snapshot, tid uint32, asOf uint64, histLo, histHi, headLo, headHi []byte, keep func([]byte) bool) (*changedKeys, error) {
+	lastAsOfPlan.Store(planWalk)
+	limit := math.Inf(1)
+	cost := func(int, int) float64 { return 0 }
+	switch asOfPlan.Load() {
+	case planWalk:
+		return nil, nil
+	case planAuto:
+		limit = s.estimate(histLo, histHi)
+		head := s.estimate(headLo, headHi)
+		if limit <= head {
+			return nil, nil
+		}
+		vbase := tablePrefix(pVersion, tid)
+		seekSpace := s.estimate(vbase, prefixEnd(vbase))
+		if keep != nil {
+			// Scan: the kept keys lie in the scan's range of V.
+			seekSpace = limit
+		}
+		cost = func(nD, nK int) float64 { return mergeCost(head, seekSpace, nD, nK) }
+	}
+	ch, ok, err := changedSince(snap, tid, asOf, keep, cost, limit)
+	if err != nil || !ok {
+		return nil, err
+	}
+	lastAsOfPlan.Store(planMerge)
+	return ch, nil
+}
+
+// inRange returns a filter accepting the primary keys pk with base|pk in
+// [lo, hi), or nil if that is every key.
+func inRange(base, lo, hi []byte) func([]byte) bool {
+	if bytes.Equal(lo, base) && bytes.Equal(hi, prefixEnd(base)) {
+		return nil
+	}
+	buf := append([]byte{}, base...)
+	return func(pk []byte) bool {
+		buf = append(buf[:len(base)], pk...)
+		return bytes.Compare(buf, lo) >= 0 && bytes.Compare(buf, hi) < 0
+	}
+}
+
+// versionRow returns the row bytes of pk's version at asOf, nil if there is
+// none or it is a tombstone. it ranges over the table's versioned keyspace.
+func versionRow(it *pebble.Iterator, tid uint32, pk []byte, asOf uint64) ([]byte, error) {
+	v, _, err := versionAt(it, tid, pk, asOf)
+	if err != nil || v == nil {
+		return nil, err
+	}
+	del, _, rb, err := decodeVersion(v)
+	if err != nil || del {
+		return nil, err
+	}
+	return rb, nil
+}
+
+// mergeScan is Scan's merge plan: the rows of lit (a head scan of L over the
+// scan's bounds) whose keys are not in ch, and the versions at asOf of the
+// keys in ch (already restricted to the bounds), in key order.
+func mergeScan(lit, vit *pebble.Iterator, lbase []byte, tid uint32, asOf uint64, ch *changedKeys, reverse bool, dec *rowDecoder) func() ([]any, bool, error) {
+	started, valid := false, false
+	keys := ch.keys
+	ci, step := 0, 1
+	if reverse {
+		ci, step = len(keys)-1, -1
+	}
+	advance := func() {
+		if reverse {
+			valid = lit.Prev()
+		} else {
+			valid = lit.Next()
+		}
+	}
+	return func() ([]any, bool, error) {
+		if !started {
+			started = true
+			if reverse {
+				valid = lit.Last()
+			} else {
+				valid = lit.First()
+			}
+		}
+		for {
+			var lpk []byte
+			if valid {
+				lpk = lit.Key()[len(lbase):]
+			}
+			if ci >= 0 && ci < len(keys) {
+				pk := keys[ci]
+				c := 0
+				if valid {
+					switch {
+					case pk == string(lpk):
+					case (pk < string(lpk)) != reverse:
+						c = -1
+					default:
+						c = 1
+					}
+				}
+				if !valid || c <= 0 {
+					ci += step
+					if c == 0 && valid {
+						advance()
+					}
+					rb, err := versionRow(vit, tid, []byte(pk), asOf)
+					if err != nil {
+						return nil, false, err
+					}
+					if rb == nil {
+						continue
+					}
+					row, err := dec.decode(rb)
+					if err != nil {
+						return nil, false, err
+					}
+					return row, true, nil
+				}
+			}
+			if !valid {
+				return nil, false, lit.Error()
+			}
+			v := lit.Value()
+			_, n := binary.Uvarint(v)
+			if n <= 0 {
+				return nil, false, fmt.Errorf("%w: latest value", errCorrupt)
+			}
+			row, err := dec.decode(v[n:])
+			if err != nil {
+				return nil, false, err
+			}
+			advance()
+			return row, true, nil
+		}
+	}
+}
+
+// indexChange is a changed key's index entry (index values | pk) and row at
+// asOf.
+type indexChange struct {
+	entry []byte
+	row   []any
+}
+
+// indexChanges resolves the changed keys at asOf and returns the index
+// entries of those live at asOf whose base|entry lies in [lo, hi), sorted.
+func indexChanges(vit *pebble.Iterator, ts *TableSchema, ix int, asOf uint64, ch *changedKeys, base, lo, hi []byte) ([]indexChange, error) {
+	var out []indexChange
+	buf := append([]byte{}, base...)
+	for _, k := range ch.keys {
+		pk := []byte(k)
+		rb, err := versionRow(vit, ts.ID, pk, asOf)
+		if err != nil {
+			return nil, err
+		}
+		if rb == nil {
+			continue
+		}
+		row, err := decodeRow(rb)
+		if err != nil {
+			return nil, err
+		}
+		row = ts.pad(row)
+		e, err := indexEntryKey(ts, ix, row, pk)
+		if err != nil {
+			return nil, err
+		}
+		buf = append(buf[:len(base)], e...)
+		if bytes.Compare(buf, lo) < 0 || bytes.Compare(buf, hi) >= 0 {
+			continue
+		}
+		out = append(out, indexChange{entry: e, row: row})
+	}
+	slices.SortFunc(out, func(a, b indexChange) int { return bytes.Compare(a.entry, b.entry) })
+	return out, nil
+}
+
+// mergeIndex is ScanIndex's merge plan: the entries of iit (the current
+// index over the scan's bounds) whose keys are not in ch, each fetched from
+// L by fetch, and the changed keys' entries at asOf (ich), in index order.
+func mergeIndex(iit *pebble.Iterator, ibase []byte, ncols int, ch *changedKeys, ich []indexChange, reverse bool, fetch func(entry []byte) ([]any, bool, error)) func() ([]any, bool, error) {
+	started, valid := false, false
+	ci, step := 0, 1
+	if reverse {
+		ci, step = len(ich)-1, -1
+	}
+	return func() ([]any, bool, error) {
+		for {
+			if !started {
+				started = true
+				if reverse {
+					valid = iit.Last()
+				} else {
+					valid = iit.First()
+				}
+			}
+			var entry []byte
+			if valid {
+				entry = iit.Key()[len(ibase):]
+			}
+			if ci >= 0 && ci < len(ich) {
+				c := 0
+				if valid {
+					c = bytes.Compare(ich[ci].entry, entry)
+					if reverse {
+						c = -c
+					}
+				}
+				// An equal current entry belongs to a changed key: it is
+				// skipped below when reached.
+				if !valid || c <= 0 {
+					row := ich[ci].row
+					ci += step
+					return row, true, nil
+				}
+			}
+			if !valid {
+				return nil, false, iit.Error()
+			}
+			n, err := skipKeyN(entry, ncols)
+			if err != nil {
+				return nil, false, err
+			}
+			skip := ch.has(entry[n:])
+			var row []any
+			found := false
+			if !skip {
+				if row, found, err = fetch(entry); err != nil {
+					return nil, false, err
+				}
+			}
+			if reverse {
+				valid = iit.Prev()
+			} else {
+				valid = iit.Next()
+			}
+			if found {
+				return row, true, nil
+			}
+		}
+	}
+}
