@@ -356,7 +356,7 @@ func (t *Txn) Commit(ctx context.Context, req CommitRequest) (CommitResult, erro
 			}
 		}
 	}
-	var changes []change
+	changes := make([]change, 0, len(order))
 	unchanged := 0
 	ci := &CommitInfo{ID: id, ParentHash: head.Hash, Committer: req.Committer, Source: req.Source,
 		Kind: req.Kind, MappingVersion: req.MappingVersion, Message: req.Message,
@@ -418,19 +418,6 @@ func (t *Txn) Commit(ctx context.Context, req CommitRequest) (CommitResult, erro
 
 	// Content: schema records and changes, hashed in one order.
 	h := newCommitHasher(ci)
-	// vals returns the version value (deleted flag, previous commit, new
-	// row) and the change-log value (diff op, previous commit) of c.
-	var vv, dv, hb []byte
-	vals := func(c change) ([]byte, []byte) {
-		vv = append(vv[:0], 0)
-		if !c.newExists {
-			vv[0] = 1
-		}
-		vv = binary.AppendUvarint(vv, c.oldCommit)
-		vv = append(vv, c.newEnc...)
-		dv = binary.AppendUvarint(append(dv[:0], c.op), c.oldCommit)
-		return vv, dv
-	}
 	if len(schemaTables) > 0 {
 		// A schema commit: schema records, index backfills, then the
 		// changes (whose index entries must come after the backfill's).
@@ -447,42 +434,24 @@ func (t *Txn) Commit(ctx context.Context, req CommitRequest) (CommitResult, erro
 		if err := s.backfillIndexes(b, cat, backfill, id); err != nil {
 			return CommitResult{}, err
 		}
-	}
-	curT := uint32(0)
-	for _, c := range changes {
-		if c.ts.ID != curT {
-			curT = c.ts.ID
-			hashTable(h, curT)
-		}
-		vv, dv := vals(c)
-		hb = appendHashChange(hb[:0], c.pk, dv, vv)
-		h.Write(hb)
-		if len(schemaTables) > 0 {
+		var vv, dv, hb []byte
+		curT := uint32(0)
+		for _, c := range changes {
+			if c.ts.ID != curT {
+				curT = c.ts.ID
+				hashTable(h, curT)
+			}
+			vv, dv = appendVersionValue(vv[:0], c), appendChangeValue(dv[:0], c)
+			hb = appendHashChange(hb[:0], c.pk, dv, vv)
+			h.Write(hb)
 			for _, part := range changeParts {
 				if err := t.writeChange(b, id, c, vv, dv, part); err != nil {
 					return CommitResult{}, err
 				}
 			}
 		}
-	}
-	if len(schemaTables) == 0 {
-		// The batch is staged in key order (prefix by prefix: change log,
-		// index entries, latest rows, raw rows and quarantine, versions),
-		// so sorting it when it is applied (a large batch becomes a
-		// flushable memtable) finds it sorted but for a few runs.
-		for _, part := range changeParts {
-			if part == pVersion {
-				if err := t.writeRawAndQuarantine(b); err != nil {
-					return CommitResult{}, err
-				}
-			}
-			for _, c := range changes {
-				vv, dv := vals(c)
-				if err := t.writeChange(b, id, c, vv, dv, part); err != nil {
-					return CommitResult{}, err
-				}
-			}
-		}
+	} else if err := t.stageChanges(b, h, id, changes); err != nil {
+		return CommitResult{}, err
 	}
 	copy(ci.Hash[:], h.Sum(nil))
 	if err := b.Set(commitKey(id), encodeCommit(ci), nil); err != nil {
