@@ -74,13 +74,13 @@ func (s *session) auditPortal(sink AuditSink, p *portal, start time.Time, errp *
 	rec := AuditRecord{
 		At:              start,
 		User:            s.c.user,
-		Role:            s.acl.roleNames(),
-		ApplicationName: s.settings.get("application_name"),
-		ClientAddr:      clientIP(s.c.nc.RemoteAddr()),
+		Role:            s.roleNames(),
+		ApplicationName: s.settings.vals["application_name"],
+		ClientAddr:      s.c.clientAddr(),
 		Duration:        time.Since(start),
 		SQLState:        "00000",
 	}
-	rec.Fingerprint, rec.Statement = s.c.srv.normalize(st.Source)
+	rec.Fingerprint, rec.Statement = s.normalized(p.prep)
 	if err != nil {
 		rec.SQLState = asPG(err).Code
 		if isWriteError(err) {
@@ -108,6 +108,27 @@ func (s *session) auditPortal(sink AuditSink, p *portal, start time.Time, errp *
 	sink.Audit(rec)
 }
 
+// roleNames is the audit trail's role column for the session's principal,
+// joined once per principal (a session's principal and its roles are
+// fixed when it starts).
+func (s *session) roleNames() string {
+	if s.audRoles.of != s.acl || !s.audRoles.ok {
+		s.audRoles.of, s.audRoles.names, s.audRoles.ok = s.acl, s.acl.roleNames(), true
+	}
+	return s.audRoles.names
+}
+
+// normalized is the audit fingerprint and masked text of a statement,
+// kept on its prepared statement: a prepared statement's source never
+// changes, so it is normalized once rather than per execution.
+func (s *session) normalized(p *prepared) (fingerprint, text string) {
+	if !p.normOK || p.normSrc != p.stmt.Source {
+		p.normFP, p.normText = s.c.srv.normalize(p.stmt.Source)
+		p.normSrc, p.normOK = p.stmt.Source, true
+	}
+	return p.normFP, p.normText
+}
+
 // auditUnparsed records a statement the gateway could not parse or
 // translate (called where parsing fails, for Query and Parse messages):
 // outcome is the error's SQLSTATE, no relations, no label. Its text is
@@ -126,9 +147,9 @@ func (s *session) auditUnparsed(text string, err error) {
 	rec := AuditRecord{
 		At:              time.Now(),
 		User:            s.c.user,
-		Role:            s.acl.roleNames(),
-		ApplicationName: s.settings.get("application_name"),
-		ClientAddr:      clientIP(s.c.nc.RemoteAddr()),
+		Role:            s.roleNames(),
+		ApplicationName: s.settings.vals["application_name"],
+		ClientAddr:      s.c.clientAddr(),
 		SQLState:        asPG(err).Code,
 	}
 	rec.Fingerprint, rec.Statement = s.c.srv.normalize(text)

@@ -42,6 +42,17 @@ type conn struct {
 
 	mu     sync.Mutex
 	cancel context.CancelFunc // of the running statement, nil when idle
+
+	clientIP string // the client's IP address (audit records), once known
+}
+
+// clientAddr is the client's IP address, computed once: the remote
+// address of a connection never changes (TLS wraps the same socket).
+func (c *conn) clientAddr() string {
+	if c.clientIP == "" {
+		c.clientIP = clientIP(c.nc.RemoteAddr())
+	}
+	return c.clientIP
 }
 
 // errMessageTooLarge is returned by the bounded reader for a message whose

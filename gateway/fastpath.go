@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	"github.com/dolthub/go-mysql-server/sql"
+	"github.com/jackc/pgproto3/v2"
 
 	"github.com/dualgate/dualgate/gateway/dialect"
 )
@@ -94,7 +95,8 @@ func (s *session) fastLookup(p *portal, describe bool) (handled bool, err error)
 		}
 	}
 	tsch := t.Schema()
-	var idx []int
+	idx := s.fastIdx[:0]
+	defer func() { s.fastIdx = idx[:0] }()
 	if lk.Columns == nil {
 		for i := range tsch {
 			idx = append(idx, i)
@@ -163,18 +165,17 @@ func (s *session) fastLookup(p *portal, describe bool) (handled bool, err error)
 	}
 	var n uint64
 	if found {
-		out := make([]any, 0, len(fields))
+		out := s.fastOut[:0]
 		for _, j := range idx {
 			out = append(out, row[j])
 		}
 		if labelCols {
 			out = append(out, l.Authority, int64(l.AsOf))
 		}
-		oids := make([]uint32, len(fields))
-		for i, f := range fields {
-			oids[i] = f.DataTypeOID
-		}
-		if err := s.sendRow(out, oids, p.formats); err != nil {
+		err := s.sendRow(out, p.prep.fieldOIDs(fields), p.formats)
+		clear(out) // keep no row values alive between statements
+		s.fastOut = out[:0]
+		if err != nil {
 			return true, err
 		}
 		n = 1
@@ -185,6 +186,23 @@ func (s *session) fastLookup(p *portal, describe bool) (handled bool, err error)
 		m.FastPathHit()
 	}
 	return true, s.complete(commandTag("SELECT", n), &l)
+}
+
+// fieldOIDs returns the type OIDs of fields, kept on p while fields are
+// the same slice (p.fields, built once per statement): compared by
+// identity and length, so new fields always get new OIDs.
+func (p *prepared) fieldOIDs(fields []pgproto3.FieldDescription) []uint32 {
+	if len(fields) == 0 {
+		return nil
+	}
+	if len(p.fastFields) != len(fields) || &p.fastFields[0] != &fields[0] {
+		oids := make([]uint32, len(fields))
+		for i, f := range fields {
+			oids[i] = f.DataTypeOID
+		}
+		p.fastFields, p.fastOIDs = fields, oids
+	}
+	return p.fastOIDs
 }
 
 // FastPathHits counts queries answered by the point-lookup fast path.

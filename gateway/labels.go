@@ -95,7 +95,10 @@ type namedFreshness struct {
 // dualgate.stale_policy = canonical, yields a *staleFallback naming the
 // projections to compute from canonical instead (see stale.go).
 func (s *session) checkStaleness(l *label) error {
-	bound, _ := parseDuration(s.settings.get("dualgate.max_staleness"))
+	if len(l.freshness) == 0 {
+		return nil
+	}
+	bound := s.settings.maxStaleness()
 	canonicalPolicy := s.settings.get("dualgate.stale_policy") == "canonical"
 	var fb *staleFallback
 	for _, nf := range l.freshness {
@@ -207,7 +210,7 @@ func (s *session) labelRead(ctx context.Context, st *dialect.Statement, read str
 	}
 	if authoritative {
 		l.Authority = "authoritative"
-		l.Notice = fmt.Sprintf("authoritative: %s as of commit %d", strings.Join(l.Relations, ", "), l.AsOf)
+		l.Notice = "authoritative: " + strings.Join(l.Relations, ", ") + " as of commit " + strconv.FormatUint(l.AsOf, 10)
 		if len(asOfs) > 1 {
 			l.Notice = fmt.Sprintf("authoritative: %s at several commits (time travel per table), head commit %d", strings.Join(l.Relations, ", "), l.AsOf)
 		}

@@ -41,11 +41,18 @@ type session struct {
 	skipToSync bool
 
 	rowBuf    []byte // reused DataRow encoding buffer
+	fastIdx   []int  // reused by the fast path: result column positions
+	fastOut   []any  // reused by the fast path: the row sent
 	lastLabel *label // label of the last result (dualgate.last_result)
 	obs       stmtObservation
-	acl       *principal  // who the session is, for access control and masks (access.go)
-	aud       auditState  // the audited statement's completion (audit.go)
-	fwd       *forwarding // sidecar role: the link to the primary (forward.go); nil otherwise
+	acl       *principal // who the session is, for access control and masks (access.go)
+	aud       auditState // the audited statement's completion (audit.go)
+	audRoles  struct {   // roleNames' cache (audit.go)
+		of    *principal
+		names string
+		ok    bool
+	}
+	fwd *forwarding // sidecar role: the link to the primary (forward.go); nil otherwise
 }
 
 // prepared is a statement made by Parse.
@@ -54,6 +61,15 @@ type prepared struct {
 	params    []uint32 // parameter types, after inference
 	described bool
 	fields    []pgproto3.FieldDescription // result columns, nil if none
+
+	// The audit fingerprint and masked text of stmt.Source (audit.go).
+	normOK                    bool
+	normSrc, normFP, normText string
+
+	// fastOIDs are the type OIDs of fastFields (fastpath.go), the
+	// result fields the fast path last answered with.
+	fastFields []pgproto3.FieldDescription
+	fastOIDs   []uint32
 }
 
 // portal is a bound statement, possibly partly executed (PortalSuspended).
@@ -396,10 +412,11 @@ func (s *session) bind(m *pgproto3.Bind) error {
 	if err := s.describeStatement(p); err != nil {
 		return err
 	}
-	var bindings map[string]sqlparser.Expr
+	// The engine's bindings are built when the engine runs the portal
+	// (portal.engineBindings): the fast path reads values only. Every
+	// value is checked here, so a bad one still fails the Bind.
 	var values []any
 	if len(m.Parameters) > 0 {
-		bindings = make(map[string]sqlparser.Expr, len(m.Parameters))
 		values = make([]any, len(m.Parameters))
 	}
 	for i, raw := range m.Parameters {
@@ -414,18 +431,16 @@ func (s *session) bind(m *pgproto3.Bind) error {
 				return pe
 			}
 		}
-		e, err := bindExpr(v)
-		if err != nil {
+		if err := bindable(v); err != nil {
 			return pgerror.New(pgerror.InvalidParameterValue, "parameter $%d: %v", i+1, err)
 		}
-		bindings["v"+strconv.Itoa(i+1)] = e
 		values[i] = v
 	}
 	formats := append([]int16(nil), m.ResultFormatCodes...)
 	if old := s.portals[m.DestinationPortal]; old != nil {
 		old.closeCursor()
 	}
-	s.portals[m.DestinationPortal] = &portal{prep: p, bindings: bindings, values: values, formats: formats}
+	s.portals[m.DestinationPortal] = &portal{prep: p, values: values, formats: formats}
 	return s.c.send(&pgproto3.BindComplete{})
 }
 
@@ -442,6 +457,46 @@ func formatAt(codes []int16, i int) int16 {
 		return codes[i]
 	}
 	return 0
+}
+
+// engineBindings are the portal's parameters as engine literals (v1, v2,
+// ...), built on first use; nil without parameters. Bind checked every
+// value with bindable, so building them cannot fail.
+func (p *portal) engineBindings() (map[string]sqlparser.Expr, error) {
+	if p.bindings != nil || len(p.values) == 0 {
+		return p.bindings, nil
+	}
+	b := make(map[string]sqlparser.Expr, len(p.values))
+	for i, v := range p.values {
+		e, err := bindExpr(v)
+		if err != nil {
+			return nil, pgerror.New(pgerror.InvalidParameterValue, "parameter $%d: %v", i+1, err)
+		}
+		b["v"+strconv.Itoa(i+1)] = e
+	}
+	p.bindings = b
+	return b, nil
+}
+
+// bindable reports the error bindExpr would return for v, without
+// building the literal.
+func bindable(v any) error {
+	switch x := v.(type) {
+	case nil, bool, int64, int32, int16, int, decimal.Decimal, string, []byte, time.Time, fmt.Stringer:
+		return nil
+	case float32:
+		return floatBindable(float64(x))
+	case float64:
+		return floatBindable(x)
+	}
+	return fmt.Errorf("unsupported parameter value of type %T", v)
+}
+
+func floatBindable(f float64) error {
+	if math.IsNaN(f) || math.IsInf(f, 0) {
+		return fmt.Errorf("%v cannot be stored: the engine has no NaN or infinite floats", f)
+	}
+	return nil
 }
 
 // bindExpr turns a decoded parameter into an engine literal.
@@ -478,8 +533,8 @@ func bindExpr(v any) (sqlparser.Expr, error) {
 }
 
 func floatExpr(f float64) (sqlparser.Expr, error) {
-	if math.IsNaN(f) || math.IsInf(f, 0) {
-		return nil, fmt.Errorf("%v cannot be stored: the engine has no NaN or infinite floats", f)
+	if err := floatBindable(f); err != nil {
+		return nil, err
 	}
 	s := strconv.FormatFloat(f, 'e', -1, 64)
 	return sqlparser.NewFloatVal([]byte(s)), nil
@@ -647,7 +702,11 @@ func (s *session) runPortal(p *portal, maxRows int64, describe bool) (err error)
 		return s.show(st.Show, describe, p.formats)
 	case dialect.KindCall:
 		p.done = true
-		return s.call(st, p.bindings, describe)
+		b, err := p.engineBindings()
+		if err != nil {
+			return err
+		}
+		return s.call(st, b, describe)
 	}
 	p.done = true
 	tag, err := s.runSessionStatement(st)
@@ -874,8 +933,13 @@ func (s *session) runEngine(p *portal, maxRows int64, describe bool) error {
 			return err
 		}
 	}
+	bindings, err := p.engineBindings()
+	if err != nil {
+		release()
+		return err
+	}
 	sctx := s.eng.context(ctx, st.Engine)
-	sch, iter, err := s.eng.run(sctx, st.Engine, p.bindings)
+	sch, iter, err := s.eng.run(sctx, st.Engine, bindings)
 	if err != nil {
 		err = contextError(sctx, err)
 		release()

@@ -78,13 +78,14 @@ func parseDuration(v string) (time.Duration, error) {
 	if err != nil || n < 0 {
 		return 0, fmt.Errorf("expected a duration such as 500, 250ms, 5s, 2min")
 	}
-	unit := map[string]time.Duration{"": time.Millisecond, "us": time.Microsecond, "ms": time.Millisecond, "s": time.Second, "min": time.Minute, "h": time.Hour, "d": 24 * time.Hour}
-	u, ok := unit[strings.TrimSpace(v[i:])]
+	u, ok := durationUnits[strings.TrimSpace(v[i:])]
 	if !ok {
 		return 0, fmt.Errorf("unknown unit %q: use us, ms, s, min, h or d", v[i:])
 	}
 	return time.Duration(n * float64(u)), nil
 }
+
+var durationUnits = map[string]time.Duration{"": time.Millisecond, "us": time.Microsecond, "ms": time.Millisecond, "s": time.Second, "min": time.Minute, "h": time.Hour, "d": 24 * time.Hour}
 
 func formatDuration(d time.Duration) string {
 	switch {
@@ -206,6 +207,29 @@ var reportedSettings = []string{"server_version", "server_encoding", "client_enc
 // settings holds one session's values by lower-case name.
 type settings struct {
 	vals map[string]string
+
+	// Parsed forms of settings read on every statement, each valid for
+	// the raw value it was parsed from (compared on every use, so a value
+	// changed by any path, SET, RESET, ROLLBACK or a direct vals write,
+	// is never served stale).
+	timeout, staleness parsedDuration
+}
+
+// parsedDuration caches parseDuration of one raw setting value.
+type parsedDuration struct {
+	raw   string
+	d     time.Duration
+	valid bool
+}
+
+// get returns parseDuration(raw), parsing only when raw changed.
+func (p *parsedDuration) get(raw string) time.Duration {
+	if p.valid && p.raw == raw {
+		return p.d
+	}
+	d, _ := parseDuration(raw)
+	p.raw, p.d, p.valid = raw, d, true
+	return d
 }
 
 func newSettings(version string) *settings {
@@ -296,6 +320,10 @@ func (s *settings) all() [][3]string {
 }
 
 func (s *settings) statementTimeout() time.Duration {
-	d, _ := parseDuration(s.get("statement_timeout"))
-	return d
+	return s.timeout.get(s.vals["statement_timeout"])
+}
+
+// maxStaleness is dualgate.max_staleness (0: no bound).
+func (s *settings) maxStaleness() time.Duration {
+	return s.staleness.get(s.vals["dualgate.max_staleness"])
 }

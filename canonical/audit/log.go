@@ -87,6 +87,8 @@ type Log struct {
 	head   [32]byte
 	closed bool
 	err    error // first write error: the trail then refuses appends
+
+	buf []byte // the writer's record encoding scratch (pebble copies what Set gets)
 }
 
 type item struct {
@@ -289,7 +291,7 @@ func (l *Log) commit(items []item) {
 		r.At = r.At.UTC()
 		var h [32]byte
 		var v []byte
-		h, v, err = chainBody(head, r)
+		h, v, err = chainBody(head, r, &l.buf)
 		if err != nil {
 			break
 		}
@@ -322,25 +324,31 @@ func (l *Log) commit(items []item) {
 // chain sets r's prev_hash and hash (SHA-256 over prev and r's JSON
 // without its hash) and returns the hash.
 func chain(prev [32]byte, r *Record) ([32]byte, error) {
-	h, _, err := chainBody(prev, r)
+	h, _, err := chainBody(prev, r, nil)
 	return h, err
 }
 
 // chainBody is chain that also returns r's JSON with the hash, encoded
 // once: hash is the last field, so the stored form is the hashed body with
-// the empty hash filled in (json.Marshal(r) gives the same bytes).
-func chainBody(prev [32]byte, r *Record) ([32]byte, []byte, error) {
+// the empty hash filled in (json.Marshal(r) gives the same bytes). buf,
+// if not nil, is scratch space reused across calls: the result aliases it
+// until the next call.
+func chainBody(prev [32]byte, r *Record, buf *[]byte) ([32]byte, []byte, error) {
 	r.PrevHash = hex.EncodeToString(prev[:])
 	r.Hash = ""
-	body, err := json.Marshal(r)
+	// The hash input is prev followed by the body: encode the body right
+	// after prev in one buffer and hash it in one call.
+	var in []byte
+	if buf != nil {
+		in = (*buf)[:0]
+	}
+	in = append(in, prev[:]...)
+	in, err := appendRecord(in, r)
 	if err != nil {
 		return [32]byte{}, nil, err
 	}
-	h := sha256.New()
-	h.Write(prev[:])
-	h.Write(body)
-	var out [32]byte
-	copy(out[:], h.Sum(nil))
+	body := in[len(prev):]
+	out := sha256.Sum256(in)
 	r.Hash = hex.EncodeToString(out[:])
 	const tail = `"hash":""}`
 	if !bytes.HasSuffix(body, []byte(tail)) {
@@ -349,6 +357,9 @@ func chainBody(prev [32]byte, r *Record) ([32]byte, []byte, error) {
 	stored := append(body[:len(body)-len(`""}`)], '"')
 	stored = append(stored, r.Hash...)
 	stored = append(stored, '"', '}')
+	if buf != nil {
+		*buf = in[:0]
+	}
 	return out, stored, nil
 }
 
