@@ -28,8 +28,11 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
+	"strings"
 	"sync"
 	"time"
+	"unicode/utf8"
 
 	"github.com/cockroachdb/pebble/v2"
 	"github.com/rs/zerolog"
@@ -334,6 +337,7 @@ func chain(prev [32]byte, r *Record) ([32]byte, error) {
 // if not nil, is scratch space reused across calls: the result aliases it
 // until the next call.
 func chainBody(prev [32]byte, r *Record, buf *[]byte) ([32]byte, []byte, error) {
+	r.validUTF8()
 	r.PrevHash = hex.EncodeToString(prev[:])
 	r.Hash = ""
 	// The hash input is prev followed by the body: encode the body right
@@ -361,6 +365,30 @@ func chainBody(prev [32]byte, r *Record, buf *[]byte) ([32]byte, []byte, error) 
 		*buf = in[:0]
 	}
 	return out, stored, nil
+}
+
+// validUTF8 replaces each invalid UTF-8 sequence in r's text with U+FFFD
+// before r is hashed. JSON can only hold valid UTF-8: the encoder writes a
+// bad byte as the escape \ufffd, and a record read back and re-encoded by
+// Verify writes the decoded U+FFFD as plain UTF-8 instead, so a record
+// hashed over invalid text could never verify. Statement text comes from
+// clients (a bytea literal in a non-UTF-8 client encoding, a fuzzer) and
+// must not be able to break the chain.
+func (r *Record) validUTF8() {
+	for _, f := range []*string{&r.User, &r.Role, &r.Application, &r.ClientAddr, &r.Fingerprint, &r.Statement, &r.Authority, &r.SQLState, &r.Via} {
+		if !utf8.ValidString(*f) {
+			*f = strings.ToValidUTF8(*f, "\uFFFD")
+		}
+	}
+	copied := false
+	for i, rel := range r.Relations {
+		if !utf8.ValidString(rel) {
+			if !copied { // the slice is the caller's
+				r.Relations, copied = slices.Clone(r.Relations), true
+			}
+			r.Relations[i] = strings.ToValidUTF8(rel, "\uFFFD")
+		}
+	}
 }
 
 // Scan calls fn for every record in order until it returns false.

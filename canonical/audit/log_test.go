@@ -150,3 +150,41 @@ func TestStoredFormIsMarshal(t *testing.T) {
 		t.Fatalf("stored %s\nwant   %s", stored, want)
 	}
 }
+
+// TestInvalidUTF8Verifies appends records whose text is not valid UTF-8
+// (as a client can send): they are stored with U+FFFD in place of the bad
+// bytes and the chain verifies, before and after a restart.
+func TestInvalidUTF8Verifies(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	l, err := Open(dir, Options{Logger: zerolog.Nop()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rels := []string{"canonical.a\xffb"}
+	l.Append(Record{At: time.Now(), User: "al\xc3", Statement: "SELECT '\xff\xfe'", Relations: rels, SQLState: "00000"})
+	l.Append(Record{At: time.Now(), User: "bob", Statement: "SELECT 1"})
+	if err := l.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if rels[0] != "canonical.a\xffb" {
+		t.Fatalf("the caller's relations were changed: %q", rels)
+	}
+	rs := records(t, l)
+	if len(rs) != 2 || rs[0].Statement != "SELECT '\uFFFD'" || rs[0].User != "al\uFFFD" || rs[0].Relations[0] != "canonical.a\uFFFDb" {
+		t.Fatalf("stored records: %+v", rs)
+	}
+	if res, err := l.Verify(ctx); err != nil || !res.OK || res.Records != 2 {
+		t.Fatalf("verify: %+v %v", res, err)
+	}
+	if err := l.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if l, err = Open(dir, Options{Logger: zerolog.Nop()}); err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	if res, err := l.Verify(ctx); err != nil || !res.OK {
+		t.Fatalf("verify after restart: %+v %v", res, err)
+	}
+}
