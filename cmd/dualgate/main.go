@@ -53,6 +53,18 @@ func newRoot() *cobra.Command {
 	return root
 }
 
+// validateOnlyKey, set in a command's context (tests: the README's command
+// lines), makes serve, demo and sidecar stop once their flags, catalog,
+// users file and gateway configuration have passed the checks a real start
+// makes, before any store, listener or connection is opened.
+type validateOnlyKey struct{}
+
+// validateOnly reports whether ctx asks for validation only.
+func validateOnly(ctx context.Context) bool {
+	v, _ := ctx.Value(validateOnlyKey{}).(bool)
+	return v
+}
+
 // serveOptions are the flags of `dualgate serve` (and `demo`).
 type serveOptions struct {
 	listen, data, catalog, redis, admin string
@@ -171,6 +183,9 @@ func newDemo() *cobra.Command {
 				return err
 			}
 			if d.generateOnly != "" {
+				if validateOnly(cmd.Context()) {
+					return nil
+				}
 				return d.generate(cmd.Context(), cmd.OutOrStdout())
 			}
 			o.trust = true
@@ -261,6 +276,10 @@ func runServe(ctx context.Context, o *serveOptions, cat *catalog.Catalog, log ze
 	if err != nil {
 		return err
 	}
+	if validateOnly(ctx) {
+		_, err := gateway.NewServer(cfg, nil)
+		return err
+	}
 	if o.redis != "" && cat == nil {
 		log.Warn().Str("redis", o.redis).Msg("--redis has no effect without --catalog: there are no projections to serve")
 	}
@@ -333,6 +352,14 @@ func runSidecar(ctx context.Context, o *serveOptions, cat *catalog.Catalog, log 
 	if err != nil {
 		return err
 	}
+	opts := sidecar.Options{Primary: o.primary, Redis: o.redis, Catalog: cat, Log: log}
+	if validateOnly(ctx) {
+		if err := sidecar.CheckOptions(opts); err != nil {
+			return err
+		}
+		_, err := gateway.NewServer(cfg, nil)
+		return err
+	}
 	adm := newAdmin(o, nil)
 	stopAdmin, err := o.startAdmin(adm, log)
 	if err != nil {
@@ -341,7 +368,7 @@ func runSidecar(ctx context.Context, o *serveOptions, cat *catalog.Catalog, log 
 	defer stopAdmin()
 	eng := gateway.NewEngine()
 	defer eng.Close()
-	sc, err := sidecar.Open(ctx, eng, sidecar.Options{Primary: o.primary, Redis: o.redis, Catalog: cat, Log: log})
+	sc, err := sidecar.Open(ctx, eng, opts)
 	if err != nil {
 		return err
 	}
