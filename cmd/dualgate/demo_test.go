@@ -25,6 +25,13 @@ import (
 // edit, when given, changes the demo catalog first.
 func startDemo(t *testing.T, dir string, d *demoOptions, edit ...func(*catalog.Catalog)) (string, demoLoad, func()) {
 	t.Helper()
+	return startDemoServe(t, dir, d, nil, edit...)
+}
+
+// startDemoServe is startDemo with the serve flags changed by serve first
+// (e.g. --redis).
+func startDemoServe(t *testing.T, dir string, d *demoOptions, serve func(*serveOptions), edit ...func(*catalog.Catalog)) (string, demoLoad, func()) {
+	t.Helper()
 	cat, err := catalog.LoadFS(testdata.Catalog, "catalog")
 	if err != nil {
 		t.Fatal(err)
@@ -36,6 +43,9 @@ func startDemo(t *testing.T, dir string, d *demoOptions, edit ...func(*catalog.C
 	loaded := make(chan demoLoad, 1)
 	d.out, d.onLoaded = &out, func(l demoLoad) { loaded <- l }
 	o := &serveOptions{listen: "127.0.0.1:0", data: dir, trust: true, shutdownGrace: 2 * time.Second, maxMessage: 1 << 20, demo: d.load}
+	if serve != nil {
+		serve(o)
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	addr := make(chan string, 1)
 	done := make(chan error, 1)
