@@ -78,9 +78,11 @@ type serveOptions struct {
 	// onAdmin, when set (tests), is told the admin listener's address.
 	onAdmin func(net.Addr)
 	// demo, when set (`dualgate demo`, see demo.go), runs once the store is
-	// open: it loads the demo history and starts the live trickle; runServe
-	// defers the returned stop.
-	demo func(ctx context.Context, side *primary.Side, log zerolog.Logger) (stop func(), err error)
+	// open and the gateway accepts clients at addr (the demo's marketplace
+	// files are loaded with COPY over the wire), before the pipelines'
+	// background work starts and before ready is told: it loads the demo
+	// history and starts the live trickle; runServe defers the returned stop.
+	demo func(ctx context.Context, side *primary.Side, addr string, log zerolog.Logger) (stop func(), err error)
 }
 
 func (o *serveOptions) register(fs *pflag.FlagSet) {
@@ -308,13 +310,6 @@ func runServe(ctx context.Context, o *serveOptions, cat *catalog.Catalog, log ze
 		defer adm.attachSide(side)() // detached before the store closes
 		side.Configure(&cfg)
 		log.Info().Str("catalog", cat.Summary()).Uint64("commit_id", side.Head()).Str("data", o.data).Msg("catalog loaded, canonical store open")
-		if o.demo != nil {
-			stop, err := o.demo(ctx, side, log)
-			if err != nil {
-				return err
-			}
-			defer stop()
-		}
 	}
 	adm.configure(&cfg)
 	srv, err := gateway.NewServer(cfg, eng)
@@ -324,16 +319,27 @@ func runServe(ctx context.Context, o *serveOptions, cat *catalog.Catalog, log ze
 	if err := srv.Listen(); err != nil {
 		return err
 	}
-	if ready != nil {
-		ready(srv.Addr())
-	}
 	ctx, stop := signal.NotifyContext(ctx, syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
 	adm.setServer(srv, ctx)
+	served := make(chan error, 1)
+	go func() { served <- srv.Serve(ctx) }()
+	if o.demo != nil && side != nil {
+		stopDemo, err := o.demo(ctx, side, srv.Addr().String(), log)
+		if err != nil {
+			stop()
+			<-served
+			return err
+		}
+		defer stopDemo()
+	}
+	if ready != nil {
+		ready(srv.Addr())
+	}
 	if side != nil {
 		side.Run(ctx)
 	}
-	err = srv.Serve(ctx)
+	err = <-served
 	log.Info().Msg("stopped")
 	return err
 }
