@@ -515,7 +515,8 @@ func readmeCommands(blocks []readmeBlock) (cmds [][]string, lines []int) {
 // real ones (the README's own catalog for library.yaml, the demo catalog
 // for other catalogs, a users file, temporary directories). Inline
 // `dualgate …` commands in the text are checked for their subcommand and
-// flag names.
+// flag names. The Makefile's `make run` line (the README's start command)
+// is validated the same way.
 func TestReadmeCommands(t *testing.T) {
 	blocks, prose := readmeBlocks(t)
 	dir := t.TempDir()
@@ -573,11 +574,22 @@ func TestReadmeCommands(t *testing.T) {
 		return out.String(), err
 	}
 	cmds, lines := readmeCommands(blocks)
+	// `make run`, the README's start command, runs the Makefile's
+	// `go run ./cmd/dualgate …` line.
+	makefile, err := os.ReadFile(filepath.Join("..", "..", "Makefile"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, l := range strings.Split(string(makefile), "\n") {
+		if _, args, ok := strings.Cut(l, " ./cmd/dualgate "); ok && strings.Contains(l, " run ") {
+			cmds, lines = append(cmds, append([]string{"dualgate"}, shellWords(args)...)), append(lines, -(i+1))
+		}
+	}
 	seen := map[string]bool{}
 	for i, w := range cmds {
 		out, err := run(w)
 		if err != nil {
-			t.Errorf("README.md line %d: %s: %v\n%s", lines[i], strings.Join(w, " "), err, out)
+			t.Errorf("README.md line %d (negative: Makefile line): %s: %v\n%s", lines[i], strings.Join(w, " "), err, out)
 			continue
 		}
 		seen[w[1]] = true
@@ -598,9 +610,9 @@ func TestReadmeCommands(t *testing.T) {
 			}
 		}
 	}
-	for _, want := range []string{"check", "serve", "sidecar"} {
+	for _, want := range []string{"check", "serve", "sidecar", "demo"} {
 		if !seen[want] {
-			t.Errorf("no `dualgate %s` command line validated in README.md's code blocks", want)
+			t.Errorf("no `dualgate %s` command line validated in README.md's code blocks or make run", want)
 		}
 	}
 	// Inline commands: the subcommand and every flag named exist.
