@@ -10,6 +10,8 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"regexp"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -62,6 +64,7 @@ type demoLoad struct {
 	Orders, Days, Batches, Rows       int
 	Committed, Duplicates, Quarantine int
 	Corrections                       int
+	SettlementFiles                   int // marketplace files COPYed over the wire
 	LegacyRows                        int // rows published to the legacy mart
 	BasketEvents                      int // basket events of the history, written once the gateway listens
 	Took                              time.Duration
@@ -135,12 +138,16 @@ func (d *demoOptions) gatewayAddr(ctx context.Context) (string, error) {
 // runs before the store closes).
 //
 // The sources' events are ingested through the pipeline in-process (as
-// connectors calling Ingest); basket events go to the non-authoritative
-// serving table serving.basket_events the way the web and app backends
-// write it: COPY over the wire as web_backend, which can only start once
-// the gateway listens (after load returns), so the history's basket events
-// are spooled to a temporary file until then.
-func (d *demoOptions) load(ctx context.Context, side *primary.Side, log zerolog.Logger) (func(), error) {
+// connectors calling Ingest), except the marketplaces' settlement files,
+// which settlement_sftp loads the way a file connector does: each file one
+// COPY … (FORMAT csv, HEADER) over the wire to the gateway at addr (which
+// accepts clients while the history loads), in delivery order with the
+// rest. Basket events go to the non-authoritative serving table
+// serving.basket_events the way the web and app backends write it: COPY
+// over the wire as web_backend, once the gateway is ready (after load
+// returns), so the history's basket events are spooled to a temporary file
+// until then.
+func (d *demoOptions) load(ctx context.Context, side *primary.Side, addr string, log zerolog.Logger) (func(), error) {
 	p := side.Pipeline()
 	start := time.Now()
 	if recs, err := p.Store().ScanRaw(ctx, demodata.SrcOrders, 1, 1); err != nil {
@@ -155,6 +162,13 @@ func (d *demoOptions) load(ctx context.Context, side *primary.Side, log zerolog.
 	g := d.generator(start)
 	days := g.Days()
 	sum := demoLoad{Orders: d.orders, Days: days}
+	files := newSettlementLoader(addr, p.Catalog(), log)
+	closeFiles := true
+	defer func() {
+		if closeFiles {
+			files.close()
+		}
+	}()
 	spool, err := os.CreateTemp("", "dualgate-demo-baskets-*.csv")
 	if err != nil {
 		return nil, fmt.Errorf("demo basket spool: %w", err)
@@ -184,7 +198,14 @@ func (d *demoOptions) load(ctx context.Context, side *primary.Side, log zerolog.
 					sum.BasketEvents += len(b.Rows)
 					continue
 				}
-				rep, err := p.Ingest(ctx, b.Source, b.Rows, connectorUser[b.Source])
+				var rep ingest.Report
+				var err error
+				if b.Source == demodata.SrcSettlements {
+					rep, err = files.load(ctx, b)
+					sum.SettlementFiles++
+				} else {
+					rep, err = p.Ingest(ctx, b.Source, b.Rows, connectorUser[b.Source])
+				}
 				if err != nil {
 					return nil, fmt.Errorf("demo history day %d: %w", day, err)
 				}
@@ -226,14 +247,15 @@ func (d *demoOptions) load(ctx context.Context, side *primary.Side, log zerolog.
 		fmt.Fprintf(d.out, "\nPublished the legacy finance mart (%d rows, with its known defects: a missing day, a double count, APAC rounding) to finance_mart.daily_recognized_sales.\n", n)
 	}
 	sum.Took = time.Since(start)
-	fmt.Fprintf(d.out, "\nLoaded %d days of retailer history (%d orders): %d rows in %d batches, %d committed, %d duplicates, %d quarantined, %d steward corrections; took %s (head is commit %d).\n",
-		sum.Days, sum.Orders, sum.Rows, sum.Batches, sum.Committed, sum.Duplicates, sum.Quarantine, sum.Corrections,
+	fmt.Fprintf(d.out, "\nLoaded %d days of retailer history (%d orders): %d rows in %d batches (%d of them marketplace files COPYed by settlement_sftp), %d committed, %d duplicates, %d quarantined, %d steward corrections; took %s (head is commit %d).\n",
+		sum.Days, sum.Orders, sum.Rows, sum.Batches, sum.SettlementFiles, sum.Committed, sum.Duplicates, sum.Quarantine, sum.Corrections,
 		sum.Took.Round(time.Millisecond), side.Head())
 	fmt.Fprintf(d.out, "The web and app backends write %d basket events of the history to serving.basket_events as soon as the gateway listens.\n", sum.BasketEvents)
 	if d.onLoaded != nil {
 		d.onLoaded(sum)
 	}
 	tctx, cancel := context.WithCancel(ctx)
+	closeFiles = false // the trickle loads the next files; stop closes it
 	var wg sync.WaitGroup
 	bw := &basketWriter{queue: make(chan [][]any, 256), log: log}
 	keepSpool = true
@@ -253,16 +275,16 @@ func (d *demoOptions) load(ctx context.Context, side *primary.Side, log zerolog.
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			trickle(tctx, p, g, d.trickleEvery, d.trickleOrders, bw, legacy, log)
+			trickle(tctx, p, g, d.trickleEvery, d.trickleOrders, bw, files, legacy, log)
 		}()
 	}
-	return func() { cancel(); wg.Wait() }, nil
+	return func() { cancel(); wg.Wait(); files.close() }, nil
 }
 
 // trickle ingests what the generator delivers in real time until ctx ends;
-// basket events go to bw, and every legacy.every ticks the legacy mart's
-// job runs again.
-func trickle(ctx context.Context, p *ingest.Pipeline, g *demodata.Generator, every time.Duration, orders int, bw *basketWriter, legacy *legacyJob, log zerolog.Logger) {
+// marketplace files go to files (COPY over the wire), basket events to bw,
+// and every legacy.every ticks the legacy mart's job runs again.
+func trickle(ctx context.Context, p *ingest.Pipeline, g *demodata.Generator, every time.Duration, orders int, bw *basketWriter, files *settlementLoader, legacy *legacyJob, log zerolog.Logger) {
 	t := time.NewTicker(every)
 	defer t.Stop()
 	ticks := 0
@@ -277,6 +299,12 @@ func trickle(ctx context.Context, p *ingest.Pipeline, g *demodata.Generator, eve
 				}
 				if b.Serving {
 					bw.send(b.Rows)
+					continue
+				}
+				if b.Source == demodata.SrcSettlements {
+					if _, err := files.load(ctx, b); err != nil && ctx.Err() == nil {
+						log.Error().Err(err).Str("file", b.Name).Msg("demo marketplace file not loaded")
+					}
 					continue
 				}
 				if _, err := p.Ingest(ctx, b.Source, b.Rows, connectorUser[b.Source]); err != nil && ctx.Err() == nil {
@@ -332,6 +360,79 @@ func (j *legacyJob) publish(ctx context.Context, g *demodata.Generator, now time
 		j.onPublish(n)
 	}
 	return n, nil
+}
+
+// settlementLoader is the marketplaces' file connector (settlement_sftp):
+// it loads each settlement file with one COPY raw.marketplace_settlements
+// … FROM STDIN (FORMAT csv, HEADER) over the wire, as a file connector
+// would, on one connection opened at the first file. Used by one goroutine
+// at a time (the history's load, then the trickle).
+type settlementLoader struct {
+	addr string
+	cols []string
+	conn *pgconn.PgConn
+	log  zerolog.Logger
+	// last is the ingest NOTICE of the last COPY.
+	last string
+}
+
+// newSettlementLoader returns the file connector of the gateway at addr,
+// copying the catalog's columns of raw.marketplace_settlements.
+func newSettlementLoader(addr string, cat *catalog.Catalog, log zerolog.Logger) *settlementLoader {
+	l := &settlementLoader{addr: addr, log: log}
+	for _, c := range cat.Source(demodata.SrcSettlements).Columns {
+		l.cols = append(l.cols, c.Name)
+	}
+	return l
+}
+
+// ingestNotice parses the pipeline's NOTICE for a COPY into raw (see
+// ingest.Report.Notice).
+var ingestNotice = regexp.MustCompile(`^ingested (\d+) rows? from \S+: (\d+) committed .*?, (\d+) unchanged, (\d+) duplicates?, (\d+) quarantined`)
+
+// load COPYs one file (b.Rows, the source's columns) and returns what the
+// pipeline reported for it.
+func (l *settlementLoader) load(ctx context.Context, b demodata.Batch) (ingest.Report, error) {
+	rep := ingest.Report{Source: b.Source}
+	if l.conn == nil {
+		cfg, err := pgconn.ParseConfig("postgres://" + connectorUser[demodata.SrcSettlements] + "@" + l.addr + "/dualgate?sslmode=disable&application_name=demo_settlement_sftp")
+		if err != nil {
+			return rep, err
+		}
+		cfg.OnNotice = func(_ *pgconn.PgConn, n *pgconn.Notice) { l.last = n.Message }
+		if l.conn, err = pgconn.ConnectConfig(ctx, cfg); err != nil {
+			return rep, fmt.Errorf("settlement_sftp: %w", err)
+		}
+	}
+	var buf bytes.Buffer
+	if err := demodata.WriteCSV(&buf, l.cols, b.Rows); err != nil {
+		return rep, err
+	}
+	l.last = ""
+	copySQL := "COPY raw." + demodata.SrcSettlements + " (" + strings.Join(l.cols, ", ") + ") FROM STDIN (FORMAT csv, HEADER)"
+	if _, err := l.conn.CopyFrom(ctx, &buf, copySQL); err != nil {
+		if l.conn.IsClosed() {
+			l.conn = nil // the next file reconnects
+		}
+		return rep, fmt.Errorf("settlement file %s: %w", b.Name, err)
+	}
+	m := ingestNotice.FindStringSubmatch(l.last)
+	if m == nil {
+		l.log.Warn().Str("file", b.Name).Str("notice", l.last).Msg("demo marketplace file: no ingest summary from the gateway")
+		rep.Received = len(b.Rows)
+		return rep, nil
+	}
+	n := func(i int) int { v, _ := strconv.Atoi(m[i]); return v }
+	rep.Received, rep.Committed, rep.Unchanged, rep.Duplicates, rep.Quarantined = n(1), n(2), n(3), n(4), n(5)
+	return rep, nil
+}
+
+// close ends the connector's connection.
+func (l *settlementLoader) close() {
+	if l.conn != nil {
+		l.conn.Close(context.Background())
+		l.conn = nil
+	}
 }
 
 // basketWriter is the digital channel's backend: it writes basket events

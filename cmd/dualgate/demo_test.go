@@ -25,6 +25,13 @@ import (
 // edit, when given, changes the demo catalog first.
 func startDemo(t *testing.T, dir string, d *demoOptions, edit ...func(*catalog.Catalog)) (string, demoLoad, func()) {
 	t.Helper()
+	return startDemoServe(t, dir, d, nil, edit...)
+}
+
+// startDemoServe is startDemo with the serve flags changed by serve first
+// (e.g. --redis).
+func startDemoServe(t *testing.T, dir string, d *demoOptions, serve func(*serveOptions), edit ...func(*catalog.Catalog)) (string, demoLoad, func()) {
+	t.Helper()
 	cat, err := catalog.LoadFS(testdata.Catalog, "catalog")
 	if err != nil {
 		t.Fatal(err)
@@ -36,6 +43,9 @@ func startDemo(t *testing.T, dir string, d *demoOptions, edit ...func(*catalog.C
 	loaded := make(chan demoLoad, 1)
 	d.out, d.onLoaded = &out, func(l demoLoad) { loaded <- l }
 	o := &serveOptions{listen: "127.0.0.1:0", data: dir, trust: true, shutdownGrace: 2 * time.Second, maxMessage: 1 << 20, demo: d.load}
+	if serve != nil {
+		serve(o)
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	addr := make(chan string, 1)
 	done := make(chan error, 1)
@@ -119,6 +129,7 @@ func TestDemoLoadsHistoryAndTrickles(t *testing.T) {
 		time.Sleep(100 * time.Millisecond)
 	}
 	checkDemoBaskets(t, addr, conn, l, baskets)
+	checkDemoSettlementFiles(t, addr, conn, l)
 	conn.Close(context.Background())
 	stop()
 
@@ -178,6 +189,36 @@ func checkDemoBaskets(t *testing.T, addr string, conn *pgconn.PgConn, l demoLoad
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
+}
+
+// checkDemoSettlementFiles: the marketplaces' settlement files of the
+// history were loaded the way a file connector loads them, one COPY …
+// (FORMAT csv, HEADER) each over the wire by settlement_sftp (the audit
+// trail has them), and their rows are in raw and canonical.
+func checkDemoSettlementFiles(t *testing.T, addr string, conn *pgconn.PgConn, l demoLoad) {
+	t.Helper()
+	if l.SettlementFiles == 0 {
+		t.Fatalf("no marketplace files in the history: %+v", l)
+	}
+	auditor, err := pgconn.Connect(context.Background(), dsn(addr, "audrey"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer auditor.Close(context.Background())
+	copies := queryInt(t, auditor, `SELECT count(*) FROM dualgate.audit WHERE user_name = 'settlement_sftp'
+		AND statement LIKE 'COPY raw.marketplace_settlements%' AND sqlstate = '00000'`)
+	if copies < l.SettlementFiles {
+		t.Errorf("%d successful COPYs into raw.marketplace_settlements by settlement_sftp in the audit trail, %d files loaded", copies, l.SettlementFiles)
+	}
+	if n := queryInt(t, conn, "SELECT count(*) FROM dualgate.commits WHERE committer = 'settlement_sftp'"); n == 0 {
+		t.Error("no commits by settlement_sftp")
+	}
+	raw := queryInt(t, conn, "SELECT count(*) FROM raw.marketplace_settlements")
+	settled := queryInt(t, conn, "SELECT count(*) FROM canonical.settlement_events")
+	if raw == 0 || settled == 0 {
+		t.Errorf("raw.marketplace_settlements has %d rows, canonical.settlement_events %d", raw, settled)
+	}
+	t.Logf("%d marketplace files COPYed (%d in the audit trail): %d raw rows, %d settlement events", l.SettlementFiles, copies, raw, settled)
 }
 
 // TestDemoGenerateOnly runs `dualgate demo --generate-only DIR` (as the

@@ -53,6 +53,18 @@ func newRoot() *cobra.Command {
 	return root
 }
 
+// validateOnlyKey, set in a command's context (tests: the README's command
+// lines), makes serve, demo and sidecar stop once their flags, catalog,
+// users file and gateway configuration have passed the checks a real start
+// makes, before any store, listener or connection is opened.
+type validateOnlyKey struct{}
+
+// validateOnly reports whether ctx asks for validation only.
+func validateOnly(ctx context.Context) bool {
+	v, _ := ctx.Value(validateOnlyKey{}).(bool)
+	return v
+}
+
 // serveOptions are the flags of `dualgate serve` (and `demo`).
 type serveOptions struct {
 	listen, data, catalog, redis, admin string
@@ -66,9 +78,11 @@ type serveOptions struct {
 	// onAdmin, when set (tests), is told the admin listener's address.
 	onAdmin func(net.Addr)
 	// demo, when set (`dualgate demo`, see demo.go), runs once the store is
-	// open: it loads the demo history and starts the live trickle; runServe
-	// defers the returned stop.
-	demo func(ctx context.Context, side *primary.Side, log zerolog.Logger) (stop func(), err error)
+	// open and the gateway accepts clients at addr (the demo's marketplace
+	// files are loaded with COPY over the wire), before the pipelines'
+	// background work starts and before ready is told: it loads the demo
+	// history and starts the live trickle; runServe defers the returned stop.
+	demo func(ctx context.Context, side *primary.Side, addr string, log zerolog.Logger) (stop func(), err error)
 }
 
 func (o *serveOptions) register(fs *pflag.FlagSet) {
@@ -171,6 +185,9 @@ func newDemo() *cobra.Command {
 				return err
 			}
 			if d.generateOnly != "" {
+				if validateOnly(cmd.Context()) {
+					return nil
+				}
 				return d.generate(cmd.Context(), cmd.OutOrStdout())
 			}
 			o.trust = true
@@ -261,6 +278,10 @@ func runServe(ctx context.Context, o *serveOptions, cat *catalog.Catalog, log ze
 	if err != nil {
 		return err
 	}
+	if validateOnly(ctx) {
+		_, err := gateway.NewServer(cfg, nil)
+		return err
+	}
 	if o.redis != "" && cat == nil {
 		log.Warn().Str("redis", o.redis).Msg("--redis has no effect without --catalog: there are no projections to serve")
 	}
@@ -289,13 +310,6 @@ func runServe(ctx context.Context, o *serveOptions, cat *catalog.Catalog, log ze
 		defer adm.attachSide(side)() // detached before the store closes
 		side.Configure(&cfg)
 		log.Info().Str("catalog", cat.Summary()).Uint64("commit_id", side.Head()).Str("data", o.data).Msg("catalog loaded, canonical store open")
-		if o.demo != nil {
-			stop, err := o.demo(ctx, side, log)
-			if err != nil {
-				return err
-			}
-			defer stop()
-		}
 	}
 	adm.configure(&cfg)
 	srv, err := gateway.NewServer(cfg, eng)
@@ -305,16 +319,27 @@ func runServe(ctx context.Context, o *serveOptions, cat *catalog.Catalog, log ze
 	if err := srv.Listen(); err != nil {
 		return err
 	}
-	if ready != nil {
-		ready(srv.Addr())
-	}
 	ctx, stop := signal.NotifyContext(ctx, syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
 	adm.setServer(srv, ctx)
+	served := make(chan error, 1)
+	go func() { served <- srv.Serve(ctx) }()
+	if o.demo != nil && side != nil {
+		stopDemo, err := o.demo(ctx, side, srv.Addr().String(), log)
+		if err != nil {
+			stop()
+			<-served
+			return err
+		}
+		defer stopDemo()
+	}
+	if ready != nil {
+		ready(srv.Addr())
+	}
 	if side != nil {
 		side.Run(ctx)
 	}
-	err = srv.Serve(ctx)
+	err = <-served
 	log.Info().Msg("stopped")
 	return err
 }
@@ -333,6 +358,14 @@ func runSidecar(ctx context.Context, o *serveOptions, cat *catalog.Catalog, log 
 	if err != nil {
 		return err
 	}
+	opts := sidecar.Options{Primary: o.primary, Redis: o.redis, Catalog: cat, Log: log}
+	if validateOnly(ctx) {
+		if err := sidecar.CheckOptions(opts); err != nil {
+			return err
+		}
+		_, err := gateway.NewServer(cfg, nil)
+		return err
+	}
 	adm := newAdmin(o, nil)
 	stopAdmin, err := o.startAdmin(adm, log)
 	if err != nil {
@@ -341,7 +374,7 @@ func runSidecar(ctx context.Context, o *serveOptions, cat *catalog.Catalog, log 
 	defer stopAdmin()
 	eng := gateway.NewEngine()
 	defer eng.Close()
-	sc, err := sidecar.Open(ctx, eng, sidecar.Options{Primary: o.primary, Redis: o.redis, Catalog: cat, Log: log})
+	sc, err := sidecar.Open(ctx, eng, opts)
 	if err != nil {
 		return err
 	}

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/csv"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -206,4 +207,26 @@ func (w *fileWriter) closeAll() error {
 		delete(w.open, k)
 	}
 	return first
+}
+
+// WriteCSV writes a header of columns and rows (a Batch's, in the source's
+// column order) as CSV, formatted as WriteFiles writes them, for COPY …
+// (FORMAT csv, HEADER).
+func WriteCSV(w io.Writer, columns []string, rows [][]any) error {
+	cw := csv.NewWriter(w)
+	if err := cw.Write(columns); err != nil {
+		return err
+	}
+	rec := make([]string, 0, len(columns))
+	for _, r := range rows {
+		rec = rec[:0]
+		for _, v := range r {
+			rec = append(rec, csvValue(v))
+		}
+		if err := cw.Write(rec); err != nil {
+			return err
+		}
+	}
+	cw.Flush()
+	return cw.Error()
 }

@@ -483,7 +483,10 @@ func (g *Generator) flow(b *builder, o *order, evs *[]omsEv, pc *chain, psp func
 	qty := between(r, 1, l.qty)
 	rma := fmt.Sprintf("RMA-%08d", idx+1)
 	reason := pick(r, returnReason)
-	req := lastDelivered + between(r, dayUS, 10*dayUS)
+	// Requested within four days of delivery and refunded within about
+	// five days of the request, so a week of history (the demo's) holds
+	// refunds, and returns_reduce_net_sales has refunds to book.
+	req := lastDelivered + between(r, 6*hourUS, 4*dayUS)
 	rc := &chain{}
 	retN := 0
 	ret := func(status string, at, refund int64) {
@@ -502,7 +505,7 @@ func (g *Generator) flow(b *builder, o *order, evs *[]omsEv, pc *chain, psp func
 		ret("cancelled", t+7*dayUS, 0)
 		return
 	}
-	t += between(r, 2*dayUS, 6*dayUS)
+	t += between(r, dayUS, 3*dayUS)
 	ret("received", t, 0)
 	t += between(r, hourUS, 48*hourUS)
 	refund := qty * l.price

@@ -86,14 +86,25 @@ type Sidecar struct {
 	wg     sync.WaitGroup
 }
 
+// CheckOptions reports what Open refuses before it connects anywhere: a
+// missing --primary or --redis, or a --primary that is not a connection
+// string.
+func CheckOptions(o Options) error {
+	if o.Primary == "" {
+		return errors.New("--role sidecar needs --primary postgres://… (the primary it forwards to)")
+	}
+	if o.Redis == "" {
+		return errors.New("--role sidecar needs --redis URL (the serving store the primary writes)")
+	}
+	_, err := gateway.NewForwarder(o.Primary, nil)
+	return err
+}
+
 // Open connects to Redis and the primary, reads the projections'
 // definitions and registers the serving schema with eng.
 func Open(ctx context.Context, eng *gateway.Engine, o Options) (*Sidecar, error) {
-	if o.Primary == "" {
-		return nil, errors.New("--role sidecar needs --primary postgres://… (the primary it forwards to)")
-	}
-	if o.Redis == "" {
-		return nil, errors.New("--role sidecar needs --redis URL (the serving store the primary writes)")
+	if err := CheckOptions(o); err != nil {
+		return nil, err
 	}
 	if o.PollInterval <= 0 {
 		o.PollInterval = 100 * time.Millisecond
