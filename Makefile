@@ -2,7 +2,7 @@
 GO ?= go
 PKGS := ./...
 
-.PHONY: run build test test-short vet fuzz bench
+.PHONY: run build test test-short vet fuzz bench bench-memory
 
 ## run: start dualgate with the embedded store and demo data on 127.0.0.1:5433
 run:
@@ -34,9 +34,17 @@ fuzz:
 	$(GO) test ./canonical/ -run '^$$' -fuzz FuzzDecodeKey -fuzztime $(FUZZTIME)
 	$(GO) test ./canonical/ -run '^$$' -fuzz FuzzDecodeRow -fuzztime $(FUZZTIME)
 
-## bench: dualgate vs PostgreSQL 15 side by side (see BENCHMARKS.md)
+## bench: dualgate vs PostgreSQL 15 side by side (see BENCHMARKS.md); it
+## includes the memory bar (a `dualgate serve` process over 1M canonical rows
+## x 10 versions, about 2 minutes) and the sidecar-start bar
 BENCHFLAGS ?= -rows 100000 -duration 20s
 bench:
 	$(GO) run ./cmd/dgbench $(BENCHFLAGS)
 	$(GO) test ./canonical/ -run '^$$' -bench 'Get|Commit' -benchtime 2000x
 	$(GO) test ./canonical/ -run '^$$' -bench 'Scan' -benchtime 10x
+
+## bench-memory: only the memory and sidecar-start bars (real `dualgate serve`
+## processes), plus the memory bar's store served with a 1M-row projection in
+## the embedded store for reference (about 4 minutes)
+bench-memory:
+	$(GO) run ./cmd/dgbench -only memory,sidecar -memory-projection

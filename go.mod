@@ -79,3 +79,9 @@ require (
 	google.golang.org/genproto v0.0.0-20230410155749-daa745c078e1 // indirect
 	google.golang.org/grpc v1.56.3 // indirect
 )
+
+// go-icu-regex compiles its ICU WebAssembly module in a package-level
+// variable, at every program start (150-350 ms, ~20 MB allocated) whether
+// or not a regex ever runs; the copy in third_party makes it on first use.
+// See third_party/go-icu-regex/README.dualgate.md.
+replace github.com/dolthub/go-icu-regex => ./third_party/go-icu-regex

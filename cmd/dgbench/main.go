@@ -2,8 +2,11 @@
 // the same machine in one run, and prints each result as a ratio against
 // the peer. It starts a throwaway PostgreSQL (package pgtest) and an
 // in-process dualgate, loads the same rows into both, then drives both with
-// the same pgbench script. `make bench` runs it; BENCHMARKS.md records the
-// output with the command that produced it.
+// the same pgbench script. The memory and sidecar-start bars run the real
+// `dualgate serve` binary instead (memory.go, sidecar.go): RSS is the
+// process's as the kernel reports it, start time is from exec. `make bench`
+// runs it; BENCHMARKS.md records the output with the command that produced
+// it.
 package main
 
 import (
@@ -60,7 +63,34 @@ func main() {
 	reconOnly := flag.Bool("reconcile-only", false, "run only the reconciliation bar (no PostgreSQL comparison)")
 	reconExt := flag.String("reconcile-external", "", "entity sizes reconciled against a legacy PostgreSQL mart (right_dsn), comma-separated (empty: skip)")
 	reconExtDiffs := flag.Int("reconcile-external-diffs", 100, "differences seeded into the legacy mart for -reconcile-external")
+	memRows := flag.Int("memory-rows", 1_000_000, "canonical rows of the memory bar (each with -memory-versions versions); 0 skips it")
+	memVersions := flag.Int("memory-versions", 10, "versions of every row of the memory bar")
+	memHeap := flag.String("memory-heap", "", "save the memory bar's process heap profile (after its queries) to this file")
+	memProj := flag.Bool("memory-projection", false, "measure the memory bar's store again with a projection of every row in the embedded store (reference)")
+	sidecarRuns := flag.Int("sidecar-runs", 5, "starts of the sidecar-start bar; 0 skips it")
+	sidecarRows := flag.Int("sidecar-rows", 10_000, "rows of the projection the sidecar-start bar's sidecar serves")
+	only := flag.String("only", "", "run only these bars, comma-separated: main (pgbench comparison and serving lane), memory, sidecar, reconcile, reconcile-external (empty: every bar its flags enable)")
 	flag.Parse()
+	lanes := map[string]bool{}
+	for _, l := range strings.Split(*only, ",") {
+		switch l = strings.TrimSpace(l); l {
+		case "":
+		case "main", "memory", "sidecar", "reconcile", "reconcile-external":
+			lanes[l] = true
+		default:
+			fmt.Fprintf(os.Stderr, "dgbench: -only %q: use main, memory, sidecar, reconcile, reconcile-external\n", l)
+			os.Exit(2)
+		}
+	}
+	if *reconOnly {
+		lanes["reconcile"], lanes["reconcile-external"] = true, true
+	}
+	enabled := func(lane string) bool { return len(lanes) == 0 || lanes[lane] }
+	defer func() {
+		for _, c := range cleanups {
+			c()
+		}
+	}()
 	if *profile != "" {
 		f, err := os.Create(*profile)
 		if err != nil {
@@ -75,15 +105,31 @@ func main() {
 	}
 	fail := func(err error) {
 		pprof.StopCPUProfile()
+		for _, c := range cleanups {
+			c()
+		}
 		fmt.Fprintln(os.Stderr, "dgbench:", err)
 		os.Exit(1)
 	}
-	if !*reconOnly {
+	if enabled("main") {
 		if err := run(context.Background(), *rows, *dur, *clients, *threads, *serving, *rebuildRows); err != nil {
 			fail(err)
 		}
 	}
+	if enabled("memory") && *memRows > 0 {
+		if err := memoryBench(context.Background(), *memRows, max(*memVersions, 1), *memHeap, *memProj); err != nil {
+			fail(fmt.Errorf("memory bar: %w", err))
+		}
+	}
+	if enabled("sidecar") && *sidecarRuns > 0 {
+		if err := sidecarBench(context.Background(), *sidecarRuns, max(*sidecarRows, 100)); err != nil {
+			fail(fmt.Errorf("sidecar-start bar: %w", err))
+		}
+	}
 	for _, s := range strings.Split(*reconRows, ",") {
+		if !enabled("reconcile") {
+			break
+		}
 		if s = strings.TrimSpace(s); s == "" {
 			continue
 		}
@@ -98,6 +144,9 @@ func main() {
 		}
 	}
 	for _, s := range strings.Split(*reconExt, ",") {
+		if !enabled("reconcile-external") {
+			break
+		}
 		if s = strings.TrimSpace(s); s == "" {
 			continue
 		}

@@ -51,6 +51,13 @@ func openPrimary(ctx context.Context, name, yaml, redisURL string) (*benchPrimar
 		return nil, err
 	}
 	eng := gateway.NewEngine()
+	// The catalog.* views, as `dualgate serve` registers them (a sidecar
+	// reads the projections' definitions from them).
+	if err := eng.AddCatalogViews(cat); err != nil {
+		eng.Close()
+		_ = os.RemoveAll(dir)
+		return nil, err
+	}
 	side, err := primary.Open(ctx, dir, cat, eng, redisURL, zerolog.Nop())
 	if err != nil {
 		eng.Close()
