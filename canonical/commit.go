@@ -247,14 +247,20 @@ func (t *Txn) Commit(ctx context.Context, req CommitRequest) (CommitResult, erro
 		var err error
 		switch c.Op {
 		case OpUpsert:
-			if len(slab) < len(ts.Columns) {
-				slab = make([]any, max(len(ts.Columns)*(len(req.Changes)-i), len(ts.Columns)))
+			if ts.normalRow(c.Row) {
+				// Already normalized (the pipeline's rows are): used as it
+				// is (a commit only reads it) rather than copied.
+				row = c.Row
+			} else {
+				if len(slab) < len(ts.Columns) {
+					slab = make([]any, len(ts.Columns)*max(1, min(len(req.Changes)-i, 1024)))
+				}
+				dst := slab[:len(ts.Columns):len(ts.Columns)]
+				if row, err = ts.normalizeRowInto(dst, c.Row); err != nil {
+					return CommitResult{}, fmt.Errorf("change %d: %w", i, err)
+				}
+				slab = slab[len(ts.Columns):]
 			}
-			dst := slab[:len(ts.Columns):len(ts.Columns)]
-			if row, err = ts.normalizeRowInto(dst, c.Row); err != nil {
-				return CommitResult{}, fmt.Errorf("change %d: %w", i, err)
-			}
-			slab = slab[len(ts.Columns):]
 			keyBuf = keyBuf[:0]
 			for _, j := range ts.pkIdx {
 				keyBuf = append(keyBuf, row[j])
@@ -346,7 +352,7 @@ func (t *Txn) Commit(ctx context.Context, req CommitRequest) (CommitResult, erro
 				ci++
 			}
 			if ci < len(cache) && cache[ci].ts == p.ts && cache[ci].pk == string(p.pk) {
-				if e := &cache[ci]; e.exists {
+				if e := cache[ci].old; e != nil {
 					p.oldExists, p.oldCommit, p.oldEnc = true, e.commit, e.enc
 					if p.rows != nil {
 						p.rows.old = e.row

@@ -63,11 +63,6 @@ type rejection struct {
 	keyText              string
 }
 
-type baseRow struct {
-	exists bool
-	row    []any
-}
-
 // checker runs the checks of one batch and tracks, per raw row (or
 // correction change), whether it failed.
 type checker struct {
@@ -525,8 +520,8 @@ func stateString(v any) (string, bool) {
 // loadBases numbers the keys of each entity's good rows (mapped.kid) and
 // reads their rows at head, all keys of an entity in one ordered pass
 // (Txn.Current, which the commit then reuses).
-func (c *checker) loadBases(ctx context.Context) (map[string][]baseRow, error) {
-	bases := make(map[string][]baseRow, len(c.order))
+func (c *checker) loadBases(ctx context.Context) (map[string][]canonical.CurrentRow, error) {
+	bases := make(map[string][]canonical.CurrentRow, len(c.order))
 	for _, name := range c.order {
 		keys := make([]string, 0, len(c.rows[name]))
 		// Rows in strictly ascending key order (a bulk load by key) have
@@ -563,11 +558,7 @@ func (c *checker) loadBases(ctx context.Context) (map[string][]baseRow, error) {
 		if err != nil {
 			return nil, fmt.Errorf("ingest: read %s at head: %w", name, err)
 		}
-		b := make([]baseRow, len(keys))
-		for i, r := range cur {
-			b[i] = baseRow{exists: r.Found, row: r.Row}
-		}
-		bases[name] = b
+		bases[name] = cur
 	}
 	return bases, nil
 }
@@ -620,7 +611,7 @@ func (c *checker) resolve(ctx context.Context) ([]canonical.Change, []bool, erro
 				s := &state[m.kid]
 				if !s.seen {
 					b := base[m.kid]
-					*s = keyState{exists: b.exists, row: b.row, free: c.mode == modeReplay && b.exists, seen: true}
+					*s = keyState{exists: b.Found, row: b.Row, free: c.mode == modeReplay && b.Found, seen: true}
 					keys = append(keys, m.kid)
 				}
 				if m.del {
@@ -654,7 +645,7 @@ func (c *checker) resolve(ctx context.Context) ([]canonical.Change, []bool, erro
 			// commit is a change (the store makes a version only then).
 			for _, k := range keys {
 				s, b := &state[k], base[k]
-				if s.exists != b.exists || (s.exists && !rowsEqual(s.row, b.row)) {
+				if s.exists != b.Found || (s.exists && !rowsEqual(s.row, b.Row)) {
 					if s.cand != nil {
 						c.markChanged(changed, s.cand)
 					}
@@ -666,10 +657,10 @@ func (c *checker) resolve(ctx context.Context) ([]canonical.Change, []bool, erro
 			if c.mode == modeReplay && tr != nil {
 				for _, k := range keys {
 					m, b := last[k], base[k]
-					if m == nil || !b.exists {
+					if m == nil || !b.Found {
 						continue
 					}
-					if reason := transitionError(tr, &keyState{exists: true, row: b.row}, ent.stateIdx, m.row[ent.stateIdx]); reason != "" {
+					if reason := transitionError(tr, &keyState{exists: true, row: b.Row}, ent.stateIdx, m.row[ent.stateIdx]); reason != "" {
 						c.reject(m, RuleTransition, "replay would move the current row: "+reason, c.payloadOf(m, m.row))
 						newFail = true
 					}
