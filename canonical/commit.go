@@ -132,17 +132,23 @@ func (s *Store) Commit(ctx context.Context, req CommitRequest) (CommitResult, er
 	return t.Commit(ctx, req)
 }
 
+// pend is one key a commit changes: its row encodings before and after.
+// A commit has one per change (1M for a 1M-row load), so the decoded rows,
+// which only index maintenance needs, are kept apart (rows, nil for a
+// table without indexes).
 type pend struct {
 	ts        *TableSchema
 	pk        []byte
-	oldExists bool
-	oldCommit uint64
-	oldRow    []any
 	oldEnc    []byte
-	newExists bool
-	newRow    []any
 	newEnc    []byte
+	oldCommit uint64
+	rows      *pendRows
+	oldExists bool
+	newExists bool
 }
+
+// pendRows are the decoded old and new rows of a pend.
+type pendRows struct{ old, new []any }
 
 type change struct {
 	*pend
@@ -241,14 +247,20 @@ func (t *Txn) Commit(ctx context.Context, req CommitRequest) (CommitResult, erro
 		var err error
 		switch c.Op {
 		case OpUpsert:
-			if len(slab) < len(ts.Columns) {
-				slab = make([]any, max(len(ts.Columns)*(len(req.Changes)-i), len(ts.Columns)))
+			if ts.normalRow(c.Row) {
+				// Already normalized (the pipeline's rows are): used as it
+				// is (a commit only reads it) rather than copied.
+				row = c.Row
+			} else {
+				if len(slab) < len(ts.Columns) {
+					slab = make([]any, len(ts.Columns)*max(1, min(len(req.Changes)-i, 1024)))
+				}
+				dst := slab[:len(ts.Columns):len(ts.Columns)]
+				if row, err = ts.normalizeRowInto(dst, c.Row); err != nil {
+					return CommitResult{}, fmt.Errorf("change %d: %w", i, err)
+				}
+				slab = slab[len(ts.Columns):]
 			}
-			dst := slab[:len(ts.Columns):len(ts.Columns)]
-			if row, err = ts.normalizeRowInto(dst, c.Row); err != nil {
-				return CommitResult{}, fmt.Errorf("change %d: %w", i, err)
-			}
-			slab = slab[len(ts.Columns):]
 			keyBuf = keyBuf[:0]
 			for _, j := range ts.pkIdx {
 				keyBuf = append(keyBuf, row[j])
@@ -279,12 +291,18 @@ func (t *Txn) Commit(ctx context.Context, req CommitRequest) (CommitResult, erro
 		}
 		p := &pends[i]
 		*p = pend{ts: ts, pk: arena[at:len(arena):len(arena)]}
+		if len(ts.Indexes) > 0 {
+			p.rows = &pendRows{}
+		}
 		if c.Op == OpUpsert {
 			at = len(arena)
 			if arena, err = encodeRow(arena, ts.kinds, row); err != nil {
 				return CommitResult{}, fmt.Errorf("change %d: %w", i, err)
 			}
-			p.newExists, p.newRow, p.newEnc = true, row, arena[at:len(arena):len(arena)]
+			p.newExists, p.newEnc = true, arena[at:len(arena):len(arena)]
+			if p.rows != nil {
+				p.rows.new = row
+			}
 		}
 		if i == 0 && len(req.Changes) > 1 {
 			// Room for the other changes, guessed from the first.
@@ -334,8 +352,11 @@ func (t *Txn) Commit(ctx context.Context, req CommitRequest) (CommitResult, erro
 				ci++
 			}
 			if ci < len(cache) && cache[ci].ts == p.ts && cache[ci].pk == string(p.pk) {
-				if e := &cache[ci]; e.exists {
-					p.oldExists, p.oldCommit, p.oldRow, p.oldEnc = true, e.commit, e.row, e.enc
+				if e := cache[ci].old; e != nil {
+					p.oldExists, p.oldCommit, p.oldEnc = true, e.commit, e.enc
+					if p.rows != nil {
+						p.rows.old = e.row
+					}
 				}
 				continue
 			}
@@ -395,7 +416,12 @@ func (t *Txn) Commit(ctx context.Context, req CommitRequest) (CommitResult, erro
 		}
 	}
 
-	b := s.db.NewBatchWithSize(t.batchSize(changes))
+	var b *pebble.Batch
+	if len(changes) > 0 && len(schemaTables) == 0 && t.stageInParallel(changes) {
+		b = s.db.NewBatch() // stageChanges sets its representation
+	} else {
+		b = s.db.NewBatchWithSize(t.batchSize(changes))
+	}
 	defer b.Close()
 	if len(changes) == 0 && len(schemaTables) == 0 {
 		if err := t.writeRawAndQuarantine(b); err != nil {
@@ -445,7 +471,7 @@ func (t *Txn) Commit(ctx context.Context, req CommitRequest) (CommitResult, erro
 			hb = appendHashChange(hb[:0], c.pk, dv, vv)
 			h.Write(hb)
 			for _, part := range changeParts {
-				if err := t.writeChange(b, id, c, vv, dv, part); err != nil {
+				if err := writeChange(b, &t.scratch, id, c, vv, dv, part); err != nil {
 					return CommitResult{}, err
 				}
 			}
@@ -628,10 +654,13 @@ func loadCurrent(it *pebble.Iterator, p *pend) error {
 	if err != nil {
 		return err
 	}
-	p.oldRow = p.ts.pad(row)
+	old := p.ts.pad(row)
+	if p.rows != nil {
+		p.rows.old = old
+	}
 	if len(row) == len(p.ts.Columns) {
 		p.oldEnc = append([]byte{}, enc...)
-	} else if p.oldEnc, err = encodeRow(nil, p.ts.kinds, p.oldRow); err != nil {
+	} else if p.oldEnc, err = encodeRow(nil, p.ts.kinds, old); err != nil {
 		return err
 	}
 	return nil
@@ -644,13 +673,14 @@ var changeParts = []byte{pChange, pIndex, pIndexVer, pLatest, pVersion}
 
 // writeChange stages the part (one of changeParts) of change c of commit
 // id: its version (value vval), its change-log entry (dval), its latest
-// row, or its current or versioned index entries.
-func (t *Txn) writeChange(b *pebble.Batch, id uint64, c change, vval, dval []byte, part byte) error {
-	// Pebble copies keys and values into the batch, so one scratch buffer
-	// serves every key.
+// row, or its current or versioned index entries. Keys are built in
+// *scratch.
+func writeChange(b batchWriter, scratch *[]byte, id uint64, c change, vval, dval []byte, part byte) error {
+	// The batch copies keys and values, so one scratch buffer serves every
+	// key.
 	tid := c.ts.ID
-	k := t.scratch[:0]
-	defer func() { t.scratch = k }()
+	k := (*scratch)[:0]
+	defer func() { *scratch = k }()
 	switch part {
 	case pVersion:
 		k = append(k, pVersion)
@@ -680,12 +710,12 @@ func (t *Txn) writeChange(b *pebble.Batch, id uint64, c change, vval, dval []byt
 		var oldIK, newIK []byte
 		var err error
 		if c.oldExists {
-			if oldIK, err = indexEntryKey(c.ts, i, c.oldRow, c.pk); err != nil {
+			if oldIK, err = indexEntryKey(c.ts, i, c.rows.old, c.pk); err != nil {
 				return err
 			}
 		}
 		if c.newExists {
-			if newIK, err = indexEntryKey(c.ts, i, c.newRow, c.pk); err != nil {
+			if newIK, err = indexEntryKey(c.ts, i, c.rows.new, c.pk); err != nil {
 				return err
 			}
 		}

@@ -18,10 +18,10 @@ func TestStageParallelMatchesSequential(t *testing.T) {
 	defer runtime.GOMAXPROCS(max(runtime.GOMAXPROCS(0), 2))
 	runtime.GOMAXPROCS(max(runtime.GOMAXPROCS(0), 2))
 	const n = 6000
-	run := func(threshold int) (*Store, [][2][]byte) {
+	run := func(threshold int, tight bool) (*Store, [][2][]byte) {
 		old := parallelStage
-		parallelStage = threshold
-		defer func() { parallelStage = old }()
+		parallelStage, tightBound = threshold, tight
+		defer func() { parallelStage, tightBound = old, false }()
 		ctx := context.Background()
 		s, _ := openTest(t, t.TempDir())
 		t.Cleanup(func() { s.Close() })
@@ -72,17 +72,21 @@ func TestStageParallelMatchesSequential(t *testing.T) {
 		}
 		return s, kvs
 	}
-	seq, seqKVs := run(1 << 30)
-	par, parKVs := run(1)
-	if seq.head.Load().Hash != par.head.Load().Hash {
-		t.Fatalf("head hash %s staged in parallel, %s sequentially", par.head.Load().Hash, seq.head.Load().Hash)
-	}
-	if len(seqKVs) != len(parKVs) {
-		t.Fatalf("%d keys staged in parallel, %d sequentially", len(parKVs), len(seqKVs))
-	}
-	for i := range seqKVs {
-		if !bytes.Equal(seqKVs[i][0], parKVs[i][0]) || !bytes.Equal(seqKVs[i][1], parKVs[i][1]) {
-			t.Fatalf("entry %d differs: %q=%q in parallel, %q=%q sequentially", i, parKVs[i][0], parKVs[i][1], seqKVs[i][0], seqKVs[i][1])
+	seq, seqKVs := run(1<<30, false)
+	// In parallel: the halves in place in one buffer, and (a bound too
+	// small) assembled from buffers of their own.
+	for _, tight := range []bool{false, true} {
+		par, parKVs := run(1, tight)
+		if seq.head.Load().Hash != par.head.Load().Hash {
+			t.Fatalf("tight %v: head hash %s staged in parallel, %s sequentially", tight, par.head.Load().Hash, seq.head.Load().Hash)
+		}
+		if len(seqKVs) != len(parKVs) {
+			t.Fatalf("tight %v: %d keys staged in parallel, %d sequentially", tight, len(parKVs), len(seqKVs))
+		}
+		for i := range seqKVs {
+			if !bytes.Equal(seqKVs[i][0], parKVs[i][0]) || !bytes.Equal(seqKVs[i][1], parKVs[i][1]) {
+				t.Fatalf("tight %v: entry %d differs: %q=%q in parallel, %q=%q sequentially", tight, i, parKVs[i][0], parKVs[i][1], seqKVs[i][0], seqKVs[i][1])
+			}
 		}
 	}
 }

@@ -19,14 +19,28 @@ type CurrentRow struct {
 	Row   []any // the row (padded to the head schema) when Found
 }
 
-// curEntry is a head row read by Txn.Current, kept for Commit.
+// curEntry is a key read by Txn.Current, kept for Commit. It is small
+// (one per key: a 1M-row load of new keys has 1M of them, all absent):
+// the row, when the key has one, is apart.
 type curEntry struct {
-	ts     *TableSchema
-	pk     string
-	exists bool
+	ts  *TableSchema
+	pk  string
+	old *curRow // nil: no row at head
+}
+
+// curRow is the head row of a curEntry.
+type curRow struct {
 	commit uint64
-	row    []any  // decoded and padded (nil when !exists)
-	enc    []byte // row encoding under the head schema (nil when !exists)
+	row    []any  // decoded and padded
+	enc    []byte // row encoding under the head schema
+}
+
+// found returns the entry's head row as Current returns it.
+func (e *curEntry) found() CurrentRow {
+	if e.old == nil {
+		return CurrentRow{}
+	}
+	return CurrentRow{Found: true, Row: e.old.row}
 }
 
 // Current reads the head rows of keys of table in one ordered pass over
@@ -64,10 +78,11 @@ func (t *Txn) Current(ctx context.Context, table string, keys []string) ([]Curre
 	k := append([]byte(nil), prefix...)
 	positioned, valid := false, false
 	var prev *curEntry
+	var slab []curRow // rows of found keys are carved out of it
 	for _, i := range order {
 		key := keys[i]
 		if prev != nil && prev.pk == key {
-			out[i] = CurrentRow{Found: prev.exists, Row: prev.row}
+			out[i] = prev.found()
 			continue
 		}
 		k = append(k[:len(prefix)], key...)
@@ -83,14 +98,18 @@ func (t *Txn) Current(ctx context.Context, table string, keys []string) ([]Curre
 				_ = it.Close()
 				return nil, fmt.Errorf("canonical: read current rows of %s: %w", table, err)
 			}
-			if err := e.decode(v); err != nil {
+			if len(slab) == 0 {
+				slab = make([]curRow, 256)
+			}
+			e.old, slab = &slab[0], slab[1:]
+			if err := e.old.decode(ts, v); err != nil {
 				_ = it.Close()
 				return nil, err
 			}
 		}
 		t.cur = append(t.cur, e)
 		prev = &t.cur[len(t.cur)-1]
-		out[i] = CurrentRow{Found: e.exists, Row: e.row}
+		out[i] = e.found()
 	}
 	if err := closeIter(it); err != nil {
 		return nil, err
@@ -98,8 +117,9 @@ func (t *Txn) Current(ctx context.Context, table string, keys []string) ([]Curre
 	return out, nil
 }
 
-// decode fills e from a latest-keyspace value (commit id, row encoding).
-func (e *curEntry) decode(v []byte) error {
+// decode fills e from a latest-keyspace value (commit id, row encoding)
+// of table ts.
+func (e *curRow) decode(ts *TableSchema, v []byte) error {
 	c, n := binary.Uvarint(v)
 	if n <= 0 {
 		return fmt.Errorf("%w: latest value", errCorrupt)
@@ -109,12 +129,12 @@ func (e *curEntry) decode(v []byte) error {
 	if err != nil {
 		return err
 	}
-	e.exists, e.commit = true, c
-	full := len(row) == len(e.ts.Columns)
-	e.row = e.ts.pad(row)
+	e.commit = c
+	full := len(row) == len(ts.Columns)
+	e.row = ts.pad(row)
 	if full {
 		e.enc = append([]byte(nil), enc...)
-	} else if e.enc, err = encodeRow(nil, e.ts.kinds, e.row); err != nil {
+	} else if e.enc, err = encodeRow(nil, ts.kinds, e.row); err != nil {
 		return err
 	}
 	return nil
@@ -165,6 +185,48 @@ func fastNormalize(k Kind, v any) (any, error) {
 		}
 	}
 	return Normalize(k, v)
+}
+
+// isNormal reports whether v is already the canonical Go representation
+// of kind k (fastNormalize would return it as it is).
+func isNormal(k Kind, v any) bool {
+	switch x := v.(type) {
+	case int64:
+		return k == KindInt64
+	case string:
+		return k == KindString || k == KindJSON
+	case float64:
+		return k == KindFloat64
+	case bool:
+		return k == KindBool
+	case decimal.Decimal:
+		return k == KindDecimal
+	case time.Time:
+		return k == KindTime && x.Location() == time.UTC && x.Nanosecond()%1000 == 0
+	}
+	return false
+}
+
+// normalRow reports whether row is a row of t that normalizeRow would
+// return unchanged (every value normalized, no NULL in a NOT NULL column),
+// so a commit may use it as it is instead of a normalized copy.
+func (t *TableSchema) normalRow(row []any) bool {
+	if len(row) != len(t.Columns) {
+		return false
+	}
+	for i, v := range row {
+		c := &t.Columns[i]
+		if v == nil {
+			if !c.Nullable {
+				return false
+			}
+			continue
+		}
+		if !isNormal(c.Kind, v) {
+			return false
+		}
+	}
+	return true
 }
 
 // normalizeRowInto is TableSchema.normalizeRow writing into dst (of the

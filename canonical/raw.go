@@ -234,7 +234,7 @@ func decodeQuarantine(id uint64, b []byte) (QuarantineRecord, error) {
 	return r, nil
 }
 
-func (t *Txn) writeRawAndQuarantine(b *pebble.Batch) error {
+func (t *Txn) writeRawAndQuarantine(b batchWriter) error {
 	var k []byte
 	src, plen := "", 0
 	for _, r := range t.raws {

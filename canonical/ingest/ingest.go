@@ -5,10 +5,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"strconv"
 	"strings"
 	"sync/atomic"
 	"time"
+	"unsafe"
 
 	"github.com/dualgate/dualgate/canonical"
 	"github.com/dualgate/dualgate/catalog"
@@ -50,26 +52,62 @@ func newBatchID() string {
 // conformRaw converts delivered rows to the store values of the source's
 // column types. A row of the wrong width or a value that does not fit its
 // column fails the whole delivery (nothing is written): raw capture stores
-// what arrived, so what arrived must be representable.
+// what arrived, so what arrived must be representable. A row whose values
+// are all store values already (every row of a COPY, which CopyRows
+// conformed) is used as it is: the pipeline only reads raw rows, and a 1M-row
+// delivery then costs no second copy of its values. Only rows with a value
+// that converts get a new row (the caller's rows are never modified).
 func conformRaw(src *catalog.Source, rows [][]any) ([][]any, error) {
 	out := make([][]any, len(rows))
 	n := len(src.Columns)
-	slab := make([]any, n*len(rows))
+	var slab []any
 	for i, r := range rows {
 		if len(r) != n {
 			return nil, fmt.Errorf("ingest: raw.%s row %d has %d values for %d columns", src.Name, i+1, len(r), len(src.Columns))
 		}
-		row := slab[i*n : (i+1)*n : (i+1)*n]
+		row := r
 		for j, v := range r {
 			c, err := conform(src.Columns[j].Type, v)
 			if err != nil {
 				return nil, fmt.Errorf("ingest: raw.%s row %d column %s (%s): %w", src.Name, i+1, src.Columns[j].Name, src.Columns[j].Type, err)
+			}
+			if !sameValue(c, v) && &row[0] == &r[0] {
+				// The first value that converts: the row gets a copy.
+				if len(slab) < n {
+					slab = make([]any, n*max(1, min(1024, len(rows)-i)))
+				}
+				row, slab = slab[:n:n], slab[n:]
+				copy(row, r)
 			}
 			row[j] = c
 		}
 		out[i] = row
 	}
 	return out, nil
+}
+
+// sameValue reports whether conform returned v itself (the same dynamic
+// type and value; conform returns its argument unchanged or a new value
+// of another type or value). Values that are not comparable (a slice in
+// an interface) count as different.
+func sameValue(c, v any) bool {
+	switch x := v.(type) {
+	case nil:
+		return c == nil
+	case int64:
+		y, ok := c.(int64)
+		return ok && x == y
+	case string:
+		y, ok := c.(string)
+		return ok && len(x) == len(y) && (len(x) == 0 || unsafe.StringData(x) == unsafe.StringData(y))
+	case float64:
+		y, ok := c.(float64)
+		return ok && math.Float64bits(x) == math.Float64bits(y)
+	case bool:
+		y, ok := c.(bool)
+		return ok && x == y
+	}
+	return false
 }
 
 // Ingest captures rows (in the source's column order) into raw.<source> and
@@ -449,7 +487,7 @@ func (p *Pipeline) correct(ctx context.Context, entity string, changes []canonic
 			if len(ch.Row) != len(ent.names) {
 				return Report{}, fmt.Errorf("ingest: correction of %s: row has %d values for %d columns", entity, len(ch.Row), len(ent.names))
 			}
-			rows = append(rows, c.convert(ent, []int{i}, ch.Row))
+			rows = append(rows, c.convert(ent, []int{i}, ch.Row, false))
 		case canonical.OpDelete:
 			key := ch.Row
 			if len(ch.Row) == len(ent.names) {

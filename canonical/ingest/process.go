@@ -63,11 +63,6 @@ type rejection struct {
 	keyText              string
 }
 
-type baseRow struct {
-	exists bool
-	row    []any
-}
-
 // checker runs the checks of one batch and tracks, per raw row (or
 // correction change), whether it failed.
 type checker struct {
@@ -188,10 +183,18 @@ func (c *checker) payloadOf(m *mapped, vals []any) string {
 }
 
 // convert conforms vals (stored column order) to the entity's column types
-// and checks the key; failures reject the row.
-func (c *checker) convert(ent *entityInfo, raws []int, vals []any) *mapped {
+// and checks the key; failures reject the row. With owned, vals belongs to
+// the checker (nothing else refers to it): when every value already is
+// its column's store value (a mapping that copies columns of the same
+// types) the row is vals itself, not a copy.
+func (c *checker) convert(ent *entityInfo, raws []int, vals []any, owned bool) *mapped {
 	m := c.newMapped()
-	m.ent, m.raws, m.row = ent, raws, c.vals(len(vals))
+	m.ent, m.raws = ent, raws
+	if owned && c.stored(ent, vals) {
+		m.row = vals
+	} else {
+		m.row = c.vals(len(vals))
+	}
 	var problems []string
 	for i, v := range vals {
 		n, err := conform(ent.types[i], v)
@@ -212,6 +215,21 @@ func (c *checker) convert(ent *entityInfo, raws []int, vals []any) *mapped {
 	}
 	c.keyCheck(m, vals)
 	return m
+}
+
+// stored reports whether every value of vals is already the store value of
+// its column (conform returns it unchanged).
+func (c *checker) stored(ent *entityInfo, vals []any) bool {
+	if len(vals) != len(ent.types) {
+		return false
+	}
+	for i, v := range vals {
+		n, err := conform(ent.types[i], v)
+		if err != nil || !sameValue(n, v) {
+			return false
+		}
+	}
+	return true
 }
 
 func (c *checker) keyCheck(m *mapped, vals []any) {
@@ -313,7 +331,7 @@ func (c *checker) mapSource(ctx context.Context, src *catalog.Source, idx []int)
 						vals[k] = r.batch
 					}
 				}
-				produced = append(produced, c.convert(ent, c.one(i), vals))
+				produced = append(produced, c.convert(ent, c.one(i), vals, true))
 			}
 		} else {
 			seqPos := -1
@@ -338,7 +356,7 @@ func (c *checker) mapSource(ctx context.Context, src *catalog.Source, idx []int)
 				for i, p := range pos {
 					vals[i] = o[p]
 				}
-				produced = append(produced, c.convert(ent, raws, vals))
+				produced = append(produced, c.convert(ent, raws, vals, true))
 			}
 			if seqPos >= 0 {
 				sort.SliceStable(produced, func(a, b int) bool { return produced[a].raws[0] < produced[b].raws[0] })
@@ -477,22 +495,16 @@ func (c *checker) anyFailed(raws []int) bool {
 	return false
 }
 
+// keyState is the state of one key while resolve walks the rows. It is
+// kept small (one per key of the batch: a 1M-row load has 1M of them); a
+// key's row at head is in the bases, and the rare further rows that
+// changed it are in a side map (resolve's more).
 type keyState struct {
-	exists bool
 	row    []any
+	cand   *mapped // the first row that changed the key relative to its predecessor
+	exists bool
 	free   bool // replay: the key's first replayed row is not checked against head
-	base   baseRow
-	cand   *mapped   // the first row that changed the key relative to its predecessor
-	cands  []*mapped // the others (rare: several changes to one key)
-	seen   bool      // the key has a row in this pass
-}
-
-func (s *keyState) addCand(m *mapped) {
-	if s.cand == nil {
-		s.cand = m
-		return
-	}
-	s.cands = append(s.cands, m)
+	seen   bool // the key has a row in this pass
 }
 
 func stateString(v any) (string, bool) {
@@ -508,8 +520,8 @@ func stateString(v any) (string, bool) {
 // loadBases numbers the keys of each entity's good rows (mapped.kid) and
 // reads their rows at head, all keys of an entity in one ordered pass
 // (Txn.Current, which the commit then reuses).
-func (c *checker) loadBases(ctx context.Context) (map[string][]baseRow, error) {
-	bases := make(map[string][]baseRow, len(c.order))
+func (c *checker) loadBases(ctx context.Context) (map[string][]canonical.CurrentRow, error) {
+	bases := make(map[string][]canonical.CurrentRow, len(c.order))
 	for _, name := range c.order {
 		keys := make([]string, 0, len(c.rows[name]))
 		// Rows in strictly ascending key order (a bulk load by key) have
@@ -546,11 +558,7 @@ func (c *checker) loadBases(ctx context.Context) (map[string][]baseRow, error) {
 		if err != nil {
 			return nil, fmt.Errorf("ingest: read %s at head: %w", name, err)
 		}
-		b := make([]baseRow, len(keys))
-		for i, r := range cur {
-			b[i] = baseRow{exists: r.Found, row: r.Row}
-		}
-		bases[name] = b
+		bases[name] = cur
 	}
 	return bases, nil
 }
@@ -577,8 +585,22 @@ func (c *checker) resolve(ctx context.Context) ([]canonical.Change, []bool, erro
 			}
 			base := bases[name]
 			state := make([]keyState, len(base))
+			var more map[int32][]*mapped // further candidates of a key (rare)
+			addCand := func(kid int32, m *mapped) {
+				if s := &state[kid]; s.cand == nil {
+					s.cand = m
+					return
+				}
+				if more == nil {
+					more = map[int32][]*mapped{}
+				}
+				more[kid] = append(more[kid], m)
+			}
 			var keys []int32
-			last := make([]*mapped, len(base))
+			var last []*mapped // the last row of each key (replay checks it)
+			if c.mode == modeReplay && tr != nil {
+				last = make([]*mapped, len(base))
+			}
 			if cap(changes) == 0 {
 				changes = make([]canonical.Change, 0, len(c.rows[name]))
 			}
@@ -589,16 +611,18 @@ func (c *checker) resolve(ctx context.Context) ([]canonical.Change, []bool, erro
 				s := &state[m.kid]
 				if !s.seen {
 					b := base[m.kid]
-					*s = keyState{exists: b.exists, row: b.row, free: c.mode == modeReplay && b.exists, base: b, seen: true}
+					*s = keyState{exists: b.Found, row: b.Row, free: c.mode == modeReplay && b.Found, seen: true}
 					keys = append(keys, m.kid)
 				}
 				if m.del {
 					if s.exists {
-						s.addCand(m)
+						addCand(m.kid, m)
 					}
 					s.exists, s.row, s.free = false, nil, false
 					changes = append(changes, canonical.Change{Table: name, Op: canonical.OpDelete, Row: m.key})
-					last[m.kid] = nil
+					if last != nil {
+						last[m.kid] = nil
+					}
 					continue
 				}
 				if tr != nil && !s.free {
@@ -609,21 +633,23 @@ func (c *checker) resolve(ctx context.Context) ([]canonical.Change, []bool, erro
 					}
 				}
 				if !s.exists || !rowsEqual(s.row, m.row) {
-					s.addCand(m)
+					addCand(m.kid, m)
 				}
 				s.exists, s.row, s.free = true, m.row, false
-				last[m.kid] = m
+				if last != nil {
+					last[m.kid] = m
+				}
 				changes = append(changes, canonical.Change{Table: name, Op: canonical.OpUpsert, Row: m.row})
 			}
 			// A row counts as committed only if its key's net effect in this
 			// commit is a change (the store makes a version only then).
 			for _, k := range keys {
-				s := &state[k]
-				if s.exists != s.base.exists || (s.exists && !rowsEqual(s.row, s.base.row)) {
+				s, b := &state[k], base[k]
+				if s.exists != b.Found || (s.exists && !rowsEqual(s.row, b.Row)) {
 					if s.cand != nil {
 						c.markChanged(changed, s.cand)
 					}
-					for _, m := range s.cands {
+					for _, m := range more[k] {
 						c.markChanged(changed, m)
 					}
 				}
@@ -631,10 +657,10 @@ func (c *checker) resolve(ctx context.Context) ([]canonical.Change, []bool, erro
 			if c.mode == modeReplay && tr != nil {
 				for _, k := range keys {
 					m, b := last[k], base[k]
-					if m == nil || !b.exists {
+					if m == nil || !b.Found {
 						continue
 					}
-					if reason := transitionError(tr, &keyState{exists: true, row: b.row}, ent.stateIdx, m.row[ent.stateIdx]); reason != "" {
+					if reason := transitionError(tr, &keyState{exists: true, row: b.Row}, ent.stateIdx, m.row[ent.stateIdx]); reason != "" {
 						c.reject(m, RuleTransition, "replay would move the current row: "+reason, c.payloadOf(m, m.row))
 						newFail = true
 					}
