@@ -127,6 +127,18 @@ func (c *conn) send(msg pgproto3.BackendMessage) error {
 	return err
 }
 
+// commandComplete sends CommandComplete with tag: send's encoding,
+// without making a message (and a copy of tag) per statement.
+func (c *conn) commandComplete(tag string) error {
+	b := append(c.scratch[:0], 'C', 0, 0, 0, 0)
+	b = append(b, tag...)
+	b = append(b, 0)
+	binary.BigEndian.PutUint32(b[1:], uint32(len(b)-1))
+	c.scratch = b
+	_, err := c.bw.Write(b)
+	return err
+}
+
 func (c *conn) flush() error { return c.bw.Flush() }
 
 // sendError writes an ErrorResponse for err (which gets SQLSTATE XX000 if

@@ -81,6 +81,9 @@ func (e *Engine) Close() error {
 type engineSession struct {
 	eng  *Engine
 	sess *memory.Session
+	fast *sql.Context // fastContext's, reused lookup after lookup
+	// fastRelease drops the lookup's ctx from fast when it is done.
+	fastRelease func()
 }
 
 func (e *Engine) newSession(id uint32, user, addr string) (*engineSession, error) {
@@ -108,6 +111,24 @@ func (s *engineSession) close() { s.eng.gms.CloseSession(s.sess.ID()) }
 
 func (s *engineSession) context(ctx context.Context, query string) *sql.Context {
 	return sql.NewContext(ctx, sql.WithSession(s.sess), sql.WithQuery(query))
+}
+
+// fastContext is the engine context of one fast-path lookup (fastpath.go)
+// under ctx, until release. The lookup uses it for the session (masks,
+// row filters, user variables), its query time and as ctx, never for
+// engine execution,
+// so one context is kept per session and pointed at each lookup's ctx
+// rather than made (with its memory manager) per lookup. Only the
+// session's goroutine uses it, one lookup at a time.
+func (s *engineSession) fastContext(ctx context.Context) (sctx *sql.Context, release func()) {
+	if s.fast == nil {
+		s.fast = s.context(context.Background(), "")
+		s.fastRelease = func() { s.fast.Context = context.Background() }
+	}
+	s.fast.Context = ctx
+	// The statement's time, as a new context's (a row filter may read it).
+	s.fast.SetQueryTime(sql.Now())
+	return s.fast, s.fastRelease
 }
 
 // hasSchema says whether a Postgres schema (engine database) exists.

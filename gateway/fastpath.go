@@ -48,7 +48,8 @@ func (s *session) fastLookup(p *portal, describe bool) (handled bool, err error)
 			}
 		}
 	}
-	sctx := s.eng.context(rctx, "")
+	sctx, releaseSctx := s.eng.fastContext(rctx)
+	defer releaseSctx()
 	db, err := s.eng.eng.provider.Database(sctx, schema)
 	if err != nil {
 		return false, nil
@@ -131,7 +132,7 @@ func (s *session) fastLookup(p *portal, describe bool) (handled bool, err error)
 		var lerr error
 		row, found, lerr = kl.LookupKey(sctx, key)
 		if pf, ok := rf.ProjectionRead(rctx, read); ok {
-			l = s.labelRead(ctx, st, read, &pf)
+			l = s.servingLabel(ctx, p.prep, read, &pf)
 		} else {
 			l = s.labelFor(ctx, st)
 		}
@@ -185,7 +186,11 @@ func (s *session) fastLookup(p *portal, describe bool) (handled bool, err error)
 	if m := s.c.srv.cfg.Metrics; m != nil {
 		m.FastPathHit()
 	}
-	return true, s.complete(commandTag("SELECT", n), &l)
+	tag := "SELECT 0"
+	if n == 1 {
+		tag = "SELECT 1"
+	}
+	return true, s.complete(tag, &l)
 }
 
 // fieldOIDs returns the type OIDs of fields, kept on p while fields are

@@ -234,6 +234,49 @@ func (s *session) labelRead(ctx context.Context, st *dialect.Statement, read str
 	return l
 }
 
+// servingLabel is the label of a statement whose only relation is
+// serving projection read, as of pf (the freshness of the data the read
+// returned): what labelRead makes of them, byte for byte. The fast path
+// calls it for every lookup, so the label's relations and NOTICE are kept
+// on the prepared statement and rebuilt only when the projection's
+// position (watermark, lag, SLA) or the resolved schema changes.
+func (s *session) servingLabel(ctx context.Context, p *prepared, read string, pf *ProjectionFreshness) label {
+	st := &p.stmt
+	if len(st.Relations) != 1 || pf.ServingTable {
+		return s.labelRead(ctx, st, read, pf)
+	}
+	schema := st.Relations[0].Schema
+	if schema == "" {
+		schema = s.currentSchema()
+	}
+	c := &p.servingLabel
+	lagMS := pf.Lag.Milliseconds()
+	if !c.ok || c.schema != schema || c.read != read || c.watermark != pf.Watermark || c.lagCommits != pf.LagCommits || c.lagMS != lagMS || c.sla != pf.SLA {
+		l := s.labelRead(ctx, st, read, pf)
+		if len(l.freshness) != 1 {
+			return l // not a projection read after all: nothing to keep
+		}
+		*c = cachedServingLabel{ok: true, schema: schema, read: read, watermark: pf.Watermark, lagCommits: pf.LagCommits, lagMS: lagMS, sla: pf.SLA, l: l}
+		c.l.freshness = nil
+		c.name = l.freshness[0].name
+		return l
+	}
+	l := c.l
+	l.freshness = []namedFreshness{{c.name, *pf}}
+	return l
+}
+
+// cachedServingLabel is servingLabel's last label of one prepared
+// statement and what it was made from.
+type cachedServingLabel struct {
+	ok                    bool
+	schema, read, name    string
+	watermark, lagCommits uint64
+	lagMS                 int64
+	sla                   time.Duration
+	l                     label // without freshness
+}
+
 // servingNotice is the NOTICE's part for one projection read: "<name> at
 // commit W, N commits (M ms) behind canonical, SLA <sla>". Built without
 // fmt: it is on every point lookup's path.
@@ -266,14 +309,43 @@ func sqlLiteral(v string) string {
 // dualgate.last_result.
 func (s *session) sendLabel(l label) error {
 	s.lastLabel = &l
-	if err := s.c.send(&pgproto3.ParameterStatus{Name: "dualgate.authority", Value: l.Authority}); err != nil {
-		return err
+	notice := s.settings.get("dualgate.label_notices") != "off" && !l.catalogOnly
+	_, err := s.c.bw.Write(s.labelMsgs.encode(&l, notice))
+	if err != nil {
+		return writeError{err}
 	}
-	if err := s.c.send(&pgproto3.ParameterStatus{Name: "dualgate.as_of", Value: strconv.FormatUint(l.AsOf, 10)}); err != nil {
-		return err
+	return nil
+}
+
+// labelMessages is the wire form of the last label a session sent
+// (ParameterStatus dualgate.authority and dualgate.as_of, and the NOTICE
+// if any), kept while the next label is the same: a session reading one
+// projection at one watermark sends the same bytes every statement, so
+// they are encoded once rather than per result.
+type labelMessages struct {
+	authority string
+	asOf      uint64
+	notice    string // "" when with is false
+	with      bool   // the NOTICE is included
+	ok        bool
+	buf       []byte
+}
+
+// encode returns the messages reporting l (with its NOTICE if notice),
+// byte-identical to encoding pgproto3.ParameterStatus and NoticeResponse
+// one by one. The result is valid until the next call.
+func (m *labelMessages) encode(l *label, notice bool) []byte {
+	if m.ok && m.authority == l.Authority && m.asOf == l.AsOf && m.with == notice && (!notice || m.notice == l.Notice) {
+		return m.buf
 	}
-	if s.settings.get("dualgate.label_notices") == "off" || l.catalogOnly {
-		return nil
+	b := m.buf[:0]
+	b, _ = (&pgproto3.ParameterStatus{Name: "dualgate.authority", Value: l.Authority}).Encode(b)
+	b, _ = (&pgproto3.ParameterStatus{Name: "dualgate.as_of", Value: strconv.FormatUint(l.AsOf, 10)}).Encode(b)
+	m.notice = ""
+	if notice {
+		b, _ = (&pgproto3.NoticeResponse{Severity: "NOTICE", SeverityUnlocalized: "NOTICE", Code: "00000", Message: l.Notice}).Encode(b)
+		m.notice = l.Notice
 	}
-	return s.c.notice("00000", l.Notice)
+	m.authority, m.asOf, m.with, m.ok, m.buf = l.Authority, l.AsOf, notice, true, b
+	return b
 }

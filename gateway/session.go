@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -40,10 +41,11 @@ type session struct {
 	portals    map[string]*portal
 	skipToSync bool
 
-	rowBuf    []byte // reused DataRow encoding buffer
-	fastIdx   []int  // reused by the fast path: result column positions
-	fastOut   []any  // reused by the fast path: the row sent
-	lastLabel *label // label of the last result (dualgate.last_result)
+	rowBuf    []byte        // reused DataRow encoding buffer
+	fastIdx   []int         // reused by the fast path: result column positions
+	fastOut   []any         // reused by the fast path: the row sent
+	lastLabel *label        // label of the last result (dualgate.last_result)
+	labelMsgs labelMessages // the last label's wire form (labels.go)
 	obs       stmtObservation
 	acl       *principal // who the session is, for access control and masks (access.go)
 	aud       auditState // the audited statement's completion (audit.go)
@@ -70,6 +72,10 @@ type prepared struct {
 	// result fields the fast path last answered with.
 	fastFields []pgproto3.FieldDescription
 	fastOIDs   []uint32
+	// servingLabel is the fast path's last label (labels.go).
+	servingLabel cachedServingLabel
+	// rowDesc is the RowDescription last sent for a portal (describe).
+	rowDesc rowDescription
 }
 
 // portal is a bound statement, possibly partly executed (PortalSuspended).
@@ -567,9 +573,46 @@ func (s *session) describe(m *pgproto3.Describe) error {
 		if err := s.describeStatement(pt.prep); err != nil {
 			return err
 		}
-		return s.sendFields(pt.prep.fields, pt.formats)
+		return s.sendPortalFields(pt.prep, pt.formats)
 	}
 	return pgerror.New(pgerror.ProtocolViolation, "invalid Describe object type %q", m.ObjectType)
+}
+
+// sendPortalFields is sendFields of a prepared statement's result
+// columns: the RowDescription is kept on p for the formats it was last
+// sent with (a client describing each execution's portal, as libpq does,
+// gets the same bytes every time).
+func (s *session) sendPortalFields(p *prepared, formats []int16) error {
+	fields := p.fields
+	if fields == nil {
+		return s.c.send(&pgproto3.NoData{})
+	}
+	rd := &p.rowDesc
+	if !rd.ok || len(rd.fields) != len(fields) || &rd.fields[0] != &fields[0] || !slices.Equal(rd.formats, formats) {
+		out := make([]pgproto3.FieldDescription, len(fields))
+		copy(out, fields)
+		for i := range out {
+			out[i].Format = formatAt(formats, i)
+		}
+		b, err := (&pgproto3.RowDescription{Fields: out}).Encode(rd.msg[:0])
+		if err != nil {
+			return fmt.Errorf("encode RowDescription: %w", err)
+		}
+		*rd = rowDescription{ok: true, fields: fields, formats: append(rd.formats[:0], formats...), msg: b}
+	}
+	if _, err := s.c.bw.Write(rd.msg); err != nil {
+		return writeError{err}
+	}
+	return nil
+}
+
+// rowDescription is a prepared statement's RowDescription as last sent:
+// for fields (compared by identity) with formats.
+type rowDescription struct {
+	ok      bool
+	fields  []pgproto3.FieldDescription
+	formats []int16
+	msg     []byte
 }
 
 // sendFields sends RowDescription with the given result formats, or NoData.
@@ -1161,7 +1204,7 @@ func (s *session) complete(tag string, l *label) error {
 			return err
 		}
 	}
-	return s.c.send(&pgproto3.CommandComplete{CommandTag: []byte(tag)})
+	return s.c.commandComplete(tag)
 }
 
 // commitWrites makes the session's buffered writes durable and relays the

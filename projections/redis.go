@@ -23,6 +23,11 @@ type RedisOptions struct {
 type RedisStore struct {
 	c    redis.UniversalClient
 	inst string
+	// gets runs point lookups (Get): an autopipeliner on a single-node
+	// client, so the lookups of concurrent sessions share round trips and
+	// syscalls (on both ends) instead of each taking a connection. nil:
+	// c.
+	gets redis.Scripter
 }
 
 // NewRedisStore connects to Redis at url with the default instance name.
@@ -63,7 +68,16 @@ func NewRedisStoreWith(ctx context.Context, url string, opts RedisOptions) (*Red
 		_ = c.Close()
 		return nil, fmt.Errorf("projections: redis at %s: %w", redactURL(url), err)
 	}
-	return &RedisStore{c: c, inst: opts.Instance}, nil
+	r := &RedisStore{c: c, inst: opts.Instance, gets: c}
+	if sc, ok := c.(*redis.Client); ok {
+		ap, err := sc.AutoPipeline()
+		if err != nil {
+			_ = c.Close()
+			return nil, fmt.Errorf("projections: redis autopipeline: %w", err)
+		}
+		r.gets = ap // closed with the client
+	}
+	return r, nil
 }
 
 func redactURL(u string) string {
@@ -126,7 +140,11 @@ func (r *RedisStore) Get(ctx context.Context, proj string, key []any) ([]any, bo
 		stamp(ctx, proj, Watermark{}, err)
 		return nil, false, err
 	}
-	res, err := getScript.Run(ctx, r.c, []string{r.curKey(proj)}, r.base(proj)+":", ":b:"+strconv.Itoa(BucketOf(k)), string(k)).Result()
+	gets := r.gets
+	if gets == nil {
+		gets = r.c
+	}
+	res, err := getScript.Run(ctx, gets, []string{r.curKey(proj)}, r.base(proj)+":", ":b:"+strconv.Itoa(BucketOf(k)), string(k)).Result()
 	if errors.Is(err, redis.Nil) {
 		return fail(fmt.Errorf("%w: %s", ErrNoGeneration, proj))
 	}

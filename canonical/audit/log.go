@@ -351,6 +351,9 @@ func chainBody(prev [32]byte, r *Record, buf *[]byte) ([32]byte, []byte, error) 
 	if err != nil {
 		return [32]byte{}, nil, err
 	}
+	// Room for the hash the stored form adds, so filling it in below
+	// neither reallocates nor leaves buf too small for the next record.
+	in = slices.Grow(in, 2*sha256.Size)
 	body := in[len(prev):]
 	out := sha256.Sum256(in)
 	r.Hash = hex.EncodeToString(out[:])

@@ -6,6 +6,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/redis/go-redis/v9"
 
 	"github.com/dualgate/dualgate/projections/redistest"
@@ -32,13 +33,27 @@ func testLookupLabelFromRead(t *testing.T, redisURL string) {
 	order := func(event, id, status string) string {
 		return `INSERT INTO raw.oms_orders VALUES ('` + event + `','` + id + `',1,'` + status + `','c1','ann@example.com','+3311','web','eu','eur','sku-1',2,500,1000,'2024-05-01 10:00:00+00','2024-05-01 10:00:00+00')`
 	}
-	lookup := func(id string) (rows string, asOf, notice string) {
+	const q = `SELECT order_id, status FROM serving.order_timeline WHERE order_id = $1`
+	// The same lookup as a statement prepared once: its label is kept on
+	// the prepared statement between executions and must follow the
+	// projection exactly as a freshly parsed statement's does.
+	if _, err := c.Prepare(ctx, "lk", q, nil); err != nil {
+		t.Fatal(err)
+	}
+	prepared := true
+	lookupWith := func(id, stmt string) (rows string, asOf, notice string) {
 		t.Helper()
 		c.lastNotice()
 		hits := h.srv.FastPathHits()
-		rr := c.ExecParams(ctx, `SELECT order_id, status FROM serving.order_timeline WHERE order_id = $1`, [][]byte{[]byte(id)}, nil, nil, nil).Read()
-		if rr.Err != nil {
-			t.Fatalf("lookup %s: %v", id, rr.Err)
+		var rr *pgconn.ResultReader
+		if stmt == "" {
+			rr = c.ExecParams(ctx, q, [][]byte{[]byte(id)}, nil, nil, nil)
+		} else {
+			rr = c.ExecPrepared(ctx, stmt, [][]byte{[]byte(id)}, nil, nil)
+		}
+		res := rr.Read()
+		if res.Err != nil {
+			t.Fatalf("lookup %s: %v", id, res.Err)
 		}
 		if h.srv.FastPathHits() != hits+1 {
 			t.Fatalf("lookup %s did not take the fast path", id)
@@ -46,7 +61,20 @@ func testLookupLabelFromRead(t *testing.T, redisURL string) {
 		if a := c.ParameterStatus("dualgate.authority"); a != "derived" {
 			t.Fatalf("lookup %s: authority %q", id, a)
 		}
-		return fmtRows(textRows(rr.Rows)), c.ParameterStatus("dualgate.as_of"), c.lastNotice()
+		return fmtRows(textRows(res.Rows)), c.ParameterStatus("dualgate.as_of"), c.lastNotice()
+	}
+	lookup := func(id string) (rows string, asOf, notice string) {
+		t.Helper()
+		rows, asOf, notice = lookupWith(id, "")
+		if prepared {
+			pr, pa, pn := lookupWith(id, "lk")
+			// The lag in ms may tick between the two: compare up to it.
+			cut := func(n string) string { b, _, _ := strings.Cut(n, " commits ("); return b }
+			if pr != rows || pa != asOf || cut(pn) != cut(notice) {
+				t.Fatalf("prepared lookup %s: %s as of %s, notice %q; unnamed: %s as of %s, notice %q", id, pr, pa, pn, rows, asOf, notice)
+			}
+		}
+		return rows, asOf, notice
 	}
 	mat := h.side.serving.mat
 
@@ -94,6 +122,18 @@ func testLookupLabelFromRead(t *testing.T, redisURL string) {
 		t.Fatalf("lookup after rebuild: %s as of %s, want o-1 as of %d", rows, asOf, h2)
 	}
 
+	// Caught up again at a newer commit, with no lookup in between: the
+	// same lag, another watermark.
+	c.exec(t, order("e3", "o-3", "SUBMITTED"))
+	h3 := h.side.Head()
+	if err := mat.Sync(ctx, "order_timeline"); err != nil {
+		t.Fatal(err)
+	}
+	rows, asOf, notice = lookup("o-3")
+	if rows != "[[o-3 submitted]]" || asOf != itoa(h3) || !strings.HasPrefix(notice, fmt.Sprintf("derived: serving.order_timeline at commit %d, 0 commits (", h3)) {
+		t.Fatalf("lookup caught up again: %s as of %s, notice %q; want o-3 as of %d", rows, asOf, notice, h3)
+	}
+
 	if redisURL == "" {
 		return
 	}
@@ -107,6 +147,7 @@ func testLookupLabelFromRead(t *testing.T, redisURL string) {
 	if err := admin.ConfigResetStat(ctx).Err(); err != nil {
 		t.Fatal(err)
 	}
+	prepared = false // count one lookup each
 	const n = 10
 	for i := 0; i < n; i++ {
 		id := "o-1"
