@@ -285,10 +285,7 @@ func (e *Engine) describeTable(ctx *sql.Context, schema string, t sql.Table) (pg
 		oid := e.ColumnType(schema, rel.Name, c.Name, c.Type)
 		col := pgcatalog.Column{Name: c.Name, Type: oid, Typmod: -1, NotNull: !c.Nullable, Comment: c.Comment}
 		if oid == pgtypes.FromEngine(c.Type) {
-			col.Typmod = pgtypes.TypmodFromEngine(c.Type)
-			if dt, ok := c.Type.(sql.DecimalType); ok && dt.Precision() == 65 && dt.Scale() == 30 {
-				col.Typmod = -1 // the dialect's unconstrained numeric
-			}
+			col.Typmod = pgtypes.TypmodFromEngine(c.Type) // -1 for the engine's unconstrained numeric
 		}
 		if mod, ok := e.declaredTypmod(schema, rel.Name, c.Name); ok {
 			col.Typmod = mod
