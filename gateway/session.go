@@ -89,6 +89,7 @@ type cursor struct {
 	sctx    *sql.Context
 	iter    sql.RowIter
 	oids    []uint32
+	mods    []int32 // type modifiers of the bpchar(n) columns (blank-padded), nil if none
 	formats []int16
 	sent    int64
 	release func()
@@ -970,8 +971,18 @@ func (s *session) runEngine(p *portal, maxRows int64, describe bool) error {
 		fields = s.resultFields(st, sch)
 	}
 	oids := make([]uint32, len(fields))
+	var mods []int32
 	for i, f := range fields {
 		oids[i] = f.DataTypeOID
+		if f.DataTypeOID == pgtypes.Bpchar && f.TypeModifier > 4 {
+			if mods == nil {
+				mods = make([]int32, len(fields))
+				for j := range mods {
+					mods[j] = -1
+				}
+			}
+			mods[i] = f.TypeModifier
+		}
 	}
 	if describe {
 		if err := s.sendFields(fields, p.formats); err != nil {
@@ -980,7 +991,7 @@ func (s *session) runEngine(p *portal, maxRows int64, describe bool) error {
 			return err
 		}
 	}
-	p.cursor = &cursor{sctx: sctx, iter: iter, oids: oids, formats: p.formats, release: release, label: &l}
+	p.cursor = &cursor{sctx: sctx, iter: iter, oids: oids, mods: mods, formats: p.formats, release: release, label: &l}
 	if labelCols {
 		p.cursor.extra = []any{l.Authority, int64(l.AsOf)}
 	}
@@ -1018,7 +1029,7 @@ func (s *session) sendRows(p *portal, maxRows int64) error {
 		if len(cur.extra) > 0 {
 			row = append(row[:len(row):len(row)], cur.extra...)
 		}
-		if err := s.sendRow(row, cur.oids, cur.formats); err != nil {
+		if err := s.sendRowMod(row, cur.oids, cur.mods, cur.formats); err != nil {
 			return err
 		}
 		n++
@@ -1029,6 +1040,13 @@ func (s *session) sendRows(p *portal, maxRows int64) error {
 
 // sendRow encodes one DataRow straight into the write buffer.
 func (s *session) sendRow(row []any, oids []uint32, formats []int16) error {
+	return s.sendRowMod(row, oids, nil, formats)
+}
+
+// sendRowMod is sendRow with the columns' type modifiers (nil: none), so
+// that a char(n) value goes out blank-padded to n characters as PostgreSQL
+// stores it (the engine's CHAR drops trailing blanks).
+func (s *session) sendRowMod(row []any, oids []uint32, mods []int32, formats []int16) error {
 	b := append(s.rowBuf[:0], 'D', 0, 0, 0, 0, byte(len(row)>>8), byte(len(row)))
 	for i, v := range row {
 		if v == nil {
@@ -1038,7 +1056,11 @@ func (s *session) sendRow(row []any, oids []uint32, formats []int16) error {
 		at := len(b)
 		b = append(b, 0, 0, 0, 0)
 		var err error
-		b, err = s.codec.Encode(b, oids[i], formatAt(formats, i), v)
+		if mods != nil && mods[i] >= 0 {
+			b, err = s.codec.EncodeMod(b, oids[i], mods[i], formatAt(formats, i), v)
+		} else {
+			b, err = s.codec.Encode(b, oids[i], formatAt(formats, i), v)
+		}
 		if err != nil {
 			return pgerror.Wrap(pgerror.DataException, fmt.Errorf("column %d: %w", i+1, err))
 		}
