@@ -355,10 +355,15 @@ func TestPgCatalogSelectStar(t *testing.T) {
 }
 
 // psqlCommand runs one psql meta-command and returns what psql printed.
+// Without psql the test is skipped, except under DUALGATE_CI=1, where a
+// missing client is a failure (as cmd/dualgate's needClient).
 func psqlCommand(t *testing.T, g *testGateway, cmd string) string {
 	t.Helper()
 	psql, err := exec.LookPath("psql")
 	if err != nil {
+		if os.Getenv("DUALGATE_CI") == "1" { // .ci/run installs every client
+			t.Fatalf("psql is missing (%v); CI installs it: apt-get install postgresql-client-15", err)
+		}
 		t.Skipf("psql not installed: %v", err)
 	}
 	host, port, _ := net.SplitHostPort(g.addr)
