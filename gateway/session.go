@@ -89,7 +89,7 @@ type cursor struct {
 	sctx    *sql.Context
 	iter    sql.RowIter
 	oids    []uint32
-	mods    []int32 // type modifiers of the bpchar(n) columns (blank-padded), nil if none
+	mods    []int32 // rowMods: per-column encoding, nil if no column needs one
 	formats []int16
 	sent    int64
 	release func()
@@ -971,19 +971,10 @@ func (s *session) runEngine(p *portal, maxRows int64, describe bool) error {
 		fields = s.resultFields(st, sch)
 	}
 	oids := make([]uint32, len(fields))
-	var mods []int32
 	for i, f := range fields {
 		oids[i] = f.DataTypeOID
-		if f.DataTypeOID == pgtypes.Bpchar && f.TypeModifier > 4 {
-			if mods == nil {
-				mods = make([]int32, len(fields))
-				for j := range mods {
-					mods[j] = -1
-				}
-			}
-			mods[i] = f.TypeModifier
-		}
 	}
+	mods := rowMods(fields, sch)
 	if describe {
 		if err := s.sendFields(fields, p.formats); err != nil {
 			_ = iter.Close(sctx)
@@ -1043,9 +1034,52 @@ func (s *session) sendRow(row []any, oids []uint32, formats []int16) error {
 	return s.sendRowMod(row, oids, nil, formats)
 }
 
-// sendRowMod is sendRow with the columns' type modifiers (nil: none), so
-// that a char(n) value goes out blank-padded to n characters as PostgreSQL
-// stores it (the engine's CHAR drops trailing blanks).
+// plainNumeric marks in rowMods a numeric column of one of the engine's
+// stand-ins for an unconstrained numeric (pgtypes.UnconstrainedNumeric).
+const plainNumeric int32 = -2
+
+// rowMods returns how sendRowMod encodes each column of a result, or nil
+// when every column is encoded as is: a char(n) column's type modifier
+// (values go out blank-padded to n characters, as PostgreSQL stores them;
+// the engine's CHAR drops trailing blanks), plainNumeric for a plain
+// numeric column (values go out without the trailing fraction zeros of
+// the stand-in's scale: 1.5, not 1.500000000000000000000000000000), -1
+// for the others. sch is the engine schema behind fields (nil: unknown).
+func rowMods(fields []pgproto3.FieldDescription, sch sql.Schema) []int32 {
+	var mods []int32
+	for i, f := range fields {
+		m := int32(-1)
+		switch {
+		case f.DataTypeOID == pgtypes.Bpchar && f.TypeModifier > 4:
+			m = f.TypeModifier
+		case f.DataTypeOID == pgtypes.Numeric && f.TypeModifier < 0 && i < len(sch) && pgtypes.UnconstrainedNumeric(sch[i].Type):
+			m = plainNumeric
+		}
+		if m == -1 {
+			continue
+		}
+		if mods == nil {
+			mods = make([]int32, len(fields))
+			for j := range mods {
+				mods[j] = -1
+			}
+		}
+		mods[i] = m
+	}
+	return mods
+}
+
+// trimDecimal drops a decimal's trailing fraction zeros.
+func trimDecimal(v any) any {
+	if d, ok := v.(decimal.Decimal); ok && d.Exponent() < 0 {
+		if t, err := decimal.NewFromString(d.String()); err == nil { // String trims them
+			return t
+		}
+	}
+	return v
+}
+
+// sendRowMod is sendRow with rowMods's per-column encoding (nil: none).
 func (s *session) sendRowMod(row []any, oids []uint32, mods []int32, formats []int16) error {
 	b := append(s.rowBuf[:0], 'D', 0, 0, 0, 0, byte(len(row)>>8), byte(len(row)))
 	for i, v := range row {
@@ -1058,6 +1092,8 @@ func (s *session) sendRowMod(row []any, oids []uint32, mods []int32, formats []i
 		var err error
 		if mods != nil && mods[i] >= 0 {
 			b, err = s.codec.EncodeMod(b, oids[i], mods[i], formatAt(formats, i), v)
+		} else if mods != nil && mods[i] == plainNumeric {
+			b, err = s.codec.Encode(b, oids[i], formatAt(formats, i), trimDecimal(v))
 		} else {
 			b, err = s.codec.Encode(b, oids[i], formatAt(formats, i), v)
 		}
