@@ -26,6 +26,7 @@ func (e *Engine) AddCatalogViews(c *catalog.Catalog) error {
 		tables = append(tables, SystemTable{
 			Name:        v.Name,
 			Description: "DERIVED (non-authoritative): " + v.Description,
+			View:        true,
 			Columns:     cols,
 			Rows:        func(context.Context) ([][]any, error) { return rows, nil },
 		})

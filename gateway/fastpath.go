@@ -9,6 +9,7 @@ import (
 	"github.com/jackc/pgproto3/v2"
 
 	"github.com/dualgate/dualgate/gateway/dialect"
+	"github.com/dualgate/dualgate/gateway/pgtypes"
 )
 
 // KeyLookup is implemented by engine tables that answer an equality on
@@ -173,7 +174,20 @@ func (s *session) fastLookup(p *portal, describe bool) (handled bool, err error)
 		if labelCols {
 			out = append(out, l.Authority, int64(l.AsOf))
 		}
-		err := s.sendRow(out, p.prep.fieldOIDs(fields), p.formats)
+		// char(n) and plain numeric columns need rowMods (rare here: no
+		// allocation otherwise).
+		var mods []int32
+		for k, j := range idx {
+			if fields[k].DataTypeOID == pgtypes.Bpchar || pgtypes.UnconstrainedNumeric(tsch[j].Type) {
+				sub := make(sql.Schema, len(idx))
+				for k2, j2 := range idx {
+					sub[k2] = tsch[j2]
+				}
+				mods = rowMods(fields, sub)
+				break
+			}
+		}
+		err := s.sendRowMod(out, p.prep.fieldOIDs(fields), mods, p.formats)
 		clear(out) // keep no row values alive between statements
 		s.fastOut = out[:0]
 		if err != nil {

@@ -14,6 +14,7 @@ import (
 
 	"github.com/dualgate/dualgate/gateway"
 	"github.com/dualgate/dualgate/gateway/pgcatalog"
+	"github.com/dualgate/dualgate/gateway/pgtypes"
 )
 
 // startCatalogGateway is startGateway with the Postgres catalogs
@@ -354,10 +355,15 @@ func TestPgCatalogSelectStar(t *testing.T) {
 }
 
 // psqlCommand runs one psql meta-command and returns what psql printed.
+// Without psql the test is skipped, except under DUALGATE_CI=1, where a
+// missing client is a failure (as cmd/dualgate's needClient).
 func psqlCommand(t *testing.T, g *testGateway, cmd string) string {
 	t.Helper()
 	psql, err := exec.LookPath("psql")
 	if err != nil {
+		if os.Getenv("DUALGATE_CI") == "1" { // .ci/run installs every client
+			t.Fatalf("psql is missing (%v); CI installs it: apt-get install postgresql-client-15", err)
+		}
 		t.Skipf("psql not installed: %v", err)
 	}
 	host, port, _ := net.SplitHostPort(g.addr)
@@ -447,4 +453,69 @@ func TestPgCatalogArrayFunctions(t *testing.T) {
 			t.Errorf("%s = %q, want %q", tc.q, got, tc.want)
 		}
 	}
+}
+
+// TestPgCatalogUnconstrainedNumeric checks that the engine's stand-ins for
+// a plain numeric, DECIMAL(65,30) (CREATE TABLE ... numeric) and
+// DECIMAL(65,20) (system, canonical and serving columns typed numeric),
+// read as PostgreSQL's plain numeric everywhere: pg_attribute.atttypmod
+// -1, format_type "numeric", information_schema numeric_precision and
+// numeric_scale NULL, and RowDescription typmod -1; while a constrained
+// numeric(12,2) keeps its precision and scale.
+func TestPgCatalogUnconstrainedNumeric(t *testing.T) {
+	g := startGateway(t, func(cfg *gateway.Config) {
+		cfg.SystemTables = append(cfg.SystemTables, gateway.SystemTable{Name: "numbers", Description: "test",
+			Columns: []gateway.SystemColumn{{Name: "amount", OID: pgtypes.Numeric}},
+			Rows:    func(context.Context) ([][]any, error) { return nil, nil }})
+	})
+	c := g.connect(t)
+	mustExec(t, c, `CREATE TABLE public.nums (plain numeric, fixed numeric(12,2))`)
+	for _, tc := range []struct {
+		schema, table, column, format string
+		typmod                        int32
+		precision, scale              any
+	}{
+		{"public", "nums", "plain", "numeric", -1, nil, nil},
+		{"public", "nums", "fixed", "numeric(12,2)", (12<<16 | 2) + 4, int32(12), int32(2)},
+		{"dualgate", "numbers", "amount", "numeric", -1, nil, nil},
+	} {
+		var typmod int32
+		var format string
+		err := c.QueryRow(ctxT(t), `SELECT a.atttypmod, format_type(a.atttypid, a.atttypmod) FROM pg_catalog.pg_attribute a
+			JOIN pg_catalog.pg_class c ON c.oid = a.attrelid JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+			WHERE n.nspname = $1 AND c.relname = $2 AND a.attname = $3`, tc.schema, tc.table, tc.column).Scan(&typmod, &format)
+		if err != nil {
+			t.Fatalf("%s.%s.%s: %v", tc.schema, tc.table, tc.column, err)
+		}
+		if typmod != tc.typmod || format != tc.format {
+			t.Errorf("%s.%s.%s: atttypmod %d, format_type %q; want %d, %q", tc.schema, tc.table, tc.column, typmod, format, tc.typmod, tc.format)
+		}
+		var prec, scale any
+		err = c.QueryRow(ctxT(t), `SELECT numeric_precision, numeric_scale FROM information_schema.columns
+			WHERE table_schema = $1 AND table_name = $2 AND column_name = $3`, tc.schema, tc.table, tc.column).Scan(&prec, &scale)
+		if err != nil {
+			t.Fatalf("%s.%s.%s: information_schema.columns: %v", tc.schema, tc.table, tc.column, err)
+		}
+		if prec != tc.precision || scale != tc.scale {
+			t.Errorf("%s.%s.%s: numeric_precision %v, numeric_scale %v; want %v, %v", tc.schema, tc.table, tc.column, prec, scale, tc.precision, tc.scale)
+		}
+		rows, err := c.Query(ctxT(t), fmt.Sprintf(`SELECT %s FROM %s.%s`, tc.column, tc.schema, tc.table))
+		if err != nil {
+			t.Fatal(err)
+		}
+		fds := rows.FieldDescriptions()
+		rows.Close()
+		if len(fds) != 1 || fds[0].DataTypeOID != pgtypes.Numeric || fds[0].TypeModifier != tc.typmod {
+			t.Errorf("%s.%s.%s: RowDescription %+v, want numeric with typmod %d", tc.schema, tc.table, tc.column, fds, tc.typmod)
+		}
+	}
+	// An expression cast to plain numeric is a plain numeric too.
+	rows, err := c.Query(ctxT(t), `SELECT 1.5::numeric`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fds := rows.FieldDescriptions(); len(fds) != 1 || fds[0].TypeModifier != -1 {
+		t.Errorf("SELECT 1.5::numeric: RowDescription %+v, want typmod -1", fds)
+	}
+	rows.Close()
 }

@@ -103,7 +103,7 @@ func (e *Engine) catalogDB(name string, tables []pgcatalog.Table, src *catalogSo
 	db := &systemDB{name: name, tables: map[string]sql.Table{}}
 	for _, t := range tables {
 		t := t
-		def := SystemTable{Name: t.Name, Description: pgcatalog.LabelComment(name, t.Name, 'r'),
+		def := SystemTable{Name: t.Name, Description: pgcatalog.LabelComment(name, t.Name, t.RelKind()), View: t.RelKind() == 'v',
 			Rows: func(ctx context.Context) ([][]any, error) {
 				sctx, ok := ctx.(*sql.Context)
 				if !ok {
@@ -250,10 +250,6 @@ func (c *catalogSource) take(ctx *sql.Context) (*pgcatalog.Snapshot, error) {
 				return nil, err
 			}
 			rel.System = system
-			if db == info { // information_schema relations are views in Postgres
-				rel.Kind = 'v'
-				rel.ViewDef = "-- information_schema." + rel.Name + " is computed by dualgate from the live engine"
-			}
 			snap.Relations = append(snap.Relations, rel)
 		}
 		if vdb, ok := db.(sql.ViewDatabase); ok {
@@ -289,10 +285,7 @@ func (e *Engine) describeTable(ctx *sql.Context, schema string, t sql.Table) (pg
 		oid := e.ColumnType(schema, rel.Name, c.Name, c.Type)
 		col := pgcatalog.Column{Name: c.Name, Type: oid, Typmod: -1, NotNull: !c.Nullable, Comment: c.Comment}
 		if oid == pgtypes.FromEngine(c.Type) {
-			col.Typmod = pgtypes.TypmodFromEngine(c.Type)
-			if dt, ok := c.Type.(sql.DecimalType); ok && dt.Precision() == 65 && dt.Scale() == 30 {
-				col.Typmod = -1 // the dialect's unconstrained numeric
-			}
+			col.Typmod = pgtypes.TypmodFromEngine(c.Type) // -1 for the engine's unconstrained numeric
 		}
 		if mod, ok := e.declaredTypmod(schema, rel.Name, c.Name); ok {
 			col.Typmod = mod
@@ -375,6 +368,13 @@ func (e *Engine) describeTable(ctx *sql.Context, schema string, t sql.Table) (pg
 	}
 	if ct, ok := t.(sql.CommentedTable); ok {
 		rel.Comment = ct.Comment()
+	}
+	if st, ok := t.(*systemTable); ok && st.def.View {
+		// A computed relation (pg_catalog's and information_schema's own
+		// views, catalog.*, reconcile.*): a view, as PostgreSQL has them.
+		rel.Kind = 'v'
+		rel.Indexes, rel.Foreign = nil, nil
+		rel.ViewDef = "-- " + schema + "." + rel.Name + " is computed by dualgate from the live engine"
 	}
 	return rel, nil
 }

@@ -142,8 +142,13 @@ type SystemColumn struct {
 type SystemTable struct {
 	Name        string
 	Description string
-	Columns     []SystemColumn
-	Rows        func(ctx context.Context) ([][]any, error)
+	// View makes the catalogs show the relation as a view (relkind 'v',
+	// pg_views, information_schema table_type VIEW): set it for relations
+	// computed from something else, such as the catalog.* and
+	// reconcile.* views of DESIGN.md and pg_catalog's own views.
+	View    bool
+	Columns []SystemColumn
+	Rows    func(ctx context.Context) ([][]any, error)
 }
 
 // AddSystemSchema registers (or replaces) a schema of system tables, plus

@@ -95,6 +95,7 @@ type cursor struct {
 	sctx    *sql.Context
 	iter    sql.RowIter
 	oids    []uint32
+	mods    []int32 // rowMods: per-column encoding, nil if no column needs one
 	formats []int16
 	sent    int64
 	release func()
@@ -1016,6 +1017,7 @@ func (s *session) runEngine(p *portal, maxRows int64, describe bool) error {
 	for i, f := range fields {
 		oids[i] = f.DataTypeOID
 	}
+	mods := rowMods(fields, sch)
 	if describe {
 		if err := s.sendFields(fields, p.formats); err != nil {
 			_ = iter.Close(sctx)
@@ -1023,7 +1025,7 @@ func (s *session) runEngine(p *portal, maxRows int64, describe bool) error {
 			return err
 		}
 	}
-	p.cursor = &cursor{sctx: sctx, iter: iter, oids: oids, formats: p.formats, release: release, label: &l}
+	p.cursor = &cursor{sctx: sctx, iter: iter, oids: oids, mods: mods, formats: p.formats, release: release, label: &l}
 	if labelCols {
 		p.cursor.extra = []any{l.Authority, int64(l.AsOf)}
 	}
@@ -1061,7 +1063,7 @@ func (s *session) sendRows(p *portal, maxRows int64) error {
 		if len(cur.extra) > 0 {
 			row = append(row[:len(row):len(row)], cur.extra...)
 		}
-		if err := s.sendRow(row, cur.oids, cur.formats); err != nil {
+		if err := s.sendRowMod(row, cur.oids, cur.mods, cur.formats); err != nil {
 			return err
 		}
 		n++
@@ -1072,6 +1074,56 @@ func (s *session) sendRows(p *portal, maxRows int64) error {
 
 // sendRow encodes one DataRow straight into the write buffer.
 func (s *session) sendRow(row []any, oids []uint32, formats []int16) error {
+	return s.sendRowMod(row, oids, nil, formats)
+}
+
+// plainNumeric marks in rowMods a numeric column of one of the engine's
+// stand-ins for an unconstrained numeric (pgtypes.UnconstrainedNumeric).
+const plainNumeric int32 = -2
+
+// rowMods returns how sendRowMod encodes each column of a result, or nil
+// when every column is encoded as is: a char(n) column's type modifier
+// (values go out blank-padded to n characters, as PostgreSQL stores them;
+// the engine's CHAR drops trailing blanks), plainNumeric for a plain
+// numeric column (values go out without the trailing fraction zeros of
+// the stand-in's scale: 1.5, not 1.500000000000000000000000000000), -1
+// for the others. sch is the engine schema behind fields (nil: unknown).
+func rowMods(fields []pgproto3.FieldDescription, sch sql.Schema) []int32 {
+	var mods []int32
+	for i, f := range fields {
+		m := int32(-1)
+		switch {
+		case f.DataTypeOID == pgtypes.Bpchar && f.TypeModifier > 4:
+			m = f.TypeModifier
+		case f.DataTypeOID == pgtypes.Numeric && f.TypeModifier < 0 && i < len(sch) && pgtypes.UnconstrainedNumeric(sch[i].Type):
+			m = plainNumeric
+		}
+		if m == -1 {
+			continue
+		}
+		if mods == nil {
+			mods = make([]int32, len(fields))
+			for j := range mods {
+				mods[j] = -1
+			}
+		}
+		mods[i] = m
+	}
+	return mods
+}
+
+// trimDecimal drops a decimal's trailing fraction zeros.
+func trimDecimal(v any) any {
+	if d, ok := v.(decimal.Decimal); ok && d.Exponent() < 0 {
+		if t, err := decimal.NewFromString(d.String()); err == nil { // String trims them
+			return t
+		}
+	}
+	return v
+}
+
+// sendRowMod is sendRow with rowMods's per-column encoding (nil: none).
+func (s *session) sendRowMod(row []any, oids []uint32, mods []int32, formats []int16) error {
 	b := append(s.rowBuf[:0], 'D', 0, 0, 0, 0, byte(len(row)>>8), byte(len(row)))
 	for i, v := range row {
 		if v == nil {
@@ -1081,7 +1133,13 @@ func (s *session) sendRow(row []any, oids []uint32, formats []int16) error {
 		at := len(b)
 		b = append(b, 0, 0, 0, 0)
 		var err error
-		b, err = s.codec.Encode(b, oids[i], formatAt(formats, i), v)
+		if mods != nil && mods[i] >= 0 {
+			b, err = s.codec.EncodeMod(b, oids[i], mods[i], formatAt(formats, i), v)
+		} else if mods != nil && mods[i] == plainNumeric {
+			b, err = s.codec.Encode(b, oids[i], formatAt(formats, i), trimDecimal(v))
+		} else {
+			b, err = s.codec.Encode(b, oids[i], formatAt(formats, i), v)
+		}
 		if err != nil {
 			return pgerror.Wrap(pgerror.DataException, fmt.Errorf("column %d: %w", i+1, err))
 		}

@@ -167,7 +167,19 @@ func tabs(fields ...any) string {
 }
 
 // demoSchemas are the schemas every client must list.
-var demoSchemas = []string{"canonical", "catalog", "diff", "dualgate", "history", "public", "raw", "serving"}
+var demoSchemas = []string{"canonical", "catalog", "diff", "dualgate", "history", "public", "raw", "reconcile", "serving"}
+
+// browsedEverySchema checks the "browse" lines a client printed: one per
+// demo schema, matching pattern (with %s for the schema).
+func browsedEverySchema(t *testing.T, client, out, pattern string) {
+	t.Helper()
+	for _, s := range demoSchemas {
+		re := regexp.MustCompile(fmt.Sprintf(pattern, regexp.QuoteMeta(s)))
+		if !re.MatchString(out) {
+			t.Errorf("%s did not browse schema %s sanely (want a line matching %s):\n%s", client, s, re, out)
+		}
+	}
+}
 
 // testJDBC compiles testdata/clients/jdbc/Browse.java against Debian's
 // pgJDBC and checks what DatabaseMetaData and a PreparedStatement say.
@@ -227,6 +239,14 @@ func testJDBC(t *testing.T, host, port string, head int) {
 		want = append(want, tabs("table", tb, "TABLE", tableComment(t, out, tb)))
 	}
 	facts(t, out, want, `(?m)^schema\t_batch`)
+	// getColumns of the first relation of every schema: columns, all sane.
+	browsedEverySchema(t, "pgJDBC", out, `(?m)^browse\t%s\t\S+\t[1-9]\d*\tok$`)
+	// The computed catalog.* and reconcile.* relations are views.
+	for _, v := range []string{"catalog.entities", "reconcile.rules"} {
+		if !regexp.MustCompile(`(?m)^table\t` + regexp.QuoteMeta(v) + `\tVIEW\t`).MatchString(out) {
+			t.Errorf("getTables does not list %s as a VIEW", v)
+		}
+	}
 	if !regexp.MustCompile(`(?m)^product\tPostgreSQL\t15\.0 \(dualgate .+\)$`).MatchString(out) {
 		t.Errorf("getDatabaseProductVersion is not 15.0 (dualgate ...):\n%s", out)
 	}
@@ -299,7 +319,9 @@ func testSQLAlchemy(t *testing.T, host, port string, head int) {
 	for _, s := range demoSchemas {
 		want = append(want, tabs("schema", s))
 	}
-	facts(t, out, want, `(?m)^order\to-2`, `(?m)^schema\t_batch`)
+	facts(t, out, want, `(?m)^order\to-2`, `(?m)^schema\t_batch`, `(?m)^bad\t.*`)
+	// Every schema browsed: tables or views, and their columns.
+	browsedEverySchema(t, "SQLAlchemy", out, `(?m)^browse\t%s\t(\d+\t[1-9]\d*|[1-9]\d*\t\d+)\t[1-9]\d*$`)
 	if !regexp.MustCompile(fmt.Sprintf(`(?m)^psycopg2\t1\tderived\tNOTICE:  derived: serving.order_timeline at commit %d, 0 commits \(\d+ ms\) behind canonical, SLA 2s$`, head)).MatchString(out) {
 		t.Errorf("psycopg2 conn.notices / get_parameter_status did not carry the derived label:\n%s", out)
 	}

@@ -561,6 +561,10 @@ func (p *printer) cast(c *pg.TypeCast) string {
 		return out
 	}
 	t := typeNameOf(c.TypeName)
+	switch t.canon {
+	case "text", "varchar", "name", "bpchar":
+		p.markRegOut(c.Arg) // x::regclass::text is the name
+	}
 	if pr := c.Arg.GetParamRef(); pr != nil && pr.Number >= 1 && pr.Number <= 65535 {
 		p.param(int(pr.Number), t.oid)
 	}
@@ -838,11 +842,42 @@ func jsonPath(n *pg.Node) (string, bool) {
 	return "", false
 }
 
+// regCast returns n as a cast to a reg* type (not an array of one) and the
+// type's name ("regclass", ...); nil and "" for anything else.
+func regCast(n *pg.Node) (*pg.TypeCast, string) {
+	c := n.GetTypeCast()
+	if c == nil || c.TypeName == nil || len(c.TypeName.Names) == 0 || len(c.TypeName.ArrayBounds) > 0 {
+		return nil, ""
+	}
+	name, _ := strVal(c.TypeName.Names[len(c.TypeName.Names)-1])
+	switch name {
+	case "regclass", "regtype", "regproc", "regprocedure":
+		return c, name
+	}
+	return nil, ""
+}
+
+// markRegOut records that n, if a reg* cast, is output as text: a top-level
+// select column, or the argument of a cast to a text type.
+func (p *printer) markRegOut(n *pg.Node) {
+	if c, _ := regCast(n); c != nil {
+		if p.regOut == nil {
+			p.regOut = map[*pg.TypeCast]bool{}
+		}
+		p.regOut[c] = true
+	}
+}
+
 // catalogCast prints casts to Postgres's object-identifier types as the
-// catalog helper functions of package pgcatalog: a literal name becomes its
-// oid ('pg_class'::regclass = 1259), any other value its name (what
-// c.oid::regclass prints). Casts tools add for the server's own benefit
-// (::oid, ::regproc, ::int2[]) change nothing here.
+// catalog helper functions of package pgcatalog. A reg* value is an oid
+// that prints as a name: where it is output as text (a column sent to the
+// client, or cast to text; see markRegOut) it is its name, as PostgreSQL
+// prints it ('pg_class'::regclass prints pg_class, p.oid::regproc the
+// function's name); elsewhere a literal name is its oid (so
+// c.oid = 'pg_class'::regclass compares oids) and any other regclass or
+// regtype value its name (what c.oid::regclass is compared with). Casts
+// tools add for the server's own benefit (::oid, ::regproc, ::int2[])
+// change nothing elsewhere.
 func (p *printer) catalogCast(c *pg.TypeCast) (string, bool) {
 	if c.TypeName == nil || len(c.TypeName.Names) == 0 {
 		return "", false
@@ -853,6 +888,25 @@ func (p *printer) catalogCast(c *pg.TypeCast) (string, bool) {
 		literal = true
 	}
 	array := len(c.TypeName.ArrayBounds) > 0
+	if p.regOut[c] {
+		switch name {
+		case "regclass":
+			if literal {
+				return "pg_regclass_out(to_regclass(" + p.expr(c.Arg) + "))", true
+			}
+			return "pg_regclass_out(" + p.expr(c.Arg) + ")", true
+		case "regtype":
+			if literal {
+				return "pg_regtype_out(to_regtype(" + p.expr(c.Arg) + "))", true
+			}
+			return "pg_regtype_out(" + p.expr(c.Arg) + ")", true
+		case "regproc", "regprocedure":
+			if literal {
+				return p.expr(c.Arg), true
+			}
+			return "pg_regproc_out(" + p.expr(c.Arg) + ")", true
+		}
+	}
 	switch {
 	case name == "regclass" && !array:
 		if literal {

@@ -135,6 +135,7 @@ type printer struct {
 	srf      map[*pg.FuncCall]srfCall // set-returning calls of select lists (srf.go)
 	records  map[string]bool          // output names holding _pg_expandarray records
 	fkTable  string                   // the table a CREATE TABLE is creating (foreign key names)
+	regOut   map[*pg.TypeCast]bool    // reg* casts whose value is output as text (catalogCast)
 }
 
 func (p *printer) fail(loc int32, e *pgerror.Error) {

@@ -9,6 +9,15 @@ import (
 
 // selectTop prints a top-level query and fills ResultTypes/StarIndex.
 func (p *printer) selectTop(s *pg.SelectStmt, st *Statement) string {
+	// A reg* cast sent to the client as a column is output as text (its
+	// name), as PostgreSQL's regclass/regproc/regtype output functions do.
+	if s.Op == pg.SetOperation_SETOP_NONE {
+		for _, t := range s.TargetList {
+			if rt := t.GetResTarget(); rt != nil {
+				p.markRegOut(rt.Val)
+			}
+		}
+	}
 	q := p.selectStmt(s, st)
 	if l := lookupOf(s); l != nil {
 		l.Table.AsOf = p.asOf[l.loc]

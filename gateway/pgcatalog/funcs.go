@@ -323,6 +323,26 @@ func Functions(src Source) []sql.Function {
 			oid, _ := toInt(ctx, v[0])
 			return s.RegclassOut(uint32(oid)), nil
 		}},
+		// regproc's output: a function's name, schema-qualified when its
+		// schema is not on the search path; "-" for 0, the number when no
+		// function has the oid.
+		{name: "pg_regproc_out", min: 1, max: 1, typ: types.LongText, strict: true, eval: func(ctx *sql.Context, v []any) (any, error) {
+			oid, _ := toInt(ctx, v[0])
+			if oid == 0 {
+				return "-", nil
+			}
+			name, err := procText(src, func(p proc) any { return p.name }, func(p *Procedure) any {
+				s, err := snap(ctx)
+				if err == nil && s.Visible(p.Schema, p.Name) {
+					return QuoteIdent(p.Name)
+				}
+				return QuoteIdent(p.Schema) + "." + QuoteIdent(p.Name)
+			})(ctx, v)
+			if err != nil || name != nil {
+				return name, err
+			}
+			return strconv.FormatInt(oid, 10), nil
+		}},
 		{name: "to_regtype", min: 1, max: 1, typ: types.Int64, strict: true, eval: func(ctx *sql.Context, v []any) (any, error) {
 			name := strings.TrimPrefix(strings.TrimSpace(toStr(ctx, v[0])), "pg_catalog.")
 			if oid, ok := pgtypes.ByName(name); ok {

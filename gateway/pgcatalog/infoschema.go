@@ -66,9 +66,10 @@ func typmodFacets(oid uint32, typmod int32) (charLen, numPrec, radix, numScale, 
 	return
 }
 
-// InformationSchema returns the information_schema views.
+// InformationSchema returns the information_schema views (relkind 'v',
+// as in PostgreSQL).
 func InformationSchema() []Table {
-	return []Table{
+	ts := []Table{
 		{Name: "schemata", Columns: cols("catalog_name name, schema_name name, schema_owner name, default_character_set_catalog name, " +
 			"default_character_set_schema name, default_character_set_name name, sql_path varchar"),
 			Rows: func(s *Snapshot) [][]any {
@@ -228,6 +229,10 @@ func InformationSchema() []Table {
 			"security_type varchar"), Rows: empty},
 		{Name: "check_constraints", Columns: cols("constraint_catalog name, constraint_schema name, constraint_name name, check_clause varchar"), Rows: empty},
 	}
+	for i := range ts {
+		ts[i].Kind = 'v'
+	}
+	return ts
 }
 
 func itoa(n int) string { return strconv.Itoa(n) }

@@ -22,8 +22,27 @@ type Col struct {
 type Table struct {
 	Name    string
 	Comment string
+	// Kind is the relation's pg_class.relkind: 'r' for a table (the
+	// zero value means 'r'), 'v' for the relations PostgreSQL defines as
+	// views (pg_tables, pg_roles, every information_schema relation, ...).
+	Kind    byte
 	Columns []Col
 	Rows    func(s *Snapshot) [][]any
+}
+
+// RelKind is t's pg_class.relkind.
+func (t Table) RelKind() byte {
+	if t.Kind == 0 {
+		return 'r'
+	}
+	return t.Kind
+}
+
+// catalogViews are the pg_catalog relations that PostgreSQL 15 defines as
+// views over its catalog tables (system_views.sql); the rest are tables.
+var catalogViews = map[string]bool{
+	"pg_roles": true, "pg_user": true, "pg_settings": true, "pg_tables": true, "pg_views": true,
+	"pg_matviews": true, "pg_indexes": true, "pg_stat_user_tables": true,
 }
 
 // typeByWord spells column types in the table definitions below.
@@ -175,9 +194,9 @@ func constraints(s *Snapshot) []constraint {
 	return out
 }
 
-// Tables returns the pg_catalog relations.
+// Tables returns the pg_catalog relations, with PostgreSQL's relkind.
 func Tables() []Table {
-	return []Table{
+	ts := []Table{
 		{Name: "pg_namespace", Columns: cols("oid oid, nspname name, nspowner oid, nspacl aclitem[]"),
 			Rows: func(s *Snapshot) [][]any {
 				var rows [][]any
@@ -489,6 +508,12 @@ func Tables() []Table {
 			"partclass oidvector, partcollation oidvector, partexprs pg_node_tree"), Rows: empty},
 		{Name: "pg_event_trigger", Columns: cols("oid oid, evtname name, evtevent name, evtowner oid, evtfoid oid, evtenabled char, evttags text[]"), Rows: empty},
 	}
+	for i := range ts {
+		if catalogViews[ts[i].Name] {
+			ts[i].Kind = 'v'
+		}
+	}
+	return ts
 }
 
 func pgClassRows(s *Snapshot) [][]any {

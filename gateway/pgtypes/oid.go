@@ -292,10 +292,27 @@ func FromEngine(t sql.Type) uint32 {
 	}
 }
 
+// UnconstrainedNumeric reports whether t is one of the engine's stand-ins
+// for PostgreSQL's unconstrained numeric (no precision or scale), which
+// GMS cannot express: DECIMAL(65,30), what the dialect makes of a plain
+// `numeric` (CREATE TABLE, ::numeric), and DECIMAL(65,20), what the
+// canonical store, the serving projections and the system tables give a
+// catalog column typed plain `numeric`. Both are reported as PostgreSQL
+// reports `numeric`: typmod -1, format_type "numeric",
+// information_schema numeric_precision and numeric_scale NULL. (A column
+// declared numeric(65,30) or numeric(65,20) in CREATE TABLE keeps its
+// declared typmod in the catalogs, which record it; the catalog YAML has
+// no such record, so there those two spellings read as plain numeric.)
+func UnconstrainedNumeric(t sql.Type) bool {
+	dt, ok := t.(sql.DecimalType)
+	return ok && dt.Precision() == 65 && (dt.Scale() == 30 || dt.Scale() == 20)
+}
+
 // TypmodFromEngine returns the pg_attribute.atttypmod matching a GMS column
 // type for the OID FromEngine picks: character length + 4 for
-// char/varchar, ((precision << 16) | scale) + 4 for numeric, the fractional
-// seconds precision for datetime types when it is below 6, and -1 otherwise.
+// char/varchar, ((precision << 16) | scale) + 4 for numeric (-1 for the
+// UnconstrainedNumeric stand-ins), the fractional seconds precision for
+// datetime types when it is below 6, and -1 otherwise.
 func TypmodFromEngine(t sql.Type) int32 {
 	if t == nil {
 		return -1
@@ -306,6 +323,9 @@ func TypmodFromEngine(t sql.Type) int32 {
 			return int32(st.Length()) + 4
 		}
 	case sqltypes.Decimal:
+		if UnconstrainedNumeric(t) {
+			return -1
+		}
 		if dt, ok := t.(sql.DecimalType); ok {
 			return (int32(dt.Precision())<<16 | int32(dt.Scale())) + 4
 		}

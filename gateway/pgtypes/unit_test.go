@@ -34,6 +34,9 @@ func TestFromEngine(t *testing.T) {
 		{types.Float32, Float4, -1},
 		{types.Float64, Float8, -1},
 		{types.MustCreateDecimalType(10, 2), Numeric, (10<<16 | 2) + 4},
+		{types.MustCreateDecimalType(65, 30), Numeric, -1}, // the dialect's plain numeric
+		{types.MustCreateDecimalType(65, 20), Numeric, -1}, // canonical's and serving's plain numeric
+		{types.MustCreateDecimalType(65, 10), Numeric, (65<<16 | 10) + 4},
 		{types.MustCreateStringWithDefaults(sqltypes.Char, 5), Bpchar, 9},
 		{types.MustCreateStringWithDefaults(sqltypes.VarChar, 20), Varchar, 24},
 		{types.Text, Text, -1},

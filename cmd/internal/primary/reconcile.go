@@ -130,6 +130,7 @@ func (c *Side) reconcileTables() []gateway.SystemTable {
 		{
 			Name:        "rules",
 			Description: derived + "the catalog's reconciliation rules",
+			View:        true,
 			Columns: []gateway.SystemColumn{col("name", pgtypes.Text), col("context", pgtypes.Text), col("level", pgtypes.Text),
 				col("owner", pgtypes.Text), col("severity", pgtypes.Text), col("left_sql", pgtypes.Text), col("right_sql", pgtypes.Text),
 				col("right_dsn", pgtypes.Text), col("match", pgtypes.Text), col("compare", pgtypes.Text),
@@ -164,6 +165,7 @@ func (c *Side) reconcileTables() []gateway.SystemTable {
 		{
 			Name:        "runs",
 			Description: derived + "each reconciliation run: the paired point in time it compared at and what it found",
+			View:        true,
 			Columns: []gateway.SystemColumn{col("id", pgtypes.Int8), col("rule", pgtypes.Text), col("trigger", pgtypes.Text),
 				col("started", pgtypes.Timestamptz), col("finished", pgtypes.Timestamptz), col("outcome", pgtypes.Text),
 				col("canonical_commit", pgtypes.Int8), col("serving_watermark", pgtypes.Int8), col("head_commit", pgtypes.Int8),
@@ -183,6 +185,7 @@ func (c *Side) reconcileTables() []gateway.SystemTable {
 		{
 			Name:        "exceptions",
 			Description: derived + "the exception queue: each divergence between two sides of a rule, de-duplicated by fingerprint",
+			View:        true,
 			Columns: []gateway.SystemColumn{col("id", pgtypes.Int8), col("rule", pgtypes.Text), col("level", pgtypes.Text),
 				col("key", pgtypes.Text), col("kind", pgtypes.Text), col("left_value", pgtypes.Text), col("right_value", pgtypes.Text),
 				col("difference", pgtypes.Text), col("owner", pgtypes.Text), col("severity", pgtypes.Text), col("status", pgtypes.Text),
@@ -204,6 +207,7 @@ func (c *Side) reconcileTables() []gateway.SystemTable {
 		{
 			Name:        "exception_history",
 			Description: derived + "every status change of every exception, in order",
+			View:        true,
 			Columns: []gateway.SystemColumn{col("exception_id", pgtypes.Int8), col("seq", pgtypes.Int8), col("at", pgtypes.Timestamptz),
 				col("from_status", pgtypes.Text), col("to_status", pgtypes.Text), col("by", pgtypes.Text), col("note", pgtypes.Text)},
 			Rows: func(context.Context) ([][]any, error) {
@@ -217,6 +221,7 @@ func (c *Side) reconcileTables() []gateway.SystemTable {
 		{
 			Name:        "status",
 			Description: derived + "per rule: last run, outcome, open exceptions and the oldest one's age",
+			View:        true,
 			Columns: []gateway.SystemColumn{col("rule", pgtypes.Text), col("level", pgtypes.Text), col("owner", pgtypes.Text),
 				col("severity", pgtypes.Text), col("last_run", pgtypes.Int8), col("last_run_at", pgtypes.Timestamptz),
 				col("last_outcome", pgtypes.Text), col("canonical_commit", pgtypes.Int8), col("serving_watermark", pgtypes.Int8),
@@ -243,6 +248,7 @@ func (c *Side) reconcileTables() []gateway.SystemTable {
 		{
 			Name:        "watermarks",
 			Description: derived + "what each rule's last run read, and the commit or watermark it read it at",
+			View:        true,
 			Columns: []gateway.SystemColumn{col("rule", pgtypes.Text), col("side", pgtypes.Text), col("relation", pgtypes.Text),
 				col("kind", pgtypes.Text), col("as_of_commit", pgtypes.Int8), col("head_commit", pgtypes.Int8),
 				col("lag_commits", pgtypes.Int8), col("read_at", pgtypes.Timestamptz)},

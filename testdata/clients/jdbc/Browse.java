@@ -56,6 +56,38 @@ public class Browse {
                             rs.getString("TABLE_TYPE"), rs.getString("REMARKS"));
                 }
             }
+            // Every schema getSchemas lists: getColumns of its first table
+            // or view, checked for sane rows (names, type names, 1-based
+            // consecutive positions, nullability), as a BI tool's browser
+            // does when a schema is opened.
+            java.util.List<String> schemas = new java.util.ArrayList<>();
+            try (ResultSet rs = md.getSchemas()) {
+                while (rs.next()) schemas.add(rs.getString("TABLE_SCHEM"));
+            }
+            for (String schema : schemas) {
+                String first = null;
+                try (ResultSet rs = md.getTables(null, schema, "%", new String[] {"TABLE", "VIEW"})) {
+                    if (rs.next()) first = rs.getString("TABLE_NAME");
+                }
+                if (first == null) {
+                    out("browse", schema, "-", 0, "no relation");
+                    continue;
+                }
+                int n = 0;
+                String problem = "ok";
+                try (ResultSet rs = md.getColumns(null, schema, first, "%")) {
+                    while (rs.next()) {
+                        n++;
+                        String name = rs.getString("COLUMN_NAME"), type = rs.getString("TYPE_NAME"), nullable = rs.getString("IS_NULLABLE");
+                        if (name == null || name.isEmpty() || type == null || type.isEmpty() || rs.getInt("ORDINAL_POSITION") != n
+                                || !("YES".equals(nullable) || "NO".equals(nullable))) {
+                            problem = "bad column " + n + ": " + name + " " + type + " " + rs.getInt("ORDINAL_POSITION") + " " + nullable;
+                        }
+                    }
+                }
+                out("browse", schema, first, n, problem);
+            }
+
             for (String[] t : new String[][] {{"canonical", "commercial_orders"}, {"serving", "order_timeline"},
                     {"public", "clients"}, {"public", "purchases"}}) {
                 String q = t[0] + "." + t[1];

@@ -42,13 +42,31 @@ def main():
     )
     insp = sa.inspect(engine)
     out("version", ".".join(str(v) for v in engine.dialect.server_version_info))
+    # Browse every schema as Superset's database browser does: the tables
+    # and views of each, their columns (with a known type) and the tables'
+    # primary keys. One "browse" line per schema sums it up; anything odd
+    # is a "bad" line, which the Go test forbids.
     for schema in insp.get_schema_names():
         out("schema", schema)
-    for schema in ("canonical", "serving", "public", "dualgate"):
-        for t in insp.get_table_names(schema=schema):
-            out("table", schema + "." + t)
-        for v in insp.get_view_names(schema=schema):
-            out("view", schema + "." + v)
+        tables = insp.get_table_names(schema=schema)
+        views = insp.get_view_names(schema=schema)
+        ncols = 0
+        for kind, names in (("table", tables), ("view", views)):
+            for name in names:
+                out(kind, schema + "." + name)
+                cols = insp.get_columns(name, schema=schema)
+                if not cols:
+                    out("bad", schema + "." + name, "no columns")
+                for c in cols:
+                    ncols += 1
+                    if not c["name"] or isinstance(c["type"], sa.types.NullType):
+                        out("bad", schema + "." + name, c["name"], repr(c["type"]))
+                if kind == "table":
+                    pk = insp.get_pk_constraint(name, schema=schema)
+                    names_of = {c["name"] for c in cols}
+                    if any(col not in names_of for col in pk["constrained_columns"]):
+                        out("bad", schema + "." + name, "pk", pk)
+        out("browse", schema, len(tables), len(views), ncols)
     for schema, table in (("canonical", "commercial_orders"), ("serving", "order_timeline"),
                           ("public", "clients"), ("public", "purchases")):
         q = schema + "." + table
