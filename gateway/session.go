@@ -1290,7 +1290,19 @@ func (s *session) discardWrites() {
 // alignHints maps the translator's per-target-list result types onto n
 // result columns, expanding around a single `*`.
 func alignHints(st *dialect.Statement, n int) []uint32 {
-	return alignTargets(st.ResultTypes, st.StarIndex, n)
+	out := alignTargets(st.ResultTypes, st.StarIndex, n)
+	if out == nil || st.StarIndex < 0 || st.StarTypes == nil {
+		return out
+	}
+	// The star's own columns, when the translator typed them.
+	if n-(len(st.ResultTypes)-1) == len(st.StarTypes) {
+		for j, t := range st.StarTypes {
+			if t != 0 {
+				out[st.StarIndex+j] = t
+			}
+		}
+	}
+	return out
 }
 
 // alignSources maps the translator's aliased-column names onto n result

@@ -116,10 +116,13 @@ func (p *printer) selectStmt(s *pg.SelectStmt, st *Statement) string {
 	return b.String()
 }
 
-// refineResultTypes types as timestamptz the result columns fillResultTypes
-// left unknown that typeOf proves to be one (date_trunc of a timestamptz,
-// a derived table's or CTE's timestamptz column …): the engine holds
-// timestamptz and timestamp alike and would describe them as timestamp.
+// refineResultTypes types the result columns fillResultTypes left unknown
+// that typeOf proves to be a timestamptz or a bool (date_trunc of a
+// timestamptz, a derived table's or CTE's column computed by a boolean
+// function …), including the columns a single star expands to over one
+// derived table or CTE (StarTypes): the engine holds timestamptz and
+// timestamp alike and booleans as tinyint, and would describe them as
+// timestamp and int2. Other types the engine describes as Postgres does.
 func (p *printer) refineResultTypes(s *pg.SelectStmt, st *Statement) {
 	s = leftmost(s)
 	if len(s.ValuesLists) > 0 || len(st.ResultTypes) != len(s.TargetList) {
@@ -128,13 +131,68 @@ func (p *printer) refineResultTypes(s *pg.SelectStmt, st *Statement) {
 	defer p.enterScope(s.FromClause)()
 	for i, t := range s.TargetList {
 		rt := t.GetResTarget()
-		if st.ResultTypes[i] != 0 || rt == nil || isStar(rt.Val) {
+		if st.ResultTypes[i] != 0 || rt == nil {
 			continue
 		}
-		if p.typeOf(rt.Val) == oidTimestamptz {
-			st.ResultTypes[i] = oidTimestamptz
+		if isStar(rt.Val) {
+			st.StarTypes = p.starTypes(rt.Val.GetColumnRef())
+			continue
+		}
+		if oid := p.typeOf(rt.Val); engineLosesType(oid) {
+			st.ResultTypes[i] = oid
 		}
 	}
+}
+
+// engineLosesType reports whether the engine describes a value of this
+// Postgres type as another type (so the translator's typing must win).
+func engineLosesType(oid uint32) bool { return oid == oidTimestamptz || oid == oidBool }
+
+// starTypes types the columns a star (`*` or `q.*`) expands to when it
+// covers exactly one derived table or CTE whose columns are all known:
+// timestamptz and bool where typeOf proves them, 0 elsewhere; nil when
+// the expansion is not known.
+func (p *printer) starTypes(cr *pg.ColumnRef) []uint32 {
+	if cr == nil || len(p.scope) == 0 {
+		return nil
+	}
+	rels := p.scope[len(p.scope)-1]
+	var r *scopeRel
+	switch len(cr.Fields) {
+	case 1:
+		if len(rels) != 1 {
+			return nil
+		}
+		r = &rels[0]
+	case 2:
+		q, ok := strVal(cr.Fields[0])
+		if !ok {
+			return nil
+		}
+		for i := range rels {
+			if rels[i].name == q {
+				r = &rels[i]
+			}
+		}
+	}
+	if r == nil || r.sub == nil {
+		return nil
+	}
+	cols, ok := p.columns(*r)
+	if !ok {
+		return nil
+	}
+	out := make([]uint32, len(cols))
+	known := false
+	for i, c := range cols {
+		if oid := p.outputType(*r, c); engineLosesType(oid) {
+			out[i], known = oid, true
+		}
+	}
+	if !known {
+		return nil
+	}
+	return out
 }
 
 func (p *printer) with(w *pg.WithClause) string {

@@ -55,6 +55,10 @@ type Statement struct {
 	// in it (-1 if none). With more than one star ResultTypes is nil.
 	ResultTypes []uint32
 	StarIndex   int
+	// StarTypes, when the `*` at StarIndex covers one derived table or CTE
+	// whose columns are known, holds a type OID per column it expands to,
+	// as ResultTypes does (0: ask the engine); nil otherwise.
+	StarTypes []uint32
 	// ResultColumns, aligned like ResultTypes, names the column an aliased
 	// plain column reference reads (`data_type AS "type"`: data_type), so
 	// the gateway can find its declared type; "" elsewhere.
