@@ -11,6 +11,7 @@ package main
 
 import (
 	"bufio"
+	"cmp"
 	"context"
 	"errors"
 	"flag"
@@ -21,6 +22,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"runtime/pprof"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -55,6 +57,7 @@ func main() {
 	dur := flag.Duration("duration", 20*time.Second, "pgbench -T per target")
 	clients := flag.Int("clients", 8, "pgbench -c")
 	threads := flag.Int("threads", 2, "pgbench -j")
+	rounds := flag.Int("rounds", 3, "rounds of the point-lookup runs (each target once per round, rotated order); each line is a target's median run")
 	profile := flag.String("cpuprofile", "", "write a CPU profile of dualgate (the whole run) to this file")
 	rebuildRows := flag.Int("rebuild-rows", 1_000_000, "rows of the projection the rebuild bar rebuilds")
 	serving := flag.Bool("serving", true, "run the serving lane's Redis, freshness, GROUP BY and rebuild bars after the point lookups")
@@ -111,8 +114,11 @@ func main() {
 		fmt.Fprintln(os.Stderr, "dgbench:", err)
 		os.Exit(1)
 	}
+	if *rounds < 1 {
+		fail(fmt.Errorf("-rounds %d: at least one round", *rounds))
+	}
 	if enabled("main") {
-		if err := run(context.Background(), *rows, *dur, *clients, *threads, *serving, *rebuildRows); err != nil {
+		if err := run(context.Background(), *rows, *dur, *clients, *threads, *rounds, *serving, *rebuildRows); err != nil {
 			fail(err)
 		}
 	}
@@ -160,7 +166,7 @@ func main() {
 	}
 }
 
-func run(ctx context.Context, rows int, dur time.Duration, clients, threads int, serving bool, rebuildRows int) error {
+func run(ctx context.Context, rows int, dur time.Duration, clients, threads, rounds int, serving bool, rebuildRows int) error {
 	if _, err := exec.LookPath("pgbench"); err != nil {
 		return fmt.Errorf("pgbench not found (apt-get install postgresql-contrib or postgresql-15): %w", err)
 	}
@@ -218,23 +224,34 @@ func run(ctx context.Context, rows int, dur time.Duration, clients, threads int,
 	if err := execSQL(ctx, dgT, "CALL dualgate.rebuild('kv_view')"); err != nil {
 		return fmt.Errorf("materialize kv_view: %w", err)
 	}
-	peer, err := bench("pg-point", "SELECT id, val, n FROM kv WHERE id = :id;", peerT)
-	if err != nil {
-		return err
+	// The four targets run in rounds, each round in a rotated order, and
+	// each line reports a target's median run: one pgbench window per
+	// target moves with whatever else the machine does in it (the peer's
+	// TPS moved by a third between identical single runs), and a fixed
+	// order would give one target the warmest or the coldest slot.
+	targets := []struct {
+		name, query string
+		t           target
+	}{
+		{"pg-point", "SELECT id, val, n FROM kv WHERE id = :id;", peerT},
+		{"canonical-point", "SELECT id, val, n FROM canonical.kv WHERE id = :id;", dgT},
+		{"canonical-asof", "SELECT id, val, n FROM canonical.kv AS OF 2 WHERE id = :id;", dgT},
+		{"serving-point", "SELECT id, val, n FROM serving.kv_view WHERE id = :id;", dgT},
 	}
-	head, err := bench("canonical-point", "SELECT id, val, n FROM canonical.kv WHERE id = :id;", dgT)
-	if err != nil {
-		return err
+	runs := make([][]result, len(targets))
+	for r := 0; r < rounds; r++ {
+		for j := range targets {
+			k := (j + r) % len(targets)
+			tg := targets[k]
+			res, err := bench(fmt.Sprintf("%s-%d", tg.name, r), tg.query, tg.t)
+			if err != nil {
+				return err
+			}
+			runs[k] = append(runs[k], res)
+		}
 	}
-	old, err := bench("canonical-asof", "SELECT id, val, n FROM canonical.kv AS OF 2 WHERE id = :id;", dgT)
-	if err != nil {
-		return err
-	}
-	serve, err := bench("serving-point", "SELECT id, val, n FROM serving.kv_view WHERE id = :id;", dgT)
-	if err != nil {
-		return err
-	}
-	fmt.Printf("dgbench: %d rows (x10 versions for one key in ten), pgbench -n -M prepared -c %d -j %d -T %s, one run, same machine\n\n", rows, clients, threads, dur)
+	peer, head, old, serve := medianRun(runs[0]), medianRun(runs[1]), medianRun(runs[2]), medianRun(runs[3])
+	fmt.Printf("dgbench: %d rows (x10 versions for one key in ten), pgbench -n -M prepared -c %d -j %d -T %s, median of %d rotated rounds (ingest: one load), same machine\n\n", rows, clients, threads, dur, rounds)
 	fmt.Printf("%-44s %14s %14s %10s\n", "benchmark", "postgresql-15", "dualgate", "ratio")
 	row := func(name string, p, d float64, unit string) {
 		fmt.Printf("%-44s %14.3f %14.3f %9.2fx\n", name+" ("+unit+")", p, d, d/p)
@@ -256,6 +273,14 @@ func run(ctx context.Context, rows int, dur time.Duration, clients, threads int,
 }
 
 func rows2s(rows int, d time.Duration) float64 { return float64(rows) / d.Seconds() }
+
+// medianRun is the run of median TPS (its latencies come with it); the
+// lower middle one of an even count.
+func medianRun(rs []result) result {
+	sorted := slices.Clone(rs)
+	slices.SortFunc(sorted, func(a, b result) int { return cmp.Compare(a.tps, b.tps) })
+	return sorted[(len(sorted)-1)/2]
+}
 
 // benchCatalog maps a raw source 1:1 onto one entity, the shape of the
 // ingest and point-lookup bars.
