@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"math"
-	"os"
 	"strconv"
 	"strings"
 	"testing"
@@ -12,7 +11,6 @@ import (
 	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/dualgate/dualgate/catalog"
-	"github.com/dualgate/dualgate/gateway/pgtest"
 	"github.com/dualgate/dualgate/testdata"
 )
 
@@ -54,17 +52,7 @@ func runRule(t *testing.T, conn *pgconn.PgConn, rule string) ruleRun {
 // one-minute grace; TestDemoLegacyMart sees them open) and its settling
 // dates are pending or clean.
 func TestDemoReconciliationRules(t *testing.T) {
-	if _, err := os.Stat(pgtest.BinDir + "/postgres"); err != nil {
-		if os.Getenv("DUALGATE_CI") != "" {
-			t.Fatalf("PostgreSQL 15 is required: %v", err)
-		}
-		t.Skipf("PostgreSQL 15 not installed: %v", err)
-	}
-	pg, err := pgtest.Start(context.Background(), pgtest.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer pg.Stop()
+	pg := legacyPostgres(t)
 	t.Setenv("DUALGATE_LEGACY_FINANCE_DSN", "") // restored after the demo sets it
 	cat, err := catalog.LoadFS(testdata.Catalog, "catalog")
 	if err != nil {

@@ -323,17 +323,7 @@ func TestDemoFlags(t *testing.T) {
 // open exceptions once the grace has passed; dates still settling are
 // compared by the settling rule and stay pending.
 func TestDemoLegacyMart(t *testing.T) {
-	if _, err := os.Stat(pgtest.BinDir + "/postgres"); err != nil {
-		if os.Getenv("DUALGATE_CI") != "" {
-			t.Fatalf("PostgreSQL 15 is required: %v", err)
-		}
-		t.Skipf("PostgreSQL 15 not installed: %v", err)
-	}
-	pg, err := pgtest.Start(context.Background(), pgtest.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer pg.Stop()
+	pg := legacyPostgres(t)
 	t.Setenv("DUALGATE_LEGACY_FINANCE_DSN", "") // restored after the demo sets it
 	const closed, settling = "recognized_sales_vs_legacy_mart", "recognized_sales_settling_vs_legacy_mart"
 	cat, err := catalog.LoadFS(testdata.Catalog, "catalog")
@@ -440,4 +430,23 @@ func TestDemoLegacyMart(t *testing.T) {
 	if len(res[0].Rows) < 4 || missing != 3 {
 		t.Errorf("%d open exceptions, %d of them on the missing day %s; want the missing day in every region and the double count", len(res[0].Rows), missing, day)
 	}
+}
+
+// legacyPostgres starts a PostgreSQL 15 for a test's legacy mart, stopped
+// when the test ends; without one installed the test is skipped, or fails
+// under DUALGATE_CI.
+func legacyPostgres(t *testing.T) *pgtest.Server {
+	t.Helper()
+	if _, err := os.Stat(pgtest.BinDir + "/postgres"); err != nil {
+		if os.Getenv("DUALGATE_CI") != "" {
+			t.Fatalf("PostgreSQL 15 is required: %v", err)
+		}
+		t.Skipf("PostgreSQL 15 not installed: %v", err)
+	}
+	pg, err := pgtest.Start(context.Background(), pgtest.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(pg.Stop)
+	return pg
 }
