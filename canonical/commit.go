@@ -460,16 +460,9 @@ func (t *Txn) Commit(ctx context.Context, req CommitRequest) (CommitResult, erro
 		if err := s.backfillIndexes(b, cat, backfill, id); err != nil {
 			return CommitResult{}, err
 		}
-		var vv, dv, hb []byte
-		curT := uint32(0)
+		ch := changeHasher{h: h}
 		for _, c := range changes {
-			if c.ts.ID != curT {
-				curT = c.ts.ID
-				hashTable(h, curT)
-			}
-			vv, dv = appendVersionValue(vv[:0], c), appendChangeValue(dv[:0], c)
-			hb = appendHashChange(hb[:0], c.pk, dv, vv)
-			h.Write(hb)
+			vv, dv := ch.add(c)
 			for _, part := range changeParts {
 				if err := writeChange(b, &t.scratch, id, c, vv, dv, part); err != nil {
 					return CommitResult{}, err
@@ -793,6 +786,29 @@ func hashTable(h hash.Hash, tid uint32) {
 	e := &enc{b: []byte{'T'}}
 	e.uv(uint64(tid))
 	h.Write(e.b)
+}
+
+// changeHasher hashes a commit's changes, in order, into its hash: a
+// table marker where the table changes, then each change's key, change-log
+// value and version value. Both commit paths (serial in Commit, parallel
+// in stageHistory) hash through it, so their hashes cannot drift apart.
+type changeHasher struct {
+	h          hash.Hash
+	curT       uint32
+	vv, dv, hb []byte
+}
+
+// add hashes c and returns its version and change-log values (valid until
+// the next add).
+func (ch *changeHasher) add(c change) (vv, dv []byte) {
+	if c.ts.ID != ch.curT {
+		ch.curT = c.ts.ID
+		hashTable(ch.h, ch.curT)
+	}
+	ch.vv, ch.dv = appendVersionValue(ch.vv[:0], c), appendChangeValue(ch.dv[:0], c)
+	ch.hb = appendHashChange(ch.hb[:0], c.pk, ch.dv, ch.vv)
+	ch.h.Write(ch.hb)
+	return ch.vv, ch.dv
 }
 
 func hashChange(h hash.Hash, pk, dval, vval []byte) {

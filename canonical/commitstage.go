@@ -214,16 +214,10 @@ func (t *Txn) stageHistory(b batchWriter, h hash.Hash, id uint64, changes []chan
 	if err := t.writeRawAndQuarantine(b); err != nil {
 		return err
 	}
-	var vv, dv, hb, k []byte
-	curT := uint32(0)
+	var k []byte
+	ch := changeHasher{h: h}
 	for _, c := range changes {
-		if c.ts.ID != curT {
-			curT = c.ts.ID
-			hashTable(h, curT)
-		}
-		vv, dv = appendVersionValue(vv[:0], c), appendChangeValue(dv[:0], c)
-		hb = appendHashChange(hb[:0], c.pk, dv, vv)
-		h.Write(hb)
+		vv, _ := ch.add(c)
 		k = append(k[:0], pVersion)
 		k = binary.BigEndian.AppendUint32(k, c.ts.ID)
 		k = append(k, c.pk...)
