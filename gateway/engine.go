@@ -116,10 +116,9 @@ func (s *engineSession) context(ctx context.Context, query string) *sql.Context 
 // fastContext is the engine context of one fast-path lookup (fastpath.go)
 // under ctx, until release. The lookup uses it for the session (masks,
 // row filters, user variables), its query time and as ctx, never for
-// engine execution,
-// so one context is kept per session and pointed at each lookup's ctx
-// rather than made (with its memory manager) per lookup. Only the
-// session's goroutine uses it, one lookup at a time.
+// engine execution, so one context is kept per session and pointed at
+// each lookup's ctx rather than made (with its memory manager) per lookup.
+// Only the session's goroutine uses it, one lookup at a time.
 func (s *engineSession) fastContext(ctx context.Context) (sctx *sql.Context, release func()) {
 	if s.fast == nil {
 		s.fast = s.context(context.Background(), "")
