@@ -2,6 +2,7 @@ package canonical
 
 import (
 	"bytes"
+	"cmp"
 	"encoding/binary"
 	"fmt"
 	"math"
@@ -63,11 +64,14 @@ const (
 const (
 	planAuto int32 = iota
 	planWalk
-	planMerge
+	planMerge           // the head (L) merged with the changes after asOf
+	planCheckpointBelow // the nearest checkpoint <= asOf merged with the changes up to asOf
+	planCheckpointAbove // the nearest checkpoint > asOf merged with the changes down to asOf
 )
 
 // asOfPlan forces the plan of AS OF scans (tests and benchmarks only; the
-// default planAuto chooses by cost). lastAsOfPlan records the plan the last
+// default planAuto chooses by cost; a forced checkpoint plan without such a
+// checkpoint merges from the head). lastAsOfPlan records the plan the last
 // AS OF scan took (for tests).
 var asOfPlan, lastAsOfPlan atomic.Int32
 
@@ -84,10 +88,11 @@ func (s *Store) estimate(lo, hi []byte) float64 {
 }
 
 // changedKeys is the set of primary keys of one table changed by a commit
-// in (asOf, head], in key order.
+// in a range of commits, in key order.
 type changedKeys struct {
-	keys []string
-	set  map[string]struct{} // built on demand (has)
+	keys    []string
+	set     map[string]struct{} // built on demand (has)
+	entries int                 // change-log entries read
 }
 
 func (c *changedKeys) has(pk []byte) bool {
@@ -107,13 +112,13 @@ func mergeCost(head, seekSpace float64, nD, nK int) float64 {
 	return head + float64(nD)*mergeChangeBytes + float64(nK)*mergeSeekBytes + min(float64(nK)*mergeBlockBytes, seekSpace)
 }
 
-// changedSince reads the change log of table tid for the commits after asOf
-// in snap and returns the distinct keys it names for which keep (nil: all)
-// is true. It returns ok false as soon as cost(entries read, keys kept)
-// exceeds limit.
-func changedSince(snap *pebble.Snapshot, tid uint32, asOf uint64, keep func(pk []byte) bool, cost func(nD, nK int) float64, limit float64) (*changedKeys, bool, error) {
+// changedSince reads the change log of table tid for the commits in
+// (from, to] in snap and returns the distinct keys it names for which keep
+// (nil: all) is true. It returns ok false as soon as cost(entries read,
+// keys kept) exceeds limit.
+func changedSince(snap *pebble.Snapshot, tid uint32, from, to uint64, keep func(pk []byte) bool, cost func(nD, nK int) float64, limit float64) (*changedKeys, bool, error) {
 	dbase := tablePrefix(pChange, tid)
-	it, err := snap.NewIter(&pebble.IterOptions{LowerBound: u64(append([]byte{}, dbase...), asOf+1), UpperBound: prefixEnd(dbase)})
+	it, err := snap.NewIter(&pebble.IterOptions{LowerBound: u64(append([]byte{}, dbase...), from+1), UpperBound: u64(append([]byte{}, dbase...), to+1)})
 	if err != nil {
 		return nil, false, fmt.Errorf("canonical: read change log: %w", err)
 	}
@@ -163,40 +168,73 @@ func changedSince(snap *pebble.Snapshot, tid uint32, asOf uint64, keep func(pk [
 		slices.Sort(out.keys)
 		out.set = seen
 	}
+	out.entries = read
 	return out, true, nil
 }
 
-// planMergeScan decides between the walk and the merge for an AS OF scan of
-// table tid whose history part reads [histLo, histHi) and whose head part
-// reads [headLo, headHi), and returns the changed keys if it chose the
-// merge.
-func (s *Store) planMergeScan(snap *pebble.Snapshot, tid uint32, asOf uint64, histLo, histHi, headLo, headHi []byte, keep func([]byte) bool) (*changedKeys, error) {
+// mergeBase is what a merge plan reads for the keys unchanged between
+// asOf and the base: the head (L, or I for an index) or a checkpoint (K),
+// over [lo, hi), with the change log of the commits in (from, to].
+type mergeBase struct {
+	plan     int32  // planMerge or a checkpoint plan
+	prefix   []byte // the keyspace prefix the base's keys start with
+	lo, hi   []byte
+	from, to uint64
+}
+
+// planScanMerge decides between the walk and the merges for an AS OF scan
+// of table tid whose walk reads [histLo, histHi) and returns the base and
+// changed keys of the merge it chose (nil for the walk). bases[0] is the
+// head. Under planAuto it computes each merge's cost (base size plus the
+// change log it must read and the keys it must seek), cheapest first by
+// commit distance, each bounded by the cheapest plan so far.
+func (s *Store) planScanMerge(snap *pebble.Snapshot, tid uint32, histLo, histHi []byte, bases []*mergeBase, keep func([]byte) bool) (*mergeBase, *changedKeys, error) {
 	lastAsOfPlan.Store(planWalk)
-	limit := math.Inf(1)
-	cost := func(int, int) float64 { return 0 }
-	switch asOfPlan.Load() {
+	free := func(int, int) float64 { return 0 }
+	switch p := asOfPlan.Load(); p {
 	case planWalk:
-		return nil, nil
-	case planAuto:
-		limit = s.estimate(histLo, histHi)
-		head := s.estimate(headLo, headHi)
-		if limit <= head {
-			return nil, nil
+		return nil, nil, nil
+	case planMerge, planCheckpointBelow, planCheckpointAbove:
+		pick := bases[0]
+		for _, b := range bases {
+			if b.plan == p {
+				pick = b
+			}
 		}
+		ch, _, err := changedSince(snap, tid, pick.from, pick.to, keep, free, math.Inf(1))
+		if err != nil {
+			return nil, nil, err
+		}
+		lastAsOfPlan.Store(pick.plan)
+		return pick, ch, nil
+	}
+	limit := s.estimate(histLo, histHi)
+	seekSpace := limit // a scan's kept keys lie in the walk's range of V
+	if keep == nil {
 		vbase := tablePrefix(pVersion, tid)
-		seekSpace := s.estimate(vbase, prefixEnd(vbase))
-		if keep != nil {
-			// Scan: the kept keys lie in the scan's range of V.
-			seekSpace = limit
+		seekSpace = s.estimate(vbase, prefixEnd(vbase))
+	}
+	slices.SortStableFunc(bases, func(a, b *mergeBase) int { return cmp.Compare(a.to-a.from, b.to-b.from) })
+	var best *mergeBase
+	var bestCh *changedKeys
+	for _, b := range bases {
+		head := s.estimate(b.lo, b.hi)
+		if head >= limit {
+			continue
 		}
-		cost = func(nD, nK int) float64 { return mergeCost(head, seekSpace, nD, nK) }
+		cost := func(nD, nK int) float64 { return mergeCost(head, seekSpace, nD, nK) }
+		ch, ok, err := changedSince(snap, tid, b.from, b.to, keep, cost, limit)
+		if err != nil {
+			return nil, nil, err
+		}
+		if ok {
+			best, bestCh, limit = b, ch, cost(ch.entries, len(ch.keys))
+		}
 	}
-	ch, ok, err := changedSince(snap, tid, asOf, keep, cost, limit)
-	if err != nil || !ok {
-		return nil, err
+	if best != nil {
+		lastAsOfPlan.Store(best.plan)
 	}
-	lastAsOfPlan.Store(planMerge)
-	return ch, nil
+	return best, bestCh, nil
 }
 
 // inRange returns a filter accepting the primary keys pk with base|pk in
@@ -226,10 +264,25 @@ func versionRow(it *pebble.Iterator, tid uint32, pk []byte, asOf uint64) ([]byte
 	return rb, nil
 }
 
-// mergeScan is Scan's merge plan: the rows of lit (a head scan of L over the
-// scan's bounds) whose keys are not in ch, and the versions at asOf of the
-// keys in ch (already restricted to the bounds), in key order.
-func mergeScan(lit, vit *pebble.Iterator, lbase []byte, tid uint32, asOf uint64, ch *changedKeys, reverse bool, dec *rowDecoder) func() ([]any, bool, error) {
+// latestRow returns the row encoding of a latest-keyspace value (commit,
+// row).
+func latestRow(v []byte) ([]byte, error) {
+	_, n := binary.Uvarint(v)
+	if n <= 0 {
+		return nil, fmt.Errorf("%w: latest value", errCorrupt)
+	}
+	return v[n:], nil
+}
+
+// checkpointRow returns the row encoding of a checkpoint value (the row).
+func checkpointRow(v []byte) ([]byte, error) { return v, nil }
+
+// mergeScan is Scan's merge plan: the rows of bit (the base, the head L or
+// a checkpoint K, over the scan's bounds; keys start after plen bytes, rowOf
+// extracts the row from a value) whose keys are not in ch, and the versions
+// at asOf of the keys in ch (already restricted to the bounds), in key
+// order.
+func mergeScan(bit, vit *pebble.Iterator, plen int, rowOf func([]byte) ([]byte, error), tid uint32, asOf uint64, ch *changedKeys, reverse bool) rowSource {
 	started, valid := false, false
 	keys := ch.keys
 	ci, step := 0, 1
@@ -238,32 +291,40 @@ func mergeScan(lit, vit *pebble.Iterator, lbase []byte, tid uint32, asOf uint64,
 	}
 	advance := func() {
 		if reverse {
-			valid = lit.Prev()
+			valid = bit.Prev()
 		} else {
-			valid = lit.Next()
+			valid = bit.Next()
 		}
 	}
-	return func() ([]any, bool, error) {
-		if !started {
+	var pkBuf []byte
+	// A row returned from the base is its iterator's key and value: the
+	// iterator moves on at the next call.
+	pending := false
+	return func() ([]byte, []byte, bool, error) {
+		switch {
+		case !started:
 			started = true
 			if reverse {
-				valid = lit.Last()
+				valid = bit.Last()
 			} else {
-				valid = lit.First()
+				valid = bit.First()
 			}
+		case pending:
+			pending = false
+			advance()
 		}
 		for {
-			var lpk []byte
+			var bpk []byte
 			if valid {
-				lpk = lit.Key()[len(lbase):]
+				bpk = bit.Key()[plen:]
 			}
 			if ci >= 0 && ci < len(keys) {
 				pk := keys[ci]
 				c := 0
 				if valid {
 					switch {
-					case pk == string(lpk):
-					case (pk < string(lpk)) != reverse:
+					case pk == string(bpk):
+					case (pk < string(bpk)) != reverse:
 						c = -1
 					default:
 						c = 1
@@ -274,34 +335,26 @@ func mergeScan(lit, vit *pebble.Iterator, lbase []byte, tid uint32, asOf uint64,
 					if c == 0 && valid {
 						advance()
 					}
-					rb, err := versionRow(vit, tid, []byte(pk), asOf)
+					pkBuf = append(pkBuf[:0], pk...)
+					rb, err := versionRow(vit, tid, pkBuf, asOf)
 					if err != nil {
-						return nil, false, err
+						return nil, nil, false, err
 					}
 					if rb == nil {
 						continue
 					}
-					row, err := dec.decode(rb)
-					if err != nil {
-						return nil, false, err
-					}
-					return row, true, nil
+					return pkBuf, rb, true, nil
 				}
 			}
 			if !valid {
-				return nil, false, lit.Error()
+				return nil, nil, false, bit.Error()
 			}
-			v := lit.Value()
-			_, n := binary.Uvarint(v)
-			if n <= 0 {
-				return nil, false, fmt.Errorf("%w: latest value", errCorrupt)
-			}
-			row, err := dec.decode(v[n:])
+			rb, err := rowOf(bit.Value())
 			if err != nil {
-				return nil, false, err
+				return nil, nil, false, err
 			}
-			advance()
-			return row, true, nil
+			pending = true
+			return bpk, rb, true, nil
 		}
 	}
 }

@@ -215,12 +215,32 @@ func TestAsOfScanPlans(t *testing.T) {
 }
 
 // TestAsOfPlanChoice checks which plan the cost-based choice takes on a
-// table in sstables with about ten versions per key: the merge AS OF a
-// commit after which one key in ten changed, the walk AS OF a commit after
-// which every key changed (the merge would seek every key).
+// table in sstables with about ten versions per key. Without checkpoints:
+// the merge AS OF a commit after which one key in ten changed, the walk AS
+// OF a commit after which every key changed (the merge would seek every
+// key). With them (each of commits 2..9 rewrote every key, so each is
+// checkpointed): the checkpoint at the commit itself.
 func TestAsOfPlanChoice(t *testing.T) {
+	t.Run("no checkpoints", func(t *testing.T) {
+		testAsOfPlanChoice(t, -1, []planWant{{9, planMerge}, {2, planWalk}})
+	})
+	t.Run("checkpoints", func(t *testing.T) {
+		testAsOfPlanChoice(t, 0, []planWant{{9, planCheckpointBelow}, {2, planCheckpointBelow}})
+	})
+}
+
+// planWant is a plan the cost-based choice should take AS OF a commit.
+type planWant struct {
+	asOf uint64
+	plan int32
+}
+
+func testAsOfPlanChoice(t *testing.T, frac float64, cases []planWant) {
 	ctx := context.Background()
-	s, _ := openTest(t, t.TempDir())
+	s, err := Open(ctx, t.TempDir(), Options{CheckpointFraction: frac})
+	if err != nil {
+		t.Fatal(err)
+	}
 	defer s.Close()
 	ts := benchSchema
 	mustCommit(t, s, CommitRequest{Kind: KindSchema, Schema: []SchemaChange{{CreateTable: &ts}}})
@@ -241,16 +261,18 @@ func TestAsOfPlanChoice(t *testing.T) {
 	for v := 8; v <= 12; v++ { // 10..14: a tenth of the keys
 		write(v, func(id int) bool { return id%10 == 0 })
 	}
+	if s.ckpt != nil {
+		if err := s.ckpt.sync(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
 	if err := s.DB().Flush(); err != nil {
 		t.Fatal(err)
 	}
 	if err := s.DB().Compact(ctx, []byte{0}, []byte{0xFF}, true); err != nil {
 		t.Fatal(err)
 	}
-	for _, tc := range []struct {
-		asOf uint64
-		want int32
-	}{{9, planMerge}, {2, planWalk}} {
+	for _, tc := range cases {
 		it, err := s.Scan(ctx, "accounts", ScanOptions{AsOf: tc.asOf})
 		if err != nil {
 			t.Fatal(err)
@@ -263,8 +285,8 @@ func TestAsOfPlanChoice(t *testing.T) {
 			t.Fatal(err)
 		}
 		_ = it.Close()
-		if got := lastAsOfPlan.Load(); got != tc.want || rows != n {
-			t.Errorf("scan as of %d: plan %d, %d rows; want plan %d, %d rows", tc.asOf, got, rows, tc.want, n)
+		if got := lastAsOfPlan.Load(); got != tc.plan || rows != n {
+			t.Errorf("scan as of %d: plan %d, %d rows; want plan %d, %d rows", tc.asOf, got, rows, tc.plan, n)
 		}
 	}
 }

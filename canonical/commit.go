@@ -495,6 +495,7 @@ func (t *Txn) Commit(ctx context.Context, req CommitRequest) (CommitResult, erro
 	s.fillNames(ci, cat)
 	s.cacheInfo(ci)
 	s.head.Store(ci)
+	s.ckpt.kick()
 	t.publishCounters()
 	s.log.Debug().Uint64("commit_id", id).Str("kind", string(ci.Kind)).Int64("added", ci.RowsAdded).
 		Int64("modified", ci.RowsModified).Int64("removed", ci.RowsRemoved).Msg("commit")

@@ -13,8 +13,9 @@ import (
 )
 
 // The property test applies random commits to the store and to a plain
-// in-memory model and checks that current state, every AS OF state, index
-// scans, bounded scans, every adjacent diff, random net and range diffs,
+// in-memory model and checks that current state, every AS OF state (under
+// every scan plan, with checkpoints at random commits), index scans,
+// bounded scans, every adjacent diff, random net and range diffs,
 // the change feed and per-key history agree, across a close/reopen and an
 // ADD COLUMN in the middle of the sequence.
 
@@ -177,6 +178,12 @@ func (p *propRun) step() {
 		}
 		p.states = append(p.states, next)
 	}
+	// Checkpoints at random commits, past ones included (the tables are
+	// too small for the checkpointer's own), so the checkpoint plans have
+	// bases below and above the commits read.
+	if p.r.Intn(4) == 0 {
+		checkpointAt(p.t, p.s, []string{"t1", "t2"}[p.r.Intn(2)], 1+uint64(p.r.Intn(len(p.states)-1)))
+	}
 }
 
 func (p *propRun) addColumn() {
@@ -209,10 +216,33 @@ func forceAsOfPlan(tb testing.TB, plan int32) {
 	tb.Cleanup(func() { asOfPlan.Store(old) })
 }
 
-var allPlans = []int32{planAuto, planWalk, planMerge}
+var allPlans = []int32{planAuto, planWalk, planMerge, planCheckpointBelow, planCheckpointAbove}
+
+// checkpointAt writes a checkpoint of table as of commit c, as the
+// checkpointer would (serialized with it).
+func checkpointAt(t testing.TB, s *Store, table string, c uint64) {
+	t.Helper()
+	if s.ckpt != nil {
+		s.ckpt.mu.Lock()
+		defer s.ckpt.mu.Unlock()
+	}
+	view, _, err := s.openView(HEAD)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer view.snap.Close()
+	ts, err := s.Schema(table, HEAD)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.writeCheckpoint(context.Background(), view, ts.ID, c); err != nil {
+		t.Fatal(err)
+	}
+}
 
 // checkScan checks a scan under each AS OF plan (the cost-based choice, the
-// history walk and the head/change-log merge).
+// history walk, the head/change-log merge and the merges from the nearest
+// checkpoint below and above).
 func (p *propRun) checkScan(what string, scan func() (*RowIter, error), want [][]any) {
 	p.t.Helper()
 	defer asOfPlan.Store(asOfPlan.Load())

@@ -309,11 +309,12 @@ func normalizePrefix(kinds []Kind, vals []any) ([]any, error) {
 
 // Scan iterates table's rows visible at opts.AsOf in primary key order
 // (reversed if opts.Reverse) within the bounds. At the newest commit it reads
-// only the latest keyspace (live rows). AS OF an older commit it either walks
-// the versioned keyspace, taking one seek per key to its version at that
-// commit, or merges the latest keyspace with the keys the change log names
-// after that commit, each read at the commit with one seek; it picks the
-// cheaper by estimated cost (asof.go).
+// only the latest keyspace (live rows). AS OF an older commit it walks the
+// versioned keyspace, taking one seek per key to its version at that
+// commit, or merges a base -- the latest keyspace or the checkpoint nearest
+// to the commit (checkpoint.go) -- with the keys the change log names
+// between the base and the commit, each read at the commit with one seek;
+// it picks the cheapest by estimated cost (asof.go).
 func (s *Store) Scan(ctx context.Context, table string, opts ScanOptions) (*RowIter, error) {
 	view, asOf, err := s.openView(opts.AsOf)
 	if err != nil {
@@ -338,111 +339,143 @@ func (s *Store) Scan(ctx context.Context, table string, opts ScanOptions) (*RowI
 		_ = r.Close()
 		return nil, err
 	}
-	if asOf == view.head {
-		lo, hi, err := boundsFor(tablePrefix(pLatest, ts.ID), pkKinds, opts)
-		if err != nil {
-			_ = r.Close()
-			return nil, err
+	bounds := func(base []byte) ([]byte, []byte, error) { return boundsFor(base, pkKinds, opts) }
+	src, closers, err := s.scanRaw(view, ts.ID, asOf, bounds, opts.Reverse)
+	r.close = append(r.close, closers...)
+	if err != nil {
+		_ = r.Close()
+		return nil, fmt.Errorf("canonical: scan %s: %w", table, err)
+	}
+	r.next = func() ([]any, bool, error) {
+		_, rb, ok, err := src()
+		if err != nil || !ok {
+			return nil, false, err
 		}
+		row, err := dec.decode(rb)
+		if err != nil {
+			return nil, false, err
+		}
+		return row, true, nil
+	}
+	return r, nil
+}
+
+// rowSource yields a scan's rows as (primary key encoding, row encoding),
+// both valid until the next call.
+type rowSource func() (pk, rb []byte, ok bool, err error)
+
+// scanRaw returns the rows of table tid visible at asOf in view, in key
+// order (reversed if reverse), within bounds (which maps a keyspace prefix
+// to the scan's [lo, hi) in that keyspace), and the closers of what it
+// opened (to call even on error). It is Scan without decoding; the
+// checkpointer writes its checkpoints from it.
+func (s *Store) scanRaw(view *readView, tid uint32, asOf uint64, bounds func(base []byte) ([]byte, []byte, error), reverse bool) (rowSource, []func() error, error) {
+	var closers []func() error
+	iter := func(lo, hi []byte) (*pebble.Iterator, error) {
 		it, err := view.snap.NewIter(&pebble.IterOptions{LowerBound: lo, UpperBound: hi})
-		if err != nil {
-			_ = r.Close()
-			return nil, fmt.Errorf("canonical: scan %s: %w", table, err)
+		if err == nil {
+			closers = append(closers, it.Close)
 		}
-		r.close = append(r.close, it.Close)
+		return it, err
+	}
+	lbase := tablePrefix(pLatest, tid)
+	llo, lhi, err := bounds(lbase)
+	if err != nil {
+		return nil, closers, err
+	}
+	if asOf == view.head {
+		it, err := iter(llo, lhi)
+		if err != nil {
+			return nil, closers, err
+		}
 		started := false
-		r.next = func() ([]any, bool, error) {
+		return func() ([]byte, []byte, bool, error) {
 			var ok bool
 			switch {
-			case !started && opts.Reverse:
+			case !started && reverse:
 				ok = it.Last()
 			case !started:
 				ok = it.First()
-			case opts.Reverse:
+			case reverse:
 				ok = it.Prev()
 			default:
 				ok = it.Next()
 			}
 			started = true
 			if !ok {
-				return nil, false, it.Error()
+				return nil, nil, false, it.Error()
 			}
-			v := it.Value()
-			_, n := binary.Uvarint(v)
-			if n <= 0 {
-				return nil, false, fmt.Errorf("%w: latest value", errCorrupt)
-			}
-			row, err := dec.decode(v[n:])
+			rb, err := latestRow(it.Value())
 			if err != nil {
-				return nil, false, err
+				return nil, nil, false, err
 			}
-			return row, true, nil
+			return it.Key()[len(lbase):], rb, true, nil
+		}, closers, nil
+	}
+	// Walk the history or merge a base with the changes between it and
+	// asOf (asof.go explains the choice).
+	vbase := tablePrefix(pVersion, tid)
+	lo, hi, err := bounds(vbase)
+	if err != nil {
+		return nil, closers, err
+	}
+	bases := []*mergeBase{{plan: planMerge, prefix: lbase, lo: llo, hi: lhi, from: asOf, to: view.head}}
+	below, above, err := checkpointNear(view.snap, tid, asOf)
+	if err != nil {
+		return nil, closers, err
+	}
+	for _, cp := range []uint64{below, above} {
+		if cp == 0 {
+			continue
 		}
-		return r, nil
+		b := &mergeBase{plan: planCheckpointBelow, prefix: checkpointPrefix(tid, cp), from: cp, to: asOf}
+		if cp > asOf {
+			b.plan, b.from, b.to = planCheckpointAbove, asOf, cp
+		}
+		if b.lo, b.hi, err = bounds(b.prefix); err != nil {
+			return nil, closers, err
+		}
+		bases = append(bases, b)
 	}
-	base := tablePrefix(pVersion, ts.ID)
-	lo, hi, err := boundsFor(base, pkKinds, opts)
+	base, ch, err := s.planScanMerge(view.snap, tid, lo, hi, bases, inRange(lbase, llo, lhi))
 	if err != nil {
-		_ = r.Close()
-		return nil, err
+		return nil, closers, err
 	}
-	// Walk the history or merge the head with the changes since asOf
-	// (asof.go explains the choice).
-	lbase := tablePrefix(pLatest, ts.ID)
-	llo, lhi, err := boundsFor(lbase, pkKinds, opts)
-	if err != nil {
-		_ = r.Close()
-		return nil, err
-	}
-	ch, err := s.planMergeScan(view.snap, ts.ID, asOf, lo, hi, llo, lhi, inRange(lbase, llo, lhi))
-	if err != nil {
-		_ = r.Close()
-		return nil, err
-	}
-	if ch != nil {
-		lit, err := view.snap.NewIter(&pebble.IterOptions{LowerBound: llo, UpperBound: lhi})
+	if base != nil {
+		bit, err := iter(base.lo, base.hi)
 		if err != nil {
-			_ = r.Close()
-			return nil, fmt.Errorf("canonical: scan %s: %w", table, err)
+			return nil, closers, err
 		}
-		r.close = append(r.close, lit.Close)
-		vit, err := view.snap.NewIter(&pebble.IterOptions{LowerBound: base, UpperBound: prefixEnd(base)})
+		vit, err := iter(vbase, prefixEnd(vbase))
 		if err != nil {
-			_ = r.Close()
-			return nil, fmt.Errorf("canonical: scan %s: %w", table, err)
+			return nil, closers, err
 		}
-		r.close = append(r.close, vit.Close)
-		r.next = mergeScan(lit, vit, lbase, ts.ID, asOf, ch, opts.Reverse, dec)
-		return r, nil
+		rowOf := checkpointRow
+		if base.plan == planMerge {
+			rowOf = latestRow
+		}
+		return mergeScan(bit, vit, len(base.prefix), rowOf, tid, asOf, ch, reverse), closers, nil
 	}
-	it, err := view.snap.NewIter(&pebble.IterOptions{LowerBound: lo, UpperBound: hi})
+	it, err := iter(lo, hi)
 	if err != nil {
-		_ = r.Close()
-		return nil, fmt.Errorf("canonical: scan %s: %w", table, err)
+		return nil, closers, err
 	}
-	r.close = append(r.close, it.Close)
-	vs := &verScanner{it: it, plen: len(base), asOf: asOf, reverse: opts.Reverse}
-	r.next = func() ([]any, bool, error) {
+	vs := &verScanner{it: it, plen: len(vbase), asOf: asOf, reverse: reverse}
+	return func() ([]byte, []byte, bool, error) {
 		for {
-			_, v, ok, err := vs.next()
+			pk, v, ok, err := vs.next()
 			if err != nil || !ok {
-				return nil, false, err
+				return nil, nil, false, err
 			}
 			del, _, rb, err := decodeVersion(v)
 			if err != nil {
-				return nil, false, err
+				return nil, nil, false, err
 			}
-			if del {
-				continue
+			if !del {
+				return pk, rb, true, nil
 			}
-			row, err := dec.decode(rb)
-			if err != nil {
-				return nil, false, err
-			}
-			return row, true, nil
 		}
-	}
-	return r, nil
+	}, closers, nil
 }
 
 // verScanner walks a versioned keyspace whose keys are
@@ -620,7 +653,8 @@ func (s *Store) ScanIndex(ctx context.Context, table, index string, opts IndexSc
 			ibase := indexPrefix(pIndex, ts.ID, ix)
 			var ilo, ihi []byte
 			if ilo, ihi, err = boundsFor(ibase, kinds, opts); err == nil {
-				ch, err = s.planMergeScan(view.snap, ts.ID, asOf, jlo, jhi, ilo, ihi, nil)
+				bases := []*mergeBase{{plan: planMerge, prefix: ibase, lo: ilo, hi: ihi, from: asOf, to: view.head}}
+				_, ch, err = s.planScanMerge(view.snap, ts.ID, jlo, jhi, bases, nil)
 			}
 		}
 		if err != nil {

@@ -30,6 +30,9 @@ const (
 	pRaw      = 'R'
 	pQuar     = 'Q'
 	pQuarKey  = 'q'
+	// Checkpoints (checkpoint.go): rows as of a commit, and their markers.
+	pCheckpoint     = 'K'
+	pCheckpointMark = 'P'
 )
 
 const formatVersion = "dualgate-canonical/1"
@@ -109,6 +112,12 @@ type Options struct {
 	Clock func() time.Time
 	// Pebble, if non-nil, is used as the base Pebble options.
 	Pebble *pebble.Options
+	// CheckpointFraction: a table gets a checkpoint (its rows as of a
+	// commit, which AS OF scans read instead of the history; see
+	// checkpoint.go) once the rows changed since its last one reach this
+	// fraction of its live rows. Zero means 1; negative disables
+	// checkpoints (the store then reads and writes as before them).
+	CheckpointFraction float64
 }
 
 // Store is the durable, versioned canonical store. All methods are safe for
@@ -131,6 +140,8 @@ type Store struct {
 
 	infoMu    sync.RWMutex
 	infoCache map[uint64]*CommitInfo
+
+	ckpt *checkpointer // nil when checkpoints are disabled
 
 	closed atomic.Bool
 }
@@ -193,6 +204,7 @@ func Open(ctx context.Context, dir string, opts Options) (*Store, error) {
 		}
 		return nil, err
 	}
+	s.startCheckpointer(opts.CheckpointFraction)
 	h := s.head.Load()
 	s.log.Info().Uint64("commit_id", h.ID).Str("dir", dir).Msg("canonical store opened")
 	return s, nil
@@ -279,6 +291,7 @@ func (s *Store) Close() error {
 	}
 	// Wait for an in-flight writer.
 	s.wsem <- struct{}{}
+	s.ckpt.stop()
 	// Readers still iterating (a query the engine is winding down after its
 	// context was canceled) hold sstable iterators; Pebble panics if it is
 	// closed under them. Give them a moment to finish, then close anyway

@@ -1,0 +1,378 @@
+package canonical
+
+import (
+	"context"
+	"encoding/binary"
+	"fmt"
+	"sync"
+
+	"github.com/cockroachdb/pebble/v2"
+)
+
+// Checkpoints: a table's rows as of a commit, in key order.
+//
+// A scan AS OF an old commit c of a table whose keys were rewritten many
+// times since c reads, walking the versioned keyspace, every version newer
+// than c (ten times a head scan after ten versions per key); merging the
+// head with the change log after c seeks once per changed key, which is no
+// cheaper when most keys changed. A checkpoint makes such a scan read about
+// what a head scan reads: K|tid|cp|pk -> row (the row encoding of the key's
+// version at cp) holds the table's live rows as of commit cp, so a scan AS
+// OF c reads the nearest checkpoint (below or above c) and resolves only the
+// keys the change log names between the checkpoint and c, with one seek
+// each (the merge plan of asof.go, with the checkpoint in place of the head).
+//
+// When: a background goroutine (the checkpointer) follows the change log
+// of each table; when the rows changed since the table's last checkpoint
+// reach checkpointFraction of its live rows (and at least
+// minCheckpointChanges), it writes a checkpoint as of the commit where the
+// count crossed. A checkpoint costs one copy of the live rows per
+// checkpointFraction*live changed rows, so disk stays a constant factor
+// (1/checkpointFraction rows) per changed row amortised: O(changed rows).
+// The commit path only wakes the goroutine; a small commit never pays for
+// a checkpoint, and a large one does not wait for it.
+//
+// Crash safety: the rows are written in NoSync batches, then a marker
+// P|tid|^cp -> live rows with pebble.Sync. Readers use a checkpoint only
+// through its marker, read from their snapshot: a marker in the snapshot
+// means every row batch before it is in it too (one WAL, applied in
+// order; a synced record makes the records before it durable). Rows of a
+// checkpoint whose marker never made it (a crash or Close while writing)
+// are deleted when the checkpointer starts. Checkpoints are derived data,
+// outside the hash chain, like the latest keyspace.
+//
+// Compatibility: the K and P keyspaces are additive. A store written
+// before them has no checkpoint, reads as before (walk or head merge), and
+// gets its checkpoints written in the background after it is opened; the
+// store format string is unchanged because older code reading a store with
+// checkpoints simply never looks at them (and its commits extend the change
+// log the checkpointer reads on the next open).
+
+const (
+	// defaultCheckpointFraction is Options.CheckpointFraction's default:
+	// a checkpoint after as many changed rows as the table has live rows
+	// (one extra row copy per changed row at most).
+	defaultCheckpointFraction = 1.0
+	// minCheckpointChanges: smaller tables are cheap to walk whatever
+	// their history; they are checkpointed only after this many changes.
+	minCheckpointChanges = 1024
+	// checkpointBatchBytes bounds a checkpoint's row batches.
+	checkpointBatchBytes = 4 << 20
+)
+
+func checkpointPrefix(tid uint32, cp uint64) []byte { return u64(tablePrefix(pCheckpoint, tid), cp) }
+
+func checkpointMarkKey(tid uint32, cp uint64) []byte {
+	return u64(tablePrefix(pCheckpointMark, tid), ^cp)
+}
+
+// checkpointNear returns the commits of the checkpoints of table tid
+// nearest to asOf in r (a snapshot): below is the newest <= asOf, above the
+// oldest > asOf (0 when there is none).
+func checkpointNear(r iterMaker, tid uint32, asOf uint64) (below, above uint64, err error) {
+	base := tablePrefix(pCheckpointMark, tid)
+	it, err := r.NewIter(&pebble.IterOptions{LowerBound: base, UpperBound: prefixEnd(base)})
+	if err != nil {
+		return 0, 0, fmt.Errorf("canonical: read checkpoints: %w", err)
+	}
+	defer it.Close()
+	at := func() uint64 {
+		k := it.Key()
+		if len(k) != len(base)+8 {
+			return 0
+		}
+		return ^binary.BigEndian.Uint64(k[len(base):])
+	}
+	// Markers sort newest first.
+	k := u64(append([]byte{}, base...), ^asOf)
+	if it.SeekGE(k) {
+		below = at()
+	}
+	if it.SeekLT(k) {
+		above = at()
+	}
+	return below, above, it.Error()
+}
+
+// ckptTable is the checkpointer's count for one table.
+type ckptTable struct {
+	through uint64 // change log counted through this commit
+	last    uint64 // commit of the last checkpoint (0: none)
+	changed int64  // change-log entries after last, through through
+	live    int64  // live rows at through
+}
+
+// checkpointer is the background goroutine that writes checkpoints.
+type checkpointer struct {
+	s      *Store
+	frac   float64
+	kickc  chan struct{}
+	cancel context.CancelFunc
+	done   chan struct{}
+
+	mu     sync.Mutex // held by a pass (and by tests writing checkpoints)
+	tables map[uint32]*ckptTable
+}
+
+// startCheckpointer starts s's checkpointer (frac < 0: none).
+func (s *Store) startCheckpointer(frac float64) {
+	if frac < 0 {
+		return
+	}
+	if frac == 0 {
+		frac = defaultCheckpointFraction
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	c := &checkpointer{s: s, frac: frac, kickc: make(chan struct{}, 1), cancel: cancel,
+		done: make(chan struct{}), tables: map[uint32]*ckptTable{}}
+	s.ckpt = c
+	go c.run(ctx)
+}
+
+// kick wakes the checkpointer after a commit (never blocks).
+func (c *checkpointer) kick() {
+	if c == nil {
+		return
+	}
+	select {
+	case c.kickc <- struct{}{}:
+	default:
+	}
+}
+
+// stop stops the checkpointer and waits for it. A checkpoint being written
+// is abandoned (its rows are deleted at the next start).
+func (c *checkpointer) stop() {
+	if c == nil {
+		return
+	}
+	c.cancel()
+	<-c.done
+}
+
+func (c *checkpointer) run(ctx context.Context) {
+	defer close(c.done)
+	c.mu.Lock()
+	err := c.s.dropUnmarkedCheckpoints()
+	c.mu.Unlock()
+	if err != nil {
+		c.s.log.Error().Err(err).Msg("checkpoint cleanup")
+	}
+	for {
+		c.mu.Lock()
+		err := c.pass(ctx)
+		c.mu.Unlock()
+		if ctx.Err() != nil {
+			return
+		}
+		if err != nil {
+			c.s.log.Error().Err(err).Msg("checkpoint")
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-c.kickc:
+		}
+	}
+}
+
+// sync runs a pass now (tests and benchmarks: every checkpoint due at the
+// current head is written when it returns).
+func (c *checkpointer) sync(ctx context.Context) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.pass(ctx)
+}
+
+// pass counts the change log of every table up to the head of a fresh
+// snapshot and writes the checkpoints that became due, each as of the
+// commit where its table's count crossed the threshold.
+func (c *checkpointer) pass(ctx context.Context) error {
+	view, _, err := c.s.openView(HEAD)
+	if err != nil {
+		return err
+	}
+	defer view.snap.Close()
+	for _, ts := range c.s.Tables() {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		st, ok := c.tables[ts.ID]
+		if !ok {
+			st = &ckptTable{}
+			if st.last, _, err = checkpointNear(view.snap, ts.ID, view.head); err != nil {
+				return err
+			}
+			if st.last != 0 {
+				v, err := getFrom(view.snap, checkpointMarkKey(ts.ID, st.last))
+				if err != nil {
+					return err
+				}
+				n, m := binary.Uvarint(v)
+				if m <= 0 {
+					return fmt.Errorf("%w: checkpoint marker", errCorrupt)
+				}
+				st.live, st.through = int64(n), st.last
+			}
+		}
+		next := *st
+		if err := c.count(ctx, view, ts.ID, &next); err != nil {
+			return err
+		}
+		c.tables[ts.ID] = &next
+	}
+	return nil
+}
+
+// due reports whether st's table needs a checkpoint.
+func (c *checkpointer) due(st *ckptTable) bool {
+	return st.changed >= minCheckpointChanges && float64(st.changed) >= c.frac*float64(st.live)
+}
+
+// count reads table tid's change log after st.through in view, updating
+// st and writing each checkpoint that falls due on the way.
+func (c *checkpointer) count(ctx context.Context, view *readView, tid uint32, st *ckptTable) error {
+	dbase := tablePrefix(pChange, tid)
+	it, err := view.snap.NewIter(&pebble.IterOptions{LowerBound: u64(append([]byte{}, dbase...), st.through+1), UpperBound: prefixEnd(dbase)})
+	if err != nil {
+		return fmt.Errorf("canonical: read change log: %w", err)
+	}
+	defer it.Close()
+	var cur uint64
+	endCommit := func() error {
+		if cur == 0 || !c.due(st) {
+			return nil
+		}
+		n, err := c.s.writeCheckpoint(ctx, view, tid, cur)
+		if err != nil {
+			return err
+		}
+		st.last, st.changed, st.live = cur, 0, n
+		return nil
+	}
+	for ok := it.First(); ok; ok = it.Next() {
+		k := it.Key()
+		if len(k) < len(dbase)+8 {
+			return fmt.Errorf("%w: change key", errCorrupt)
+		}
+		if x := binary.BigEndian.Uint64(k[len(dbase):]); x != cur {
+			if err := endCommit(); err != nil {
+				return err
+			}
+			cur = x
+		}
+		op, _, err := decodeChange(it.Value())
+		if err != nil {
+			return err
+		}
+		st.changed++
+		switch op {
+		case opAdded:
+			st.live++
+		case opRemoved:
+			st.live--
+		}
+	}
+	if err := it.Error(); err != nil {
+		return err
+	}
+	if err := endCommit(); err != nil {
+		return err
+	}
+	st.through = view.head
+	return nil
+}
+
+// writeCheckpoint writes the checkpoint of table tid as of commit cp (<=
+// view.head), reading the rows AS OF cp from view by the cheapest plan
+// (which may start from an earlier checkpoint), and returns its row count.
+func (s *Store) writeCheckpoint(ctx context.Context, view *readView, tid uint32, cp uint64) (int64, error) {
+	mark := checkpointMarkKey(tid, cp)
+	if v, err := getFrom(view.snap, mark); err != nil || v != nil {
+		if err != nil {
+			return 0, err
+		}
+		n, _ := binary.Uvarint(v)
+		return int64(n), nil
+	}
+	src, closers, err := s.scanRaw(view, tid, cp, fullRange, false)
+	defer func() {
+		for i := len(closers) - 1; i >= 0; i-- {
+			_ = closers[i]()
+		}
+	}()
+	if err != nil {
+		return 0, err
+	}
+	prefix := checkpointPrefix(tid, cp)
+	key := append([]byte{}, prefix...)
+	b := s.db.NewBatch()
+	defer func() { _ = b.Close() }()
+	var n int64
+	for {
+		pk, rb, ok, err := src()
+		if err != nil {
+			return 0, err
+		}
+		if !ok {
+			break
+		}
+		key = append(key[:len(prefix)], pk...)
+		if err := b.Set(key, rb, nil); err != nil {
+			return 0, err
+		}
+		n++
+		if b.Len() >= checkpointBatchBytes {
+			if err := ctx.Err(); err != nil {
+				return 0, err
+			}
+			if err := b.Commit(pebble.NoSync); err != nil {
+				return 0, fmt.Errorf("canonical: write checkpoint: %w", err)
+			}
+			b.Reset()
+		}
+	}
+	if err := b.Set(mark, binary.AppendUvarint(nil, uint64(n)), nil); err != nil {
+		return 0, err
+	}
+	if err := b.Commit(pebble.Sync); err != nil {
+		return 0, fmt.Errorf("canonical: write checkpoint: %w", err)
+	}
+	s.log.Debug().Uint32("table_id", tid).Uint64("commit_id", cp).Int64("rows", n).Msg("checkpoint written")
+	return n, nil
+}
+
+// dropUnmarkedCheckpoints deletes the rows of checkpoints whose marker was
+// never written (a crash or Close while writing one). One seek per
+// checkpoint.
+func (s *Store) dropUnmarkedCheckpoints() error {
+	it, err := s.db.NewIter(&pebble.IterOptions{LowerBound: []byte{pCheckpoint}, UpperBound: []byte{pCheckpoint + 1}})
+	if err != nil {
+		return fmt.Errorf("canonical: read checkpoints: %w", err)
+	}
+	defer it.Close()
+	for ok := it.First(); ok; {
+		k := it.Key()
+		if len(k) < 1+4+8 {
+			return fmt.Errorf("%w: checkpoint key", errCorrupt)
+		}
+		tid, cp := binary.BigEndian.Uint32(k[1:]), binary.BigEndian.Uint64(k[5:])
+		lo := checkpointPrefix(tid, cp)
+		hi := prefixEnd(lo)
+		v, err := s.get(checkpointMarkKey(tid, cp))
+		if err != nil {
+			return err
+		}
+		if v == nil {
+			s.log.Info().Uint32("table_id", tid).Uint64("commit_id", cp).Msg("dropping unfinished checkpoint")
+			if err := s.db.DeleteRange(lo, hi, pebble.Sync); err != nil {
+				return fmt.Errorf("canonical: drop unfinished checkpoint: %w", err)
+			}
+		}
+		ok = it.SeekGE(hi)
+	}
+	return it.Error()
+}
+
+// fullRange is the bounds function of an unbounded scan.
+func fullRange(base []byte) ([]byte, []byte, error) { return base, prefixEnd(base), nil }
