@@ -177,9 +177,63 @@ func changedSince(snap *pebble.Snapshot, tid uint32, from, to uint64, keep func(
 // over [lo, hi), with the change log of the commits in (from, to].
 type mergeBase struct {
 	plan     int32  // planMerge or a checkpoint plan
+	cp       uint64 // the checkpoint's commit (checkpoint plans)
 	prefix   []byte // the keyspace prefix the base's keys start with
 	lo, hi   []byte
 	from, to uint64
+}
+
+// mergeBases returns the merge bases of an AS OF scan of table tid at asOf
+// in view: the head (the keyspace at headPrefix), then the checkpoints
+// nearest below and above asOf for which cpPrefix returns a keyspace (ok
+// false: the checkpoint cannot serve, e.g. it predates the index). bounds
+// maps a keyspace prefix to the scan's range in it.
+func mergeBases(view *readView, tid uint32, asOf uint64, headPrefix []byte, cpPrefix func(cp uint64) ([]byte, bool), bounds func([]byte) ([]byte, []byte, error)) ([]*mergeBase, error) {
+	b := &mergeBase{plan: planMerge, prefix: headPrefix, from: asOf, to: view.head}
+	var err error
+	if b.lo, b.hi, err = bounds(headPrefix); err != nil {
+		return nil, err
+	}
+	bases := []*mergeBase{b}
+	below, above, err := checkpointNear(view.snap, tid, asOf)
+	if err != nil {
+		return nil, err
+	}
+	for _, cp := range []uint64{below, above} {
+		prefix, ok := cpPrefix(cp)
+		if cp == 0 || !ok {
+			continue
+		}
+		b := &mergeBase{plan: planCheckpointBelow, cp: cp, prefix: prefix, from: cp, to: asOf}
+		if cp > asOf {
+			b.plan, b.from, b.to = planCheckpointAbove, asOf, cp
+		}
+		if b.lo, b.hi, err = bounds(prefix); err != nil {
+			return nil, err
+		}
+		bases = append(bases, b)
+	}
+	return bases, nil
+}
+
+// planIndexScan chooses the plan of an AS OF scan of index ix of ts (nil:
+// the walk of J) and returns the changed keys of the merge it chose.
+func (s *Store) planIndexScan(view *readView, ts *TableSchema, ix int, asOf uint64, bounds func([]byte) ([]byte, []byte, error)) (*mergeBase, *changedKeys, error) {
+	jlo, jhi, err := bounds(indexPrefix(pIndexVer, ts.ID, ix))
+	if err != nil {
+		return nil, nil, err
+	}
+	cat := s.cat.Load()
+	bases, err := mergeBases(view, ts.ID, asOf, indexPrefix(pIndex, ts.ID, ix), func(cp uint64) ([]byte, bool) {
+		// Indexes are only appended: ix is the same index at cp if the
+		// table had it then.
+		cts, ok := cat.atID(ts.ID, cp)
+		return checkpointIndexPrefix(ts.ID, cp, ix), ok && len(cts.Indexes) > ix
+	}, bounds)
+	if err != nil {
+		return nil, nil, err
+	}
+	return s.planScanMerge(view.snap, ts.ID, jlo, jhi, bases, nil)
 }
 
 // planScanMerge decides between the walk and the merges for an AS OF scan

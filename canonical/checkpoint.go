@@ -38,7 +38,7 @@ import (
 // means every row batch before it is in it too (one WAL, applied in
 // order; a synced record makes the records before it durable). Rows of a
 // checkpoint whose marker never made it (a crash or Close while writing)
-// are deleted when the checkpointer starts. Checkpoints are derived data,
+// are deleted when the store is opened. Checkpoints are derived data,
 // outside the hash chain, like the latest keyspace.
 //
 // Compatibility: the K and P keyspaces are additive. A store written
@@ -61,6 +61,12 @@ const (
 )
 
 func checkpointPrefix(tid uint32, cp uint64) []byte { return u64(tablePrefix(pCheckpoint, tid), cp) }
+
+// checkpointIndexPrefix is the prefix of index ix's entries (index values
+// | pk -> ()) in the checkpoint of table tid at cp.
+func checkpointIndexPrefix(tid uint32, cp uint64, ix int) []byte {
+	return append(u64(tablePrefix(pCheckpointIndex, tid), cp), byte(ix))
+}
 
 func checkpointMarkKey(tid uint32, cp uint64) []byte {
 	return u64(tablePrefix(pCheckpointMark, tid), ^cp)
@@ -126,6 +132,10 @@ func (s *Store) startCheckpointer(frac float64) {
 	c := &checkpointer{s: s, frac: frac, kickc: make(chan struct{}, 1), cancel: cancel,
 		done: make(chan struct{}), tables: map[uint32]*ckptTable{}}
 	s.ckpt = c
+	// Before any reader or the goroutine runs (one seek per checkpoint).
+	if err := s.dropUnmarkedCheckpoints(); err != nil {
+		s.log.Error().Err(err).Msg("checkpoint cleanup")
+	}
 	go c.run(ctx)
 }
 
@@ -152,12 +162,6 @@ func (c *checkpointer) stop() {
 
 func (c *checkpointer) run(ctx context.Context) {
 	defer close(c.done)
-	c.mu.Lock()
-	err := c.s.dropUnmarkedCheckpoints()
-	c.mu.Unlock()
-	if err != nil {
-		c.s.log.Error().Err(err).Msg("checkpoint cleanup")
-	}
 	for {
 		c.mu.Lock()
 		err := c.pass(ctx)
@@ -304,6 +308,10 @@ func (s *Store) writeCheckpoint(ctx context.Context, view *readView, tid uint32,
 	if err != nil {
 		return 0, err
 	}
+	ts, ok := s.cat.Load().atID(tid, cp)
+	if !ok {
+		return 0, fmt.Errorf("canonical: checkpoint of table %d at %d: %w", tid, cp, ErrNoSuchTable)
+	}
 	prefix := checkpointPrefix(tid, cp)
 	key := append([]byte{}, prefix...)
 	b := s.db.NewBatch()
@@ -320,6 +328,22 @@ func (s *Store) writeCheckpoint(ctx context.Context, view *readView, tid uint32,
 		key = append(key[:len(prefix)], pk...)
 		if err := b.Set(key, rb, nil); err != nil {
 			return 0, err
+		}
+		if len(ts.Indexes) > 0 {
+			row, err := decodeRow(rb)
+			if err != nil {
+				return 0, err
+			}
+			row = ts.pad(row)
+			for ix := range ts.Indexes {
+				e, err := indexEntryKey(ts, ix, row, pk)
+				if err != nil {
+					return 0, err
+				}
+				if err := b.Set(append(checkpointIndexPrefix(tid, cp, ix), e...), nil, nil); err != nil {
+					return 0, err
+				}
+			}
 		}
 		n++
 		if b.Len() >= checkpointBatchBytes {
@@ -342,36 +366,42 @@ func (s *Store) writeCheckpoint(ctx context.Context, view *readView, tid uint32,
 	return n, nil
 }
 
-// dropUnmarkedCheckpoints deletes the rows of checkpoints whose marker was
-// never written (a crash or Close while writing one). One seek per
-// checkpoint.
+// dropUnmarkedCheckpoints deletes the rows and index entries of
+// checkpoints whose marker was never written (a crash or Close while
+// writing one). One seek per checkpoint.
 func (s *Store) dropUnmarkedCheckpoints() error {
-	it, err := s.db.NewIter(&pebble.IterOptions{LowerBound: []byte{pCheckpoint}, UpperBound: []byte{pCheckpoint + 1}})
-	if err != nil {
-		return fmt.Errorf("canonical: read checkpoints: %w", err)
-	}
-	defer it.Close()
-	for ok := it.First(); ok; {
-		k := it.Key()
-		if len(k) < 1+4+8 {
-			return fmt.Errorf("%w: checkpoint key", errCorrupt)
-		}
-		tid, cp := binary.BigEndian.Uint32(k[1:]), binary.BigEndian.Uint64(k[5:])
-		lo := checkpointPrefix(tid, cp)
-		hi := prefixEnd(lo)
-		v, err := s.get(checkpointMarkKey(tid, cp))
+	for _, p := range []byte{pCheckpoint, pCheckpointIndex} {
+		it, err := s.db.NewIter(&pebble.IterOptions{LowerBound: []byte{p}, UpperBound: []byte{p + 1}})
 		if err != nil {
+			return fmt.Errorf("canonical: read checkpoints: %w", err)
+		}
+		for ok := it.First(); ok; {
+			k := it.Key()
+			if len(k) < 1+4+8 {
+				_ = it.Close()
+				return fmt.Errorf("%w: checkpoint key", errCorrupt)
+			}
+			tid, cp := binary.BigEndian.Uint32(k[1:]), binary.BigEndian.Uint64(k[5:])
+			lo := append([]byte{}, k[:1+4+8]...)
+			hi := prefixEnd(lo)
+			v, err := s.get(checkpointMarkKey(tid, cp))
+			if err == nil && v == nil {
+				s.log.Info().Uint32("table_id", tid).Uint64("commit_id", cp).Msg("dropping unfinished checkpoint")
+				if err = s.db.DeleteRange(lo, hi, pebble.Sync); err != nil {
+					err = fmt.Errorf("canonical: drop unfinished checkpoint: %w", err)
+				}
+			}
+			if err != nil {
+				_ = it.Close()
+				return err
+			}
+			ok = it.SeekGE(hi)
+		}
+		if err := closeIter(it); err != nil {
 			return err
 		}
-		if v == nil {
-			s.log.Info().Uint32("table_id", tid).Uint64("commit_id", cp).Msg("dropping unfinished checkpoint")
-			if err := s.db.DeleteRange(lo, hi, pebble.Sync); err != nil {
-				return fmt.Errorf("canonical: drop unfinished checkpoint: %w", err)
-			}
-		}
-		ok = it.SeekGE(hi)
 	}
-	return it.Error()
+	return nil
 }
 
 // fullRange is the bounds function of an unbounded scan.

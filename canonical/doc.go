@@ -24,6 +24,8 @@
 //	D tid c pk            -> op (added/modified/removed), prev commit   change log
 //	I tid idx vals pk     -> ()              current secondary index entries
 //	J tid idx vals pk ^c  -> present?        versioned secondary index entries
+//	K tid cp pk           -> row               checkpoint: live rows as of commit cp
+//	P tid ^cp             -> live row count    checkpoint marker (written last)
 //	R source seq          -> ingested_at, batch, row       raw capture (per-source seq)
 //	Q id                  -> quarantine record
 //	q source seq entity rule -> id           quarantine dedupe
@@ -44,12 +46,17 @@
 //   - change feed of commit c: for each table the commit lists, one range read
 //     of D|tid|c plus two seeks per change.
 //   - scan at HEAD: a range read of L, which holds live rows only.
-//   - scan AS OF an older commit c: a range read of V that reads each key's
-//     newest version and, only if that is newer than c, seeks to the version
-//     at c; keys then advance with a few Next calls or one seek. It touches
-//     one or two entries per key that ever existed in the range (including
-//     keys deleted before c or created after it), never a key's whole
-//     history.
+//   - scan AS OF an older commit c, the cheapest by estimated cost of: a
+//     range read of V that reads each key's newest version and, only if
+//     that is newer than c, seeks to the version at c (one or two entries
+//     per key that ever existed in the range, never a key's whole history,
+//     but every version newer than c); or a range read of a base -- L, or
+//     the checkpoint K nearest to c -- merged with the keys the change log
+//     names between the base and c, one seek each. A checkpoint is written
+//     in the background once a table's changes since its last one reach
+//     its live rows (checkpoint.go): at most one more row copy per changed
+//     row, and a scan AS OF a checkpointed commit reads what a head scan
+//     reads.
 //   - index scan: I (HEAD) or J (AS OF, as above) plus one point read per row.
 //
 // # Commits and consistency

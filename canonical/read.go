@@ -419,23 +419,9 @@ func (s *Store) scanRaw(view *readView, tid uint32, asOf uint64, bounds func(bas
 	if err != nil {
 		return nil, closers, err
 	}
-	bases := []*mergeBase{{plan: planMerge, prefix: lbase, lo: llo, hi: lhi, from: asOf, to: view.head}}
-	below, above, err := checkpointNear(view.snap, tid, asOf)
+	bases, err := mergeBases(view, tid, asOf, lbase, func(cp uint64) ([]byte, bool) { return checkpointPrefix(tid, cp), true }, bounds)
 	if err != nil {
 		return nil, closers, err
-	}
-	for _, cp := range []uint64{below, above} {
-		if cp == 0 {
-			continue
-		}
-		b := &mergeBase{plan: planCheckpointBelow, prefix: checkpointPrefix(tid, cp), from: cp, to: asOf}
-		if cp > asOf {
-			b.plan, b.from, b.to = planCheckpointAbove, asOf, cp
-		}
-		if b.lo, b.hi, err = bounds(b.prefix); err != nil {
-			return nil, closers, err
-		}
-		bases = append(bases, b)
 	}
 	base, ch, err := s.planScanMerge(view.snap, tid, lo, hi, bases, inRange(lbase, llo, lhi))
 	if err != nil {
@@ -641,33 +627,32 @@ func (s *Store) ScanIndex(ctx context.Context, table, index string, opts IndexSc
 		return nil, err
 	}
 	r := &RowIter{ctx: ctx, ts: ts, asOf: asOf, close: []func() error{view.snap.Close}}
-	atHead := asOf == view.head
+	// At the head: the current index and L. AS OF an older commit: walk
+	// the index history (J, rows from V), or merge a base -- the current
+	// index, or the index entries of the checkpoint nearest to asOf --
+	// with the changes between it and asOf (asof.go explains the choice;
+	// the merge resolves every changed key, whatever the bounds).
+	vbase := tablePrefix(pVersion, ts.ID)
+	ibase := indexPrefix(pIndex, ts.ID, ix)
+	base := indexPrefix(pIndexVer, ts.ID, ix)
+	rowBase, rowOf := tablePrefix(pLatest, ts.ID), latestRow
+	walk := asOf != view.head
 	var ch *changedKeys
-	if !atHead {
-		// Walk the index history or merge the current index with the
-		// changes since asOf (asof.go explains the choice). The merge
-		// resolves every changed key, whatever the bounds.
-		jbase := indexPrefix(pIndexVer, ts.ID, ix)
-		jlo, jhi, err := boundsFor(jbase, kinds, opts)
-		if err == nil {
-			ibase := indexPrefix(pIndex, ts.ID, ix)
-			var ilo, ihi []byte
-			if ilo, ihi, err = boundsFor(ibase, kinds, opts); err == nil {
-				bases := []*mergeBase{{plan: planMerge, prefix: ibase, lo: ilo, hi: ihi, from: asOf, to: view.head}}
-				_, ch, err = s.planScanMerge(view.snap, ts.ID, jlo, jhi, bases, nil)
-			}
-		}
-		if err != nil {
+	if walk {
+		var mb *mergeBase
+		if mb, ch, err = s.planIndexScan(view, ts, ix, asOf, func(b []byte) ([]byte, []byte, error) { return boundsFor(b, kinds, opts) }); err != nil {
 			_ = r.Close()
 			return nil, err
 		}
-		atHead = ch != nil // from here on: reads the current index and L
+		if mb != nil {
+			walk, base = false, mb.prefix
+			if mb.plan != planMerge {
+				rowBase, rowOf = checkpointPrefix(ts.ID, mb.cp), checkpointRow
+			}
+		}
+	} else {
+		base = ibase
 	}
-	p := byte(pIndexVer)
-	if atHead {
-		p = pIndex
-	}
-	base := indexPrefix(p, ts.ID, ix)
 	lo, hi, err := boundsFor(base, kinds, opts)
 	if err != nil {
 		_ = r.Close()
@@ -679,23 +664,22 @@ func (s *Store) ScanIndex(ctx context.Context, table, index string, opts IndexSc
 		return nil, fmt.Errorf("canonical: scan index %s.%s: %w", table, index, err)
 	}
 	r.close = append(r.close, it.Close)
-	vbase := tablePrefix(pVersion, ts.ID)
 	pit, err := view.snap.NewIter(&pebble.IterOptions{LowerBound: vbase, UpperBound: prefixEnd(vbase)})
 	if err != nil {
 		_ = r.Close()
 		return nil, fmt.Errorf("canonical: scan index %s.%s: %w", table, index, err)
 	}
 	r.close = append(r.close, pit.Close)
-	// Current rows are read through one iterator over L rather than a Get
-	// each: the entries of one index value come in primary key order, so
-	// successive seeks move forward and Pebble turns most of them into a
-	// few Next calls (a Get builds and tears down a point iterator every
-	// time).
+	// Rows of a base (L or a checkpoint) are read through one iterator
+	// rather than a Get each: the entries of one index value come in
+	// primary key order, so successive seeks move forward and Pebble turns
+	// most of them into a few Next calls (a Get builds and tears down a
+	// point iterator every time).
 	var lit *pebble.Iterator
-	lkey := tablePrefix(pLatest, ts.ID)
+	lkey := append([]byte{}, rowBase...)
 	nl := len(lkey)
-	if atHead {
-		if lit, err = view.snap.NewIter(&pebble.IterOptions{LowerBound: lkey, UpperBound: prefixEnd(lkey)}); err != nil {
+	if !walk {
+		if lit, err = view.snap.NewIter(&pebble.IterOptions{LowerBound: rowBase, UpperBound: prefixEnd(rowBase)}); err != nil {
 			_ = r.Close()
 			return nil, fmt.Errorf("canonical: scan index %s.%s: %w", table, index, err)
 		}
@@ -708,17 +692,14 @@ func (s *Store) ScanIndex(ctx context.Context, table, index string, opts IndexSc
 		}
 		pk := entry[n:]
 		var rb []byte
-		if atHead {
+		if !walk {
 			lkey = append(lkey[:nl], pk...)
 			if !lit.SeekGE(lkey) || !bytes.Equal(lit.Key(), lkey) {
 				return nil, false, lit.Error()
 			}
-			v := lit.Value()
-			_, m := binary.Uvarint(v)
-			if m <= 0 {
-				return nil, false, fmt.Errorf("%w: latest value", errCorrupt)
+			if rb, err = rowOf(lit.Value()); err != nil {
+				return nil, false, err
 			}
-			rb = v[m:]
 		} else {
 			v, _, err := versionAt(pit, ts.ID, pk, asOf)
 			if err != nil || v == nil {
@@ -744,7 +725,7 @@ func (s *Store) ScanIndex(ctx context.Context, table, index string, opts IndexSc
 		r.next = mergeIndex(it, base, len(cols), ch, ich, opts.Reverse, fetch)
 		return r, nil
 	}
-	if atHead {
+	if !walk {
 		started := false
 		r.next = func() ([]any, bool, error) {
 			for {

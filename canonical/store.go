@@ -31,8 +31,9 @@ const (
 	pQuar     = 'Q'
 	pQuarKey  = 'q'
 	// Checkpoints (checkpoint.go): rows as of a commit, and their markers.
-	pCheckpoint     = 'K'
-	pCheckpointMark = 'P'
+	pCheckpoint      = 'K'
+	pCheckpointIndex = 'N'
+	pCheckpointMark  = 'P'
 )
 
 const formatVersion = "dualgate-canonical/1"

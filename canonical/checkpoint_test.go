@@ -1,0 +1,179 @@
+package canonical
+
+import (
+	"context"
+	"fmt"
+	"testing"
+
+	"github.com/cockroachdb/pebble/v2"
+)
+
+// checkpointsOf lists the commits of table's checkpoints (markers), oldest
+// first.
+func checkpointsOf(t *testing.T, s *Store, table string) []uint64 {
+	t.Helper()
+	ts, err := s.Schema(table, HEAD)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []uint64
+	for c := s.Head().ID; c >= 1; c-- {
+		below, _, err := checkpointNear(s.db, ts.ID, c)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if below == c {
+			out = append([]uint64{c}, out...)
+		}
+	}
+	return out
+}
+
+// scanAll reads table AS OF asOf under plan into strings (one per row).
+func scanAll(t *testing.T, s *Store, table string, asOf uint64, plan int32) []string {
+	t.Helper()
+	old := asOfPlan.Swap(plan)
+	defer asOfPlan.Store(old)
+	rows, err := rowsOrPanic(s.Scan(context.Background(), table, ScanOptions{AsOf: asOf})), error(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := make([]string, len(rows))
+	for i, r := range rows {
+		out[i] = fmt.Sprint(r)
+	}
+	return out
+}
+
+// TestCheckpointer checks that the checkpointer writes a checkpoint as of
+// the commit where a table's changes since its last one reached its live
+// rows, that scans from it agree with the history walk AS OF every commit,
+// that the rows of a checkpoint whose marker was never written (a crash
+// while writing) are dropped at the next open, and that a store written
+// without checkpoints (what the code before them wrote: the same keyspaces
+// minus K and P) opens, answers identically, and gets its checkpoints.
+func TestCheckpointer(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	// Written the old way: no checkpointer.
+	s, err := Open(ctx, dir, Options{CheckpointFraction: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ts := benchSchema
+	mustCommit(t, s, CommitRequest{Kind: KindSchema, Schema: []SchemaChange{{CreateTable: &ts}}})
+	const n = 2000
+	write := func(s *Store, v int, keep func(id int) bool) {
+		var ch []Change
+		for i := 0; i < n; i++ {
+			if keep(i) {
+				ch = append(ch, Change{Table: "accounts", Op: OpUpsert, Row: benchRow(i, v)})
+			}
+		}
+		if v == 4 { // some deletes too
+			for i := 0; i < n; i += 7 {
+				ch = append(ch, Change{Table: "accounts", Op: OpDelete, Row: []any{int64(i)}})
+			}
+		}
+		mustCommit(t, s, CommitRequest{Changes: ch})
+	}
+	write(s, 0, func(int) bool { return true })          // 2: 2000 added -> due
+	write(s, 1, func(id int) bool { return id%4 == 0 })  // 3: 500
+	write(s, 2, func(id int) bool { return id%4 == 1 })  // 4: 500 (1000)
+	write(s, 4, func(id int) bool { return id%4 == 2 })  // 5: 500 + 286 deletes (1786 of 1714 live) -> due
+	write(s, 5, func(id int) bool { return id%10 == 0 }) // 6
+	write(s, 6, func(id int) bool { return id%3 == 0 })  // 7
+	if got := checkpointsOf(t, s, "accounts"); len(got) != 0 {
+		t.Fatalf("checkpoints %v written with checkpoints disabled", got)
+	}
+	head := s.Head().ID
+	want := map[uint64][]string{}
+	for c := uint64(2); c <= head; c++ {
+		want[c] = scanAll(t, s, "accounts", c, planWalk)
+		for _, p := range allPlans {
+			if got := scanAll(t, s, "accounts", c, p); fmt.Sprint(got) != fmt.Sprint(want[c]) {
+				t.Fatalf("old store AS OF %d plan %d differs from the walk", c, p)
+			}
+		}
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+
+	// Reopened with checkpoints: they are written where the counts crossed.
+	if s, err = Open(ctx, dir, Options{}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.ckpt.sync(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if got := checkpointsOf(t, s, "accounts"); fmt.Sprint(got) != "[2 5]" {
+		t.Fatalf("checkpoints at %v, want [2 5]", got)
+	}
+	check := func(s *Store) {
+		t.Helper()
+		for c := uint64(2); c <= head; c++ {
+			for _, p := range allPlans {
+				if got := scanAll(t, s, "accounts", c, p); fmt.Sprint(got) != fmt.Sprint(want[c]) {
+					t.Fatalf("AS OF %d plan %d: %d rows differ from the old store's %d", c, p, len(got), len(want[c]))
+				}
+			}
+		}
+	}
+	check(s)
+	// More commits: 2000 more changes after 5 -> due at the crossing one.
+	write(s, 7, func(id int) bool { return id%2 == 0 }) // 8: ~860 (with 6, 7: ~1700)
+	write(s, 8, func(id int) bool { return id%2 == 1 }) // 9: ~860 -> due
+	if err := s.ckpt.sync(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if got := checkpointsOf(t, s, "accounts"); fmt.Sprint(got) != "[2 5 9]" {
+		t.Fatalf("checkpoints at %v, want [2 5 9]", got)
+	}
+	for c := head + 1; c <= s.Head().ID; c++ {
+		want[c] = scanAll(t, s, "accounts", c, planWalk)
+	}
+	head = s.Head().ID
+	check(s)
+
+	// A checkpoint whose marker never made it: its rows are dropped on
+	// open and never read.
+	tid := s.cat.Load().byName["accounts"]
+	b := s.db.NewBatch()
+	for i := 0; i < 10; i++ {
+		pk, _ := AppendKey(nil, nil, []any{int64(i)})
+		if err := b.Set(append(checkpointPrefix(tid, 7), pk...), []byte("garbage"), nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := b.Commit(pebble.Sync); err != nil {
+		t.Fatal(err)
+	}
+	check(s)
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if s, err = Open(ctx, dir, Options{}); err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if err := s.ckpt.sync(ctx); err != nil {
+		t.Fatal(err)
+	}
+	it, err := s.db.NewIter(&pebble.IterOptions{LowerBound: checkpointPrefix(tid, 7), UpperBound: checkpointPrefix(tid, 8)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if it.First() {
+		t.Fatalf("unfinished checkpoint's rows still there: %x", it.Key())
+	}
+	_ = it.Close()
+	if got := checkpointsOf(t, s, "accounts"); fmt.Sprint(got) != "[2 5 9]" {
+		t.Fatalf("checkpoints after reopen at %v, want [2 5 9]", got)
+	}
+	check(s)
+	rep, err := s.Verify(ctx)
+	if err != nil || !rep.OK {
+		t.Fatalf("verify %+v %v", rep, err)
+	}
+}
