@@ -176,4 +176,58 @@ func TestCheckpointer(t *testing.T) {
 	if err != nil || !rep.OK {
 		t.Fatalf("verify %+v %v", rep, err)
 	}
+
+	// Tampering with a checkpoint (a row, an index entry) breaks Verify.
+	pk, _ := AppendKey(nil, nil, []any{int64(3)})
+	rowKey := append(checkpointPrefix(tid, 5), pk...)
+	orig, err := s.get(rowKey)
+	if err != nil || orig == nil {
+		t.Fatalf("checkpoint row: %v %v", orig, err)
+	}
+	tamper := func(what string, key, val []byte, del bool) {
+		t.Helper()
+		var err error
+		if del {
+			err = s.db.Delete(key, pebble.Sync)
+		} else {
+			err = s.db.Set(key, val, pebble.Sync)
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		rep, err := s.Verify(ctx)
+		if err != nil || rep.OK || rep.BrokenAt != 5 {
+			t.Fatalf("verify after %s: %+v %v; want broken at 5", what, rep, err)
+		}
+	}
+	other, err := s.get(append(checkpointPrefix(tid, 5), mustKey(t, int64(4))...))
+	if err != nil {
+		t.Fatal(err)
+	}
+	tamper("changing a row", rowKey, other, false)
+	if err := s.db.Set(rowKey, orig, pebble.Sync); err != nil {
+		t.Fatal(err)
+	}
+	cts, err := s.Schema("accounts", 5)
+	if err != nil {
+		t.Fatal(err)
+	}
+	row, err := decodeRow(orig)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e, err := indexEntryKey(cts, 0, cts.pad(row), pk)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tamper("deleting an index entry", append(checkpointIndexPrefix(tid, 5, 0), e...), nil, true)
+}
+
+func mustKey(t *testing.T, vals ...any) []byte {
+	t.Helper()
+	k, err := AppendKey(nil, nil, vals)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return k
 }

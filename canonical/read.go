@@ -446,7 +446,14 @@ func (s *Store) scanRaw(view *readView, tid uint32, asOf uint64, bounds func(bas
 	if err != nil {
 		return nil, closers, err
 	}
-	vs := &verScanner{it: it, plen: len(vbase), asOf: asOf, reverse: reverse}
+	return walkRows(it, len(vbase), asOf, reverse), closers, nil
+}
+
+// walkRows is Scan's walk plan: the versions at asOf of the keys of it (an
+// iterator over a range of the versioned keyspace, whose keys start after
+// plen bytes), deleted ones skipped.
+func walkRows(it *pebble.Iterator, plen int, asOf uint64, reverse bool) rowSource {
+	vs := &verScanner{it: it, plen: plen, asOf: asOf, reverse: reverse}
 	return func() ([]byte, []byte, bool, error) {
 		for {
 			pk, v, ok, err := vs.next()
@@ -461,7 +468,7 @@ func (s *Store) scanRaw(view *readView, tid uint32, asOf uint64, bounds func(bas
 				return pk, rb, true, nil
 			}
 		}
-	}, closers, nil
+	}
 }
 
 // verScanner walks a versioned keyspace whose keys are

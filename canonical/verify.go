@@ -40,7 +40,9 @@ func (r *VerifyReport) fail(id uint64, format string, args ...any) {
 //     match the change log; the hash index points back;
 //  2. the versioned and change-log keyspaces are in one-to-one
 //     correspondence (no forged or orphaned versions);
-//  3. the latest keyspace equals the newest version of every key.
+//  3. the latest keyspace equals the newest version of every key;
+//  4. every checkpoint holds exactly its table's rows as of its commit and
+//     their index entries (checkpoint.go).
 //
 // Problems are reported in the VerifyReport (the first one found); the error
 // is for I/O failures only. Verify reads a snapshot and runs concurrently
@@ -239,7 +241,7 @@ func (s *Store) Verify(ctx context.Context) (VerifyReport, error) {
 		rep.fail(0, "%d latest rows stored but %d keys are live", n, live)
 		return rep, nil
 	}
-	return rep, nil
+	return rep, s.verifyCheckpoints(ctx, snap, rep.Commits, &rep)
 }
 
 func countPrefix(r iterMaker, p []byte) (uint64, error) {
