@@ -25,14 +25,21 @@ import (
 // each (the merge plan of asof.go, with the checkpoint in place of the head).
 //
 // When: a background goroutine (the checkpointer) follows the change log
-// of each table; when the rows changed since the table's last checkpoint
-// reach checkpointFraction of its live rows (and at least
-// minCheckpointChanges), it writes a checkpoint as of the commit where the
-// count crossed. A checkpoint costs one copy of the live rows per
-// checkpointFraction*live changed rows, so disk stays a constant factor
-// (1/checkpointFraction rows) per changed row amortised: O(changed rows).
-// The commit path only wakes the goroutine; a small commit never pays for
-// a checkpoint, and a large one does not wait for it.
+// of each table; when the rows modified or removed since the table's last
+// checkpoint reach checkpointFraction of its live rows (and at least
+// minCheckpointChanges), it writes a checkpoint as of the commit before
+// the one where the count crossed: the newest state that much history has
+// piled up on (the state after it is served by the next checkpoint or the
+// head). Only modifications and removals count: they are what puts old
+// versions in the way of a walk (a key added after c costs a walk AS OF c
+// one entry, as it costs a head scan), so tables that only grow -- bulk
+// loads, append-style ingest -- are never checkpointed. A checkpoint costs
+// one copy of the live rows per checkpointFraction*live rows modified, so
+// disk stays a constant factor (at most 1/checkpointFraction rows) per
+// changed row amortised: O(changed rows). A table whose every row is
+// rewritten by every commit gets a checkpoint per commit. The commit path
+// only wakes the goroutine; a small commit never pays for a checkpoint,
+// and a large one does not wait for it.
 //
 // Crash safety: the rows are written in NoSync batches, then a marker
 // P|tid|^cp -> live rows with pebble.Sync. Readers use a checkpoint only
@@ -52,8 +59,8 @@ import (
 
 const (
 	// defaultCheckpointFraction is Options.CheckpointFraction's default:
-	// a checkpoint after as many changed rows as the table has live rows
-	// (one extra row copy per changed row at most).
+	// a checkpoint after as many modified rows as the table has live rows
+	// (one extra row copy per modified row at most).
 	defaultCheckpointFraction = 1.0
 	// minCheckpointChanges: smaller tables are cheap to walk whatever
 	// their history; they are checkpointed only after this many changes.
@@ -106,7 +113,7 @@ func checkpointNear(r iterMaker, tid uint32, asOf uint64) (below, above uint64, 
 type ckptTable struct {
 	through uint64 // change log counted through this commit
 	last    uint64 // commit of the last checkpoint (0: none)
-	changed int64  // change-log entries after last, through through
+	changed int64  // rows modified or removed after last, through through
 	live    int64  // live rows at through
 }
 
@@ -245,15 +252,20 @@ func (c *checkpointer) count(ctx context.Context, view *readView, tid uint32, st
 	}
 	defer it.Close()
 	var cur uint64
+	var curChanged int64 // rows modified or removed by commit cur
 	endCommit := func() error {
 		if cur == 0 || !c.due(st) {
 			return nil
 		}
-		n, err := c.s.writeCheckpoint(ctx, view, tid, cur)
-		if err != nil {
-			return err
+		// As of the commit before cur; cur's own changes count towards
+		// the next checkpoint.
+		if cp := cur - 1; cp > st.last {
+			if _, err := c.s.writeCheckpoint(ctx, view, tid, cp); err != nil {
+				return err
+			}
+			st.last = cp
 		}
-		st.last, st.changed, st.live = cur, 0, n
+		st.changed = curChanged
 		return nil
 	}
 	for ok := it.First(); ok; ok = it.Next() {
@@ -265,19 +277,21 @@ func (c *checkpointer) count(ctx context.Context, view *readView, tid uint32, st
 			if err := endCommit(); err != nil {
 				return err
 			}
-			cur = x
+			cur, curChanged = x, 0
 		}
 		op, _, err := decodeChange(it.Value())
 		if err != nil {
 			return err
 		}
-		st.changed++
 		switch op {
 		case opAdded:
 			st.live++
+			continue
 		case opRemoved:
 			st.live--
 		}
+		st.changed++
+		curChanged++
 	}
 	if err := it.Error(); err != nil {
 		return err

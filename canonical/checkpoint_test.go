@@ -77,12 +77,14 @@ func TestCheckpointer(t *testing.T) {
 		}
 		mustCommit(t, s, CommitRequest{Changes: ch})
 	}
-	write(s, 0, func(int) bool { return true })          // 2: 2000 added -> due
+	// Counts are of rows modified or removed since the last checkpoint;
+	// a checkpoint is as of the commit before the crossing one.
+	write(s, 0, func(int) bool { return true })          // 2: 2000 added (not counted)
 	write(s, 1, func(id int) bool { return id%4 == 0 })  // 3: 500
 	write(s, 2, func(id int) bool { return id%4 == 1 })  // 4: 500 (1000)
-	write(s, 4, func(id int) bool { return id%4 == 2 })  // 5: 500 + 286 deletes (1786 of 1714 live) -> due
-	write(s, 5, func(id int) bool { return id%10 == 0 }) // 6
-	write(s, 6, func(id int) bool { return id%3 == 0 })  // 7
+	write(s, 4, func(id int) bool { return id%4 == 2 })  // 5: 429 + 286 removed (1715 of 1714 live) -> at 4; 715
+	write(s, 5, func(id int) bool { return id%10 == 0 }) // 6: 171 (886; 29 re-added)
+	write(s, 6, func(id int) bool { return id%3 == 0 })  // 7: 581 (1467; 86 re-added)
 	if got := checkpointsOf(t, s, "accounts"); len(got) != 0 {
 		t.Fatalf("checkpoints %v written with checkpoints disabled", got)
 	}
@@ -107,8 +109,8 @@ func TestCheckpointer(t *testing.T) {
 	if err := s.ckpt.sync(ctx); err != nil {
 		t.Fatal(err)
 	}
-	if got := checkpointsOf(t, s, "accounts"); fmt.Sprint(got) != "[2 5]" {
-		t.Fatalf("checkpoints at %v, want [2 5]", got)
+	if got := checkpointsOf(t, s, "accounts"); fmt.Sprint(got) != "[4]" {
+		t.Fatalf("checkpoints at %v, want [4]", got)
 	}
 	check := func(s *Store) {
 		t.Helper()
@@ -121,14 +123,14 @@ func TestCheckpointer(t *testing.T) {
 		}
 	}
 	check(s)
-	// More commits: 2000 more changes after 5 -> due at the crossing one.
-	write(s, 7, func(id int) bool { return id%2 == 0 }) // 8: ~860 (with 6, 7: ~1700)
-	write(s, 8, func(id int) bool { return id%2 == 1 }) // 9: ~860 -> due
+	// More commits after the reopen: counting resumes from the checkpoint.
+	write(s, 7, func(id int) bool { return id%2 == 0 }) // 8: 924 (2391 of 1905 live) -> at 7; 924
+	write(s, 8, func(id int) bool { return id%2 == 1 }) // 9: under 1000 more (not due)
 	if err := s.ckpt.sync(ctx); err != nil {
 		t.Fatal(err)
 	}
-	if got := checkpointsOf(t, s, "accounts"); fmt.Sprint(got) != "[2 5 9]" {
-		t.Fatalf("checkpoints at %v, want [2 5 9]", got)
+	if got := checkpointsOf(t, s, "accounts"); fmt.Sprint(got) != "[4 7]" {
+		t.Fatalf("checkpoints at %v, want [4 7]", got)
 	}
 	for c := head + 1; c <= s.Head().ID; c++ {
 		want[c] = scanAll(t, s, "accounts", c, planWalk)
@@ -142,7 +144,7 @@ func TestCheckpointer(t *testing.T) {
 	b := s.db.NewBatch()
 	for i := 0; i < 10; i++ {
 		pk, _ := AppendKey(nil, nil, []any{int64(i)})
-		if err := b.Set(append(checkpointPrefix(tid, 7), pk...), []byte("garbage"), nil); err != nil {
+		if err := b.Set(append(checkpointPrefix(tid, 6), pk...), []byte("garbage"), nil); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -160,7 +162,7 @@ func TestCheckpointer(t *testing.T) {
 	if err := s.ckpt.sync(ctx); err != nil {
 		t.Fatal(err)
 	}
-	it, err := s.db.NewIter(&pebble.IterOptions{LowerBound: checkpointPrefix(tid, 7), UpperBound: checkpointPrefix(tid, 8)})
+	it, err := s.db.NewIter(&pebble.IterOptions{LowerBound: checkpointPrefix(tid, 6), UpperBound: checkpointPrefix(tid, 7)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -168,8 +170,8 @@ func TestCheckpointer(t *testing.T) {
 		t.Fatalf("unfinished checkpoint's rows still there: %x", it.Key())
 	}
 	_ = it.Close()
-	if got := checkpointsOf(t, s, "accounts"); fmt.Sprint(got) != "[2 5 9]" {
-		t.Fatalf("checkpoints after reopen at %v, want [2 5 9]", got)
+	if got := checkpointsOf(t, s, "accounts"); fmt.Sprint(got) != "[4 7]" {
+		t.Fatalf("checkpoints after reopen at %v, want [4 7]", got)
 	}
 	check(s)
 	rep, err := s.Verify(ctx)
@@ -179,7 +181,7 @@ func TestCheckpointer(t *testing.T) {
 
 	// Tampering with a checkpoint (a row, an index entry) breaks Verify.
 	pk, _ := AppendKey(nil, nil, []any{int64(3)})
-	rowKey := append(checkpointPrefix(tid, 5), pk...)
+	rowKey := append(checkpointPrefix(tid, 7), pk...)
 	orig, err := s.get(rowKey)
 	if err != nil || orig == nil {
 		t.Fatalf("checkpoint row: %v %v", orig, err)
@@ -196,11 +198,11 @@ func TestCheckpointer(t *testing.T) {
 			t.Fatal(err)
 		}
 		rep, err := s.Verify(ctx)
-		if err != nil || rep.OK || rep.BrokenAt != 5 {
-			t.Fatalf("verify after %s: %+v %v; want broken at 5", what, rep, err)
+		if err != nil || rep.OK || rep.BrokenAt != 7 {
+			t.Fatalf("verify after %s: %+v %v; want broken at 7", what, rep, err)
 		}
 	}
-	other, err := s.get(append(checkpointPrefix(tid, 5), mustKey(t, int64(4))...))
+	other, err := s.get(append(checkpointPrefix(tid, 7), mustKey(t, int64(4))...))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -208,7 +210,7 @@ func TestCheckpointer(t *testing.T) {
 	if err := s.db.Set(rowKey, orig, pebble.Sync); err != nil {
 		t.Fatal(err)
 	}
-	cts, err := s.Schema("accounts", 5)
+	cts, err := s.Schema("accounts", 7)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -220,7 +222,7 @@ func TestCheckpointer(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	tamper("deleting an index entry", append(checkpointIndexPrefix(tid, 5, 0), e...), nil, true)
+	tamper("deleting an index entry", append(checkpointIndexPrefix(tid, 7, 0), e...), nil, true)
 }
 
 func mustKey(t *testing.T, vals ...any) []byte {

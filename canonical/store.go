@@ -115,7 +115,7 @@ type Options struct {
 	Pebble *pebble.Options
 	// CheckpointFraction: a table gets a checkpoint (its rows as of a
 	// commit, which AS OF scans read instead of the history; see
-	// checkpoint.go) once the rows changed since its last one reach this
+	// checkpoint.go) once the rows modified or removed since its last one reach this
 	// fraction of its live rows. Zero means 1; negative disables
 	// checkpoints (the store then reads and writes as before them).
 	CheckpointFraction float64
