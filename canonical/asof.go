@@ -12,7 +12,7 @@ import (
 	"github.com/cockroachdb/pebble/v2"
 )
 
-// Scans AS OF an older commit: two plans.
+// Scans AS OF an older commit: two plans, and a third with checkpoints.
 //
 // The walk (verScanner over V, or J for an index) reads every version of
 // every key in the range that is newer than or at the AS OF commit: its cost
@@ -41,16 +41,26 @@ import (
 // is deep and the keys changed since the commit are few or clustered (see
 // TestAsOfPlanChoice).
 //
+// Neither reads only what a head scan reads when most keys changed after
+// the commit: the checkpoints (checkpoint.go) do. A checkpoint is the
+// table's rows (and index entries) as of a commit; the merge reads the
+// checkpoint nearest to the commit, below or above it, in place of the
+// head, with the change log between the two. AS OF the checkpoint's own
+// commit that is a head-sized scan and nothing else.
+//
 // So the plan is chosen per scan from counts that are cheap to get:
 // Pebble's estimate of the on-disk size of each keyspace range (from the
 // sstables' index blocks, no data read) and the number of change-log entries
-// after asOf and of distinct keys they name, which the merge needs anyway:
-// it reads them first and gives up for the walk as soon as its estimated
-// cost passes the walk's. Data still in memtables is not in the size
-// estimates, so a small, fresh table walks (either plan is cheap then).
+// between asOf and each merge's base and of distinct keys they name, which
+// a merge needs anyway: it reads them first (the base nearest in commits
+// first) and gives up as soon as its estimated cost passes the cheapest
+// plan's so far (the walk's to begin with). Data still in memtables is not
+// in the size estimates, so a small, fresh table walks (any plan is cheap
+// then).
 //
 // Costs are in bytes of (compressed) keyspace read: the walk reads hist
-// (V or J over the bounds); the merge reads head (L or I over the bounds),
+// (V or J over the bounds); a merge reads its base (L or I, or a
+// checkpoint's K or N, over the bounds; "head" below),
 // mergeChangeBytes per change-log entry (reading and deduplicating it),
 // mergeSeekBytes of CPU per changed key, and, for the seeks, one data block
 // (mergeBlockBytes) per changed key up to the size of the versioned

@@ -53,10 +53,10 @@
 //     but every version newer than c); or a range read of a base -- L, or
 //     the checkpoint K nearest to c -- merged with the keys the change log
 //     names between the base and c, one seek each. A checkpoint is written
-//     in the background once a table's changes since its last one reach
-//     its live rows (checkpoint.go): at most one more row copy per changed
-//     row, and a scan AS OF a checkpointed commit reads what a head scan
-//     reads.
+//     in the background once the rows modified or removed in a table since
+//     its last one reach its live rows (checkpoint.go): at most one more
+//     row copy per modified row, none for rows only added, and a scan AS
+//     OF a checkpointed commit reads what a head scan reads.
 //   - index scan: I (HEAD) or J (AS OF, as above) plus one point read per row.
 //
 // # Commits and consistency
