@@ -261,10 +261,8 @@ func testAsOfPlanChoice(t *testing.T, frac float64, cases []planWant) {
 	for v := 8; v <= 12; v++ { // 10..14: a tenth of the keys
 		write(v, func(id int) bool { return id%10 == 0 })
 	}
-	if s.ckpt != nil {
-		if err := s.ckpt.sync(ctx); err != nil {
-			t.Fatal(err)
-		}
+	if err := s.SyncCheckpoints(ctx); err != nil {
+		t.Fatal(err)
 	}
 	if err := s.DB().Flush(); err != nil {
 		t.Fatal(err)

@@ -137,10 +137,8 @@ func (f *benchFix) open(b *testing.B) *Store {
 			}
 		}
 		// The checkpoints due (checkpoint.go) are part of the fixture.
-		if s.ckpt != nil {
-			if f.err = s.ckpt.sync(ctx); f.err != nil {
-				return
-			}
+		if f.err = s.SyncCheckpoints(ctx); f.err != nil {
+			return
 		}
 		if err := s.DB().Flush(); err != nil {
 			f.err = err
@@ -347,7 +345,7 @@ func BenchmarkCommit1000(b *testing.B) {
 	b.StopTimer()
 	b.ReportMetric(float64(versions)/b.Elapsed().Seconds(), "rows/s")
 	// Disk counts the checkpoints the commits made due.
-	if err := s.ckpt.sync(ctx); err != nil {
+	if err := s.SyncCheckpoints(ctx); err != nil {
 		b.Fatal(err)
 	}
 	if err := s.DB().Flush(); err != nil {

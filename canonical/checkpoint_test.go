@@ -106,7 +106,7 @@ func TestCheckpointer(t *testing.T) {
 	if s, err = Open(ctx, dir, Options{}); err != nil {
 		t.Fatal(err)
 	}
-	if err := s.ckpt.sync(ctx); err != nil {
+	if err := s.SyncCheckpoints(ctx); err != nil {
 		t.Fatal(err)
 	}
 	if got := checkpointsOf(t, s, "accounts"); fmt.Sprint(got) != "[4]" {
@@ -126,7 +126,7 @@ func TestCheckpointer(t *testing.T) {
 	// More commits after the reopen: counting resumes from the checkpoint.
 	write(s, 7, func(id int) bool { return id%2 == 0 }) // 8: 924 (2391 of 1905 live) -> at 7; 924
 	write(s, 8, func(id int) bool { return id%2 == 1 }) // 9: under 1000 more (not due)
-	if err := s.ckpt.sync(ctx); err != nil {
+	if err := s.SyncCheckpoints(ctx); err != nil {
 		t.Fatal(err)
 	}
 	if got := checkpointsOf(t, s, "accounts"); fmt.Sprint(got) != "[4 7]" {
@@ -159,7 +159,7 @@ func TestCheckpointer(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer s.Close()
-	if err := s.ckpt.sync(ctx); err != nil {
+	if err := s.SyncCheckpoints(ctx); err != nil {
 		t.Fatal(err)
 	}
 	it, err := s.db.NewIter(&pebble.IterOptions{LowerBound: checkpointPrefix(tid, 6), UpperBound: checkpointPrefix(tid, 7)})
