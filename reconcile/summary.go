@@ -113,6 +113,7 @@ type canonSummary struct {
 // summaryRead says what bringing a summary to a commit read.
 type summaryRead struct {
 	rows     int    // entity rows read (streamed, or changed rows at both ends)
+	keys     int    // changed keys (moved)
 	how      string // "warm", "moved" or "streamed"
 	from     uint64 // the summary's commit before (moved)
 	streamed bool
@@ -345,6 +346,7 @@ func (e *Engine) incremental(ctx context.Context, s *canonSummary, w uint64) (su
 	}
 	for it.Next() {
 		d := it.Item()
+		rd.keys++
 		old, cur := d.From, d.To // the row at the summary's commit, and at w
 		if back {
 			old, cur = cur, old

@@ -64,7 +64,7 @@ reconciliations:
 // the canonical side's summaries, and the projection's content must be
 // exactly what the test says (plus the differences it seeds).
 type summaryFixture struct {
-	t      *testing.T
+	t      testing.TB
 	ctx    context.Context
 	canon  *canonical.Store
 	store  *projections.MemoryStore
@@ -77,7 +77,7 @@ type summaryFixture struct {
 	next   int64 // next new id
 }
 
-func newSummaryFixture(t *testing.T, seed int64, yaml string) *summaryFixture {
+func newSummaryFixture(t testing.TB, seed int64, yaml string) *summaryFixture {
 	t.Helper()
 	ctx := context.Background()
 	canon, err := canonical.Open(ctx, t.TempDir(), canonical.Options{})
