@@ -57,10 +57,11 @@ const summaryFormat = 1
 // key moved through a net diff: a streamed row is one sequential decode
 // and one hash; a changed key is its change-log entries, a map insert and
 // sort, two versioned seeks, two decodes and encodes (Diff compares the
-// rows) and two hashes. Measured on the 2-core sandbox with
-// BenchmarkSummaryMove vs BenchmarkSummaryStream (about 6x); rounded up so a
-// borderline move prefers the stream, whose cost does not depend on how
-// the versions are laid out.
+// rows) and two hashes. BenchmarkSummaryStream and BenchmarkSummaryMove
+// measured about 1.0-1.2 us of CPU per streamed row and 6-8 us per moved
+// key on the 2-core sandbox (shared; process CPU time, not wall time):
+// 8 leans to the stream on a borderline case, whose cost does not depend
+// on how the versions are laid out.
 const streamCostRatio = 8
 
 // summarySpec is what a canonical summary sums: entity table's columns
