@@ -378,9 +378,10 @@ const summaryWarmInterval = time.Second
 func (e *Engine) warmSummaries(ctx context.Context) {
 	t := time.NewTicker(summaryWarmInterval)
 	defer t.Stop()
-	done := uint64(0) // the head at which every summary was at its watermark
+	done := uint64(0)           // the head at which every summary was at its watermark
+	told := map[string]string{} // rule -> the error last logged (once, not every second)
 	for {
-		if head := e.canon.Head().ID; head != done && e.warmOnce(ctx) {
+		if head := e.canon.Head().ID; head != done && e.warmOnce(ctx, told) {
 			done = head
 		}
 		select {
@@ -393,7 +394,7 @@ func (e *Engine) warmSummaries(ctx context.Context) {
 
 // warmOnce brings every summary to its projection's watermark and reports
 // whether all of them are there and the watermarks at canonical's head.
-func (e *Engine) warmOnce(ctx context.Context) bool {
+func (e *Engine) warmOnce(ctx context.Context, told map[string]string) bool {
 	head := e.canon.Head().ID
 	all := true
 	for _, r := range e.rules {
@@ -407,12 +408,14 @@ func (e *Engine) warmOnce(ctx context.Context) bool {
 			continue
 		}
 		if _, _, ok, err := e.summaryAt(ctx, b.spec, wm.Commit); err != nil || !ok {
-			if err != nil && ctx.Err() == nil {
+			if err != nil && ctx.Err() == nil && told[r.Name] != err.Error() {
+				told[r.Name] = err.Error()
 				e.log.Warn().Err(err).Str("rule", r.Name).Msg("canonical bucket summary not kept warm")
 			}
 			all = false
 			continue
 		}
+		delete(told, r.Name)
 		if wm.Commit != head {
 			all = false
 		}
