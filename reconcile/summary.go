@@ -113,11 +113,10 @@ type canonSummary struct {
 
 // summaryRead says what bringing a summary to a commit read.
 type summaryRead struct {
-	rows     int    // entity rows read (streamed, or changed rows at both ends)
-	keys     int    // changed keys (moved)
-	how      string // "warm", "moved" or "streamed"
-	from     uint64 // the summary's commit before (moved)
-	streamed bool
+	rows int    // entity rows read (streamed, or changed rows at both ends)
+	keys int    // changed keys (moved)
+	how  string // "warm", "moved" or "streamed"
+	from uint64 // the summary's commit before (moved)
 }
 
 func (r summaryRead) String() string {
@@ -234,7 +233,7 @@ func (e *Engine) moveSummary(ctx context.Context, s *canonSummary, w uint64) (su
 		return summaryRead{}, ok, err
 	}
 	s.sums = sums
-	return summaryRead{rows: n, how: "streamed", streamed: true}, true, e.keep(ctx, s, w, ts)
+	return summaryRead{rows: n, how: "streamed"}, true, e.keep(ctx, s, w, ts)
 }
 
 // keep records that s now holds the sums at commit w and persists it.
