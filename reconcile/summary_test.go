@@ -222,6 +222,23 @@ func (f *summaryFixture) mirror(c uint64) {
 	}
 }
 
+// existing returns n distinct ids of accounts present at the head.
+func (f *summaryFixture) existing(n int) []int64 {
+	f.t.Helper()
+	var out []int64
+	for id := int64(0); id < f.next && len(out) < n; id++ {
+		if _, ok, err := f.canon.Get(f.ctx, "accounts", []any{id}, canonical.HEAD); err != nil {
+			f.t.Fatal(err)
+		} else if ok {
+			out = append(out, id)
+		}
+	}
+	if len(out) < n {
+		f.t.Fatalf("fewer than %d accounts", n)
+	}
+	return out
+}
+
 // streamed is the reference: the whole entity streamed at w and hashed.
 func (f *summaryFixture) streamed(b bucketRule, w uint64) []projections.Bucket {
 	f.t.Helper()
@@ -318,12 +335,13 @@ func TestSummaryWarmRunReadsNoRows(t *testing.T) {
 	check("the other column order: a summary of its own", f.run("accounts_rev_records"), total, "streamed")
 
 	// One modified (two rows read), one added, one deleted: four rows.
-	upd := []any{int64(3), "zed", decimal.RequireFromString("1.50")}
+	ids := f.existing(2)
+	upd := []any{ids[0], "zed", decimal.RequireFromString("1.50")}
 	ins := []any{int64(1_000_000), "new", nil}
 	res, err := f.canon.Commit(f.ctx, canonical.CommitRequest{Kind: canonical.KindCorrection, Committer: "test", Changes: []canonical.Change{
 		{Table: "accounts", Op: canonical.OpUpsert, Row: upd},
 		{Table: "accounts", Op: canonical.OpUpsert, Row: ins},
-		{Table: "accounts", Op: canonical.OpDelete, Row: []any{int64(5)}},
+		{Table: "accounts", Op: canonical.OpDelete, Row: []any{ids[1]}},
 	}})
 	if err != nil {
 		t.Fatal(err)
@@ -351,18 +369,20 @@ func TestSummaryWarmRunReadsNoRows(t *testing.T) {
 	if err != nil || rd.how != "moved" || !slices.Equal(sums, f.streamed(b, wm.Commit)) {
 		t.Fatalf("the summary was not moved incrementally and right: %s, %v", rd.how, err)
 	}
-	tampered := []any{int64(1), "tampered", decimal.RequireFromString("2")}
+	ids = f.existing(2)
+	tampered := []any{ids[0], "tampered", decimal.RequireFromString("2")}
 	ghost := []any{int64(2_000_000), "ghost", nil}
 	if err := f.store.Apply(f.ctx, "account_view", wm.Generation, wm.Commit,
-		[]projections.Entry{{Key: []any{int64(1)}, Row: tampered}, {Key: []any{int64(2_000_000)}, Row: ghost}},
-		[][]any{{int64(3)}}); err != nil {
+		[]projections.Entry{{Key: []any{ids[0]}, Row: tampered}, {Key: []any{int64(2_000_000)}, Row: ghost}},
+		[][]any{{ids[1]}}); err != nil {
 		t.Fatal(err)
 	}
 	cmp, _, err := f.e.compareRule(f.ctx, f.e.byName["accounts_records"])
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := map[string]Kind{`{"id": 1}`: KindValueMismatch, `{"id": 3}`: KindMissingRight, `{"id": 2000000}`: KindMissingLeft}
+	want := map[string]Kind{fmt.Sprintf(`{"id": %d}`, ids[0]): KindValueMismatch, fmt.Sprintf(`{"id": %d}`, ids[1]): KindMissingRight,
+		`{"id": 2000000}`: KindMissingLeft}
 	if got := kinds(cmp); !maps.Equal(got, want) {
 		t.Errorf("differences %v, want %v", got, want)
 	}
