@@ -570,5 +570,10 @@ func (e *Engine) Start(ctx context.Context, delay time.Duration) {
 	}
 }
 
-// Close stops webhook delivery. The ledger belongs to the caller.
-func (e *Engine) Close() { e.hooks.close() }
+// Close stops webhook delivery and writes the canonical bucket summaries
+// moved since they were last persisted. The ledger belongs to the caller
+// (close it after).
+func (e *Engine) Close() {
+	e.persistSummaries()
+	e.hooks.close()
+}

@@ -42,10 +42,12 @@ import (
 // at W added. W may be behind C (the warmer moved it to a watermark that a
 // rebuild later reset, or the run pairs with a projection that lags):
 // then the same net diff is read from W to C and applied the other way.
-// Summaries are persisted in the ledger (best effort, unsynced: losing one
-// costs a rebuild by streaming, never a wrong answer, since a persisted
-// summary carries its commit's hash and is used only if canonical's
-// commit of that id has the same hash).
+// Summaries are persisted in the ledger (best effort, unsynced; a moved
+// one at most every summaryPersistEvery, and at Close). An older one
+// found after a crash is moved from its commit, a lost one rebuilt by
+// streaming: never a wrong answer, since a persisted summary carries its
+// commit's hash and is used only if canonical's commit of that id has the
+// same hash.
 
 // summaryFormat versions the persisted summary encoding and the hashing it
 // records (projections.EntryHash over EncodeRow/AppendKey of Normalize'd
@@ -109,6 +111,8 @@ type canonSummary struct {
 	hash   canonical.Hash // commit's hash
 	schema schemaStamp    // the entity's schema at commit
 	sums   []projections.Bucket
+	dirty  bool      // moved since last persisted
+	saved  time.Time // when last persisted
 }
 
 // summaryRead says what bringing a summary to a commit read.
@@ -225,7 +229,7 @@ func (e *Engine) moveSummary(ctx context.Context, s *canonSummary, w uint64) (su
 			return rd, true, err
 		}
 		if ok {
-			return rd, true, e.keep(ctx, s, w, ts)
+			return rd, true, e.keep(ctx, s, w, ts, false)
 		}
 	}
 	_, _, sums, n, ok, err := e.canonicalBuckets(ctx, s.spec.table, s.spec.names, s.spec.keyIdx, w, nil)
@@ -233,22 +237,52 @@ func (e *Engine) moveSummary(ctx context.Context, s *canonSummary, w uint64) (su
 		return summaryRead{}, ok, err
 	}
 	s.sums = sums
-	return summaryRead{rows: n, how: "streamed"}, true, e.keep(ctx, s, w, ts)
+	return summaryRead{rows: n, how: "streamed"}, true, e.keep(ctx, s, w, ts, true)
 }
 
-// keep records that s now holds the sums at commit w and persists it.
-func (e *Engine) keep(ctx context.Context, s *canonSummary, w uint64, ts *canonical.TableSchema) error {
+// summaryPersistEvery bounds how often a moved summary is written to the
+// ledger: the warmer may move it every second, and a summary a few
+// commits old is moved cheaply after a crash. A streamed one (costly to
+// redo) is written at once, and Close writes the rest.
+const summaryPersistEvery = 10 * time.Second
+
+// keep records that s now holds the sums at commit w and persists it
+// (always when streamed, else at most every summaryPersistEvery).
+func (e *Engine) keep(ctx context.Context, s *canonSummary, w uint64, ts *canonical.TableSchema, streamed bool) error {
 	ci, err := e.canon.CommitByID(ctx, w)
 	if err != nil {
 		s.valid = false
 		return fmt.Errorf("canonical bucket summary: commit %d: %w", w, err)
 	}
-	s.valid, s.commit, s.hash, s.schema = true, w, ci.Hash, stampOf(ts)
+	s.valid, s.commit, s.hash, s.schema, s.dirty = true, w, ci.Hash, stampOf(ts), true
+	if streamed || time.Since(s.saved) >= summaryPersistEvery {
+		e.persist(s)
+	}
+	return nil
+}
+
+// persist writes s to the ledger (s.mu held).
+func (e *Engine) persist(s *canonSummary) {
 	if err := e.ledger.putSummary(s.id, s.encode()); err != nil {
 		// Only the restart's head start is lost.
 		e.log.Warn().Err(err).Str("entity", s.spec.table).Msg("canonical bucket summary not persisted")
+		return
 	}
-	return nil
+	s.dirty, s.saved = false, time.Now()
+}
+
+// persistSummaries writes every summary moved since it was last written
+// (at Close, before the caller closes the ledger).
+func (e *Engine) persistSummaries() {
+	e.sumMu.Lock()
+	defer e.sumMu.Unlock()
+	for _, s := range e.summaries {
+		s.mu.Lock()
+		if s.valid && s.dirty {
+			e.persist(s)
+		}
+		s.mu.Unlock()
+	}
 }
 
 // replaceSummary makes sums (streamed at commit w by a descent) the
@@ -270,7 +304,7 @@ func (e *Engine) replaceSummary(ctx context.Context, spec summarySpec, w uint64,
 			Msg("canonical bucket summary disagreed with a full scan; replaced")
 	}
 	s.sums = slices.Clone(sums)
-	return e.keep(ctx, s, w, ts)
+	return e.keep(ctx, s, w, ts, true)
 }
 
 // incremental moves s (valid, same schema as at w) to w by the entity's net

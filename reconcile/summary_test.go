@@ -120,6 +120,9 @@ func newSummaryFixture(t testing.TB, seed int64, yaml string) *summaryFixture {
 // as a restart or a catalog change does.
 func (f *summaryFixture) engine(yaml string) {
 	f.t.Helper()
+	if f.e != nil {
+		f.e.Close()
+	}
 	cat, err := catalog.LoadFiles(catalog.File{Name: "summary.yaml", Data: []byte(yaml)})
 	if err != nil {
 		f.t.Fatal(err)
