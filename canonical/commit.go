@@ -346,6 +346,8 @@ func (t *Txn) Commit(ctx context.Context, req CommitRequest) (CommitResult, erro
 		}
 		slices.SortFunc(cache, func(a, b curEntry) int { return cmpCur(&a, &b) })
 		var lit *pebble.Iterator
+		var lk []byte
+		lvalid, positioned := false, false
 		ci := 0
 		for _, p := range order {
 			for ci < len(cache) && (cache[ci].ts.ID < p.ts.ID || (cache[ci].ts.ID == p.ts.ID && cache[ci].pk < string(p.pk))) {
@@ -366,7 +368,17 @@ func (t *Txn) Commit(ctx context.Context, req CommitRequest) (CommitResult, erro
 					return CommitResult{}, fmt.Errorf("canonical: read current rows: %w", err)
 				}
 			}
-			if err := loadCurrent(lit, p); err != nil {
+			// Keys ascend: when the iterator already rests past this key
+			// (or is exhausted), the key has no row and needs no seek (a
+			// load of new keys seeks once).
+			lk = append(append(lk[:0], pLatest), 0, 0, 0, 0)
+			binary.BigEndian.PutUint32(lk[1:], p.ts.ID)
+			lk = append(lk, p.pk...)
+			if positioned && (!lvalid || bytes.Compare(lit.Key(), lk) > 0) {
+				continue
+			}
+			lvalid, positioned = lit.SeekGE(lk), true
+			if err := loadCurrent(lit, lvalid, lk, p); err != nil {
 				_ = lit.Close()
 				return CommitResult{}, err
 			}
@@ -614,12 +626,12 @@ func (s *Store) backfillIndexes(b *pebble.Batch, cat *catalogState, from map[uin
 	return nil
 }
 
-// loadCurrent reads the current (latest) row of p's key through it (an
-// iterator over the latest keyspace). The old row is decoded only when index
-// maintenance or padding needs it.
-func loadCurrent(it *pebble.Iterator, p *pend) error {
-	k := latestKey(p.ts.ID, p.pk)
-	if !it.SeekGE(k) {
+// loadCurrent reads the current (latest) row of p's key k from it (an
+// iterator over the latest keyspace, just sought to k: valid is what
+// SeekGE returned). The old row is decoded only when index maintenance or
+// padding needs it.
+func loadCurrent(it *pebble.Iterator, valid bool, k []byte, p *pend) error {
+	if !valid {
 		return it.Error()
 	}
 	if !bytes.Equal(it.Key(), k) {
