@@ -83,18 +83,13 @@ type Txn struct {
 	now  time.Time
 
 	rawNext  map[string]uint64 // last seq assigned per source in this txn
-	raws     []rawPending
+	raws     []rawRun
+	rawRows  int // rows in raws
 	quarNext uint64
 	quars    []QuarantineRecord
 	quarKeys map[string]uint64
 	scratch  []byte
 	cur      []curEntry // head rows read by Current, reused by Commit
-}
-
-type rawPending struct {
-	source string
-	seq    uint64
-	val    []byte
 }
 
 // Begin starts a write transaction, waiting for the writer lock (or ctx).
@@ -424,7 +419,8 @@ func (t *Txn) Commit(ctx context.Context, req CommitRequest) (CommitResult, erro
 			one = one && r.source == src
 		}
 		if one {
-			ci.RawFromSeq, ci.RawToSeq = t.raws[0].seq, t.raws[len(t.raws)-1].seq
+			lr := &t.raws[len(t.raws)-1]
+			ci.RawFromSeq, ci.RawToSeq = t.raws[0].from, lr.from+uint64(lr.n)-1
 		}
 	}
 
@@ -843,7 +839,7 @@ func appendHashChange(b, pk, dval, vval []byte) []byte {
 func (t *Txn) batchSize(changes []change) int {
 	n := 4096
 	for _, r := range t.raws {
-		n += len(r.val) + len(r.source) + 32
+		n += len(r.recs)
 	}
 	n += len(t.quars) * 256
 	for _, c := range changes {
