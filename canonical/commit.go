@@ -49,6 +49,34 @@ type CommitRequest struct {
 	// Schema changes (only with Kind == KindSchema) are applied before Changes.
 	Schema  []SchemaChange
 	Changes []Change
+	// Upserts, if set, are further changes after Changes: one OpUpsert of
+	// each of its rows. A bulk load passes its rows so, without a Change
+	// per row (48 bytes each: for 1M rows, 46 MB of fresh memory).
+	Upserts *Upserts
+}
+
+// Upserts are full rows of Table, in its current column order, each
+// upserted as an OpUpsert Change would (CommitRequest.Upserts).
+type Upserts struct {
+	Table string
+	Rows  [][]any
+}
+
+// changeCount is the number of changes of req: Changes, then Upserts.
+func (req *CommitRequest) changeCount() int {
+	n := len(req.Changes)
+	if req.Upserts != nil {
+		n += len(req.Upserts.Rows)
+	}
+	return n
+}
+
+// change returns req's change i (of changeCount).
+func (req *CommitRequest) change(i int) Change {
+	if i < len(req.Changes) {
+		return req.Changes[i]
+	}
+	return Change{Table: req.Upserts.Table, Op: OpUpsert, Row: req.Upserts.Rows[i-len(req.Changes)]}
 }
 
 // CommitResult is what Commit returns.
@@ -224,12 +252,14 @@ func (t *Txn) Commit(ctx context.Context, req CommitRequest) (CommitResult, erro
 	// Collapse changes per key and compare with the current rows. Keys
 	// and row encodings go to one arena, rows to one slab: a commit of many
 	// rows allocates per commit, not per row.
-	pends := make([]pend, len(req.Changes))
+	nchanges := req.changeCount()
+	pends := make([]pend, nchanges)
 	var arena []byte
 	var slab, keyBuf []any
 	var lastTS *TableSchema
 	var lastKinds []Kind
-	for i, c := range req.Changes {
+	for i := range nchanges {
+		c := req.change(i)
 		ts := lastTS
 		if ts == nil || ts.Name != c.Table {
 			var ok bool
@@ -248,7 +278,7 @@ func (t *Txn) Commit(ctx context.Context, req CommitRequest) (CommitResult, erro
 				row = c.Row
 			} else {
 				if len(slab) < len(ts.Columns) {
-					slab = make([]any, len(ts.Columns)*max(1, min(len(req.Changes)-i, 1024)))
+					slab = make([]any, len(ts.Columns)*max(1, min(nchanges-i, 1024)))
 				}
 				dst := slab[:len(ts.Columns):len(ts.Columns)]
 				if row, err = ts.normalizeRowInto(dst, c.Row); err != nil {
@@ -299,9 +329,9 @@ func (t *Txn) Commit(ctx context.Context, req CommitRequest) (CommitResult, erro
 				p.rows.new = row
 			}
 		}
-		if i == 0 && len(req.Changes) > 1 {
+		if i == 0 && nchanges > 1 {
 			// Room for the other changes, guessed from the first.
-			arena = slices.Grow(arena, (len(arena)+16)*(len(req.Changes)-1)*5/4)
+			arena = slices.Grow(arena, (len(arena)+16)*(nchanges-1)*5/4)
 		}
 	}
 	// Key order (table id, then key); of several changes to one key the

@@ -124,25 +124,31 @@ func (p *Pipeline) fuse(ctx context.Context, txn *canonical.Txn, plan *fusedPlan
 		}
 		kb, prev = prev, kb
 	}
-	changes := make([]canonical.Change, len(idx))
-	var slab []any
-	w := len(plan.cols)
-	for n, i := range idx {
-		row := norm[i]
-		if !plan.identity {
-			if len(slab) < w {
-				slab = make([]any, w*min(1024, len(idx)-n))
+	// The entity rows: the raw rows themselves when the mapping copies
+	// every column in place and no row is a duplicate, else a list of
+	// them (reordered if need be).
+	rows := norm
+	if !plan.identity || len(idx) != len(norm) {
+		rows = make([][]any, len(idx))
+		var slab []any
+		w := len(plan.cols)
+		for n, i := range idx {
+			row := norm[i]
+			if !plan.identity {
+				if len(slab) < w {
+					slab = make([]any, w*min(1024, len(idx)-n))
+				}
+				entRow := slab[:w:w]
+				slab = slab[w:]
+				for c, sc := range plan.cols {
+					entRow[c] = row[sc]
+				}
+				row = entRow
 			}
-			entRow := slab[:w:w]
-			slab = slab[w:]
-			for c, sc := range plan.cols {
-				entRow[c] = row[sc]
-			}
-			row = entRow
+			rows[n] = row
 		}
-		changes[n] = canonical.Change{Table: plan.entity, Op: canonical.OpUpsert, Row: row}
 	}
-	req.MappingVersion, req.Changes = plan.version, changes
+	req.MappingVersion, req.Upserts = plan.version, &canonical.Upserts{Table: plan.entity, Rows: rows}
 	rep.MappingVersion = plan.version
 	res, err := txn.Commit(ctx, req)
 	if err != nil {
