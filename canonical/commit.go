@@ -331,7 +331,7 @@ func (t *Txn) Commit(ctx context.Context, req CommitRequest) (CommitResult, erro
 		}
 		if i == 0 && nchanges > 1 {
 			// Room for the other changes, guessed from the first.
-			arena = slices.Grow(arena, (len(arena)+16)*(nchanges-1)*5/4)
+			arena = growFresh(arena, (len(arena)+16)*(nchanges-1)*5/4)
 		}
 	}
 	// Key order (table id, then key); of several changes to one key the
@@ -876,4 +876,19 @@ func (t *Txn) batchSize(changes []change) int {
 		n += 3*len(c.pk) + 2*len(c.newEnc) + 96 + len(c.ts.Indexes)*(4*len(c.pk)+64)
 	}
 	return n
+}
+
+// growFresh is slices.Grow for a buffer sized by an estimate, without
+// clearing the room it adds: a large allocation comes from the OS already
+// zeroed, and slices.Grow writing zeros over it would touch (page-fault
+// in) every page of the room, the estimate's unused tail too. Fresh pages
+// are the dominant cost of a large ingest on a VM, so only what is written
+// is touched.
+func growFresh(b []byte, n int) []byte {
+	if cap(b)-len(b) >= n {
+		return b
+	}
+	nb := make([]byte, len(b), len(b)+n)
+	copy(nb, b)
+	return nb
 }

@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"runtime"
-	"slices"
 	"sync"
 	"time"
 
@@ -215,7 +214,7 @@ func encodeRaws(rows [][]any, first int, prefix []byte, seq0 uint64, at int64, b
 		recs = append(recs, val...)
 		if i == 0 && len(rows) > 1 {
 			// Room for the other rows, guessed from the first.
-			recs = slices.Grow(recs, (len(recs)+16)*(len(rows)-1)*9/8)
+			recs = growFresh(recs, (len(recs)+16)*(len(rows)-1)*9/8)
 		}
 	}
 	return recs, nil
