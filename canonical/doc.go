@@ -24,7 +24,8 @@
 //	D tid c pk            -> op (added/modified/removed), prev commit   change log
 //	I tid idx vals pk     -> ()              current secondary index entries
 //	J tid idx vals pk ^c  -> present?        versioned secondary index entries
-//	R source seq          -> ingested_at, batch, row       raw capture (per-source seq)
+//	R source seq          -> ingested_at, batch, row       raw capture (per-source seq; a delivery's
+//	                         other rows point back to its first for ingested_at and batch: raw.go)
 //	Q id                  -> quarantine record
 //	q source seq entity rule -> id           quarantine dedupe
 //
