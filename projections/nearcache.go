@@ -333,10 +333,14 @@ func (c *nearCache) pinger(ctx context.Context) {
 	}
 }
 
-// enable turns the cache on for a new tracking session.
+// enable turns the cache on, empty, for a tracking subscription just
+// confirmed. A second confirmation in one session means go-redis
+// reconnected the Pub/Sub connection under us (a PING that failed
+// reconnects it), and invalidations may have been lost in between: so
+// enabling always starts from an empty cache.
 func (c *nearCache) enable() {
 	c.mu.Lock()
-	c.epoch++
+	c.dropLocked()
 	c.enabled = true
 	c.mu.Unlock()
 }
@@ -344,12 +348,18 @@ func (c *nearCache) enable() {
 // reset drops everything and disables the cache until enable.
 func (c *nearCache) reset() {
 	c.mu.Lock()
-	defer c.mu.Unlock()
+	c.dropLocked()
+	c.enabled = false
+	c.mu.Unlock()
+}
+
+// dropLocked empties the cache; reads in flight cannot insert (the epoch
+// changed). Caller holds mu.
+func (c *nearCache) dropLocked() {
 	c.epoch++
 	if c.enabled || c.entries > 0 {
 		c.resetCount.Add(1)
 	}
-	c.enabled = false
 	c.projs = map[string]*ncProj{}
 	c.bytes, c.entries = 0, 0
 }
