@@ -50,12 +50,13 @@ import (
 // are deleted when the store is opened. Checkpoints are derived data,
 // outside the hash chain, like the latest keyspace.
 //
-// Compatibility: the K and P keyspaces are additive. A store written
-// before them has no checkpoint, reads as before (walk or head merge), and
-// gets its checkpoints written in the background after it is opened; the
-// store format string is unchanged because older code reading a store with
-// checkpoints simply never looks at them (and its commits extend the change
-// log the checkpointer reads on the next open).
+// Compatibility: the K, N and P keyspaces are additive and need no format
+// version of their own. A store written before them has no checkpoint,
+// reads as before (walk or head merge), and gets its checkpoints written in
+// the background after it is opened (TestCheckpointer); older code reading
+// a store with checkpoints never looks at them, and its commits only
+// extend the change log the checkpointer reads on the next open (a
+// checkpoint is immutable: the state as of its commit).
 
 const (
 	// defaultCheckpointFraction is Options.CheckpointFraction's default:

@@ -30,7 +30,7 @@ type batchWriter interface {
 // stageInParallel reports whether stageChanges stages changes on two
 // goroutines (the Commit then starts from an empty batch: see stageChanges).
 func (t *Txn) stageInParallel(changes []change) bool {
-	return len(changes)+len(t.raws) >= parallelStage && runtime.GOMAXPROCS(0) >= 2
+	return len(changes)+t.rawRows >= parallelStage && runtime.GOMAXPROCS(0) >= 2
 }
 
 // stageChanges stages a data commit's changes, raw rows and quarantine
@@ -169,13 +169,8 @@ func (t *Txn) currentBound(id uint64, changes []change) int {
 // of changes.
 func (t *Txn) historyExact(changes []change) int {
 	n := 0
-	var plen int
-	src := ""
-	for i, r := range t.raws {
-		if i == 0 || r.source != src {
-			src, plen = r.source, len(rawPrefix(r.source))
-		}
-		n += setLen(plen+8, len(r.val))
+	for _, r := range t.raws {
+		n += len(r.recs)
 	}
 	for i := range t.quars {
 		q := &t.quars[i]

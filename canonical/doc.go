@@ -25,8 +25,10 @@
 //	I tid idx vals pk     -> ()              current secondary index entries
 //	J tid idx vals pk ^c  -> present?        versioned secondary index entries
 //	K tid cp pk           -> row               checkpoint: live rows as of commit cp
+//	N tid cp idx vals pk  -> ()                checkpoint: index entries as of commit cp
 //	P tid ^cp             -> live row count    checkpoint marker (written last)
-//	R source seq          -> ingested_at, batch, row       raw capture (per-source seq)
+//	R source seq          -> ingested_at, batch, row       raw capture (per-source seq; a delivery's
+//	                         other rows point back to its first for ingested_at and batch: raw.go)
 //	Q id                  -> quarantine record
 //	q source seq entity rule -> id           quarantine dedupe
 //

@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"runtime"
-	"slices"
 	"sync"
 	"time"
 
@@ -71,6 +70,49 @@ func (s *Store) lastRawSeq(source string) (uint64, error) {
 	return last, nil
 }
 
+// Raw row values. Format 1 (written before format 2; still read) is, per
+// row: varint ingest time (µs), uvarint length and bytes of the batch id,
+// the row (encodeRow without kinds). Format 2 keeps the ingest time and
+// batch id once per delivery (they were ~half of a raw row's bytes: a
+// 1M-row COPY wrote ~34 MB of them into the batch, the WAL and the
+// memtable): the delivery's first row is rawHeadRow followed by format 1,
+// every other row is rawTailRow, uvarint (seq - the first row's seq), the
+// row. The tag bytes are not first bytes of format 1 values of real
+// times: a varint time starts below 0x80 only within 64 µs of the Unix
+// epoch.
+const (
+	rawHeadRow = 0x7e
+	rawTailRow = 0x7f
+)
+
+// rawRun is the rows of one AppendRaw of one source (or a part of them),
+// encoded as Pebble batch set records (key R|source|seq, format 2 value;
+// see reprWriter) in one buffer: staging a large delivery copies it whole
+// instead of setting its rows one by one, and holds no pointer per row.
+type rawRun struct {
+	source string
+	from   uint64 // seq of the run's first row
+	n      int    // rows
+	recs   []byte
+}
+
+// each calls fn with the key and value of each of the run's records.
+func (r *rawRun) each(fn func(k, v []byte) error) error {
+	b := r.recs
+	for len(b) > 0 {
+		kl, n := binary.Uvarint(b[1:])
+		k := b[1+n : 1+n+int(kl)]
+		b = b[1+n+int(kl):]
+		vl, n := binary.Uvarint(b)
+		v := b[n : n+int(vl)]
+		b = b[n+int(vl):]
+		if err := fn(k, v); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 // AppendRaw assigns the next seqs of source to rows and stages them in the
 // Txn; they are written with the Txn's commit. Values are Go values of the
 // kinds this package supports (ints, floats, decimals, strings, bytes, bools,
@@ -88,24 +130,26 @@ func (t *Txn) AppendRaw(source string, rows [][]any, batchID string) (fromSeq, t
 			return 0, 0, err
 		}
 	}
+	if len(rows) == 0 {
+		return 0, 0, nil
+	}
 	at := t.now.UnixMicro()
-	// A large delivery is encoded in two halves at once (encoding is pure);
+	first := last + 1
+	// A large delivery is encoded in two parts at once (encoding is pure);
 	// nothing is staged unless every row encodes.
 	parts := 1
 	if len(rows) >= 8192 && runtime.GOMAXPROCS(0) > 1 {
 		parts = 2
 	}
-	type encoded struct {
-		arena []byte
-		ends  []int
-		err   error
-	}
-	out := make([]encoded, parts)
+	runs := make([]rawRun, parts)
+	errs := make([]error, parts)
+	prefix := rawPrefix(source)
 	var wg sync.WaitGroup
-	for p := range out {
+	for p := range runs {
 		lo, hi := len(rows)*p/parts, len(rows)*(p+1)/parts
+		runs[p] = rawRun{source: source, from: first + uint64(lo), n: hi - lo}
 		encode := func() {
-			out[p].arena, out[p].ends, out[p].err = encodeRaws(rows[lo:hi], lo, source, at, batchID)
+			runs[p].recs, errs[p] = encodeRaws(rows[lo:hi], lo, prefix, first, at, batchID, source)
 		}
 		if p == parts-1 {
 			encode()
@@ -118,62 +162,62 @@ func (t *Txn) AppendRaw(source string, rows [][]any, batchID string) (fromSeq, t
 		}()
 	}
 	wg.Wait()
-	for _, e := range out {
-		if e.err != nil {
-			return 0, 0, e.err
+	for _, err := range errs {
+		if err != nil {
+			return 0, 0, err
 		}
 	}
-	t.raws = slices.Grow(t.raws, len(rows))
-	for _, e := range out {
-		start := 0
-		for _, end := range e.ends {
-			last++
-			t.raws = append(t.raws, rawPending{source: source, seq: last, val: e.arena[start:end:end]})
-			start = end
-		}
-	}
+	t.raws = append(t.raws, runs...)
+	t.rawRows += len(rows)
+	last += uint64(len(rows))
 	t.rawNext[source] = last
-	if len(rows) == 0 {
-		return 0, 0, nil
-	}
-	return last - uint64(len(rows)) + 1, last, nil
+	return first, last, nil
 }
 
-// encodeRaws encodes raw rows (the first being row first of the delivery,
-// for errors) into one arena: per row the ingest time at, the batch id and
-// the row without kinds (encodeRow with nil kinds). ends are the end
-// offsets of the rows in the arena.
-func encodeRaws(rows [][]any, first int, source string, at int64, batchID string) ([]byte, []int, error) {
-	var arena []byte
-	ends := make([]int, 0, len(rows))
+// encodeRaws encodes rows (rows first.. of a delivery whose row 0 gets seq
+// seq0) as batch set records of the raw log whose key prefix is prefix, in
+// format 2 (row 0 carries the ingest time at and the batch id).
+func encodeRaws(rows [][]any, first int, prefix []byte, seq0 uint64, at int64, batchID, source string) ([]byte, error) {
+	var recs, val []byte
 	for i, r := range rows {
-		arena = binary.AppendVarint(arena, at)
-		arena = binary.AppendUvarint(arena, uint64(len(batchID)))
-		arena = append(arena, batchID...)
-		arena = binary.AppendUvarint(arena, uint64(len(r)))
+		val = val[:0]
+		if d := first + i; d == 0 {
+			val = append(val, rawHeadRow)
+			val = binary.AppendVarint(val, at)
+			val = binary.AppendUvarint(val, uint64(len(batchID)))
+			val = append(val, batchID...)
+		} else {
+			val = binary.AppendUvarint(append(val, rawTailRow), uint64(d))
+		}
+		val = binary.AppendUvarint(val, uint64(len(r)))
 		for j, v := range r {
 			if v == nil {
-				arena = append(arena, vtNull)
+				val = append(val, vtNull)
 				continue
 			}
 			k, err := inferKind(v)
 			if err != nil {
-				return nil, nil, fmt.Errorf("raw %s row %d column %d: %w", source, first+i, j, err)
+				return nil, fmt.Errorf("raw %s row %d column %d: %w", source, first+i, j, err)
 			}
 			if v, err = fastNormalize(k, v); err != nil {
-				return nil, nil, fmt.Errorf("raw %s row %d column %d: %w", source, first+i, j, err)
+				return nil, fmt.Errorf("raw %s row %d column %d: %w", source, first+i, j, err)
 			}
-			if arena, err = appendValue(arena, 0, v); err != nil {
-				return nil, nil, fmt.Errorf("raw %s row %d: %w", source, first+i, err)
+			if val, err = appendValue(val, 0, v); err != nil {
+				return nil, fmt.Errorf("raw %s row %d: %w", source, first+i, err)
 			}
 		}
-		ends = append(ends, len(arena))
+		recs = append(recs, byte(pebble.InternalKeyKindSet))
+		recs = binary.AppendUvarint(recs, uint64(len(prefix)+8))
+		recs = append(recs, prefix...)
+		recs = binary.BigEndian.AppendUint64(recs, seq0+uint64(first+i))
+		recs = binary.AppendUvarint(recs, uint64(len(val)))
+		recs = append(recs, val...)
 		if i == 0 && len(rows) > 1 {
 			// Room for the other rows, guessed from the first.
-			arena = slices.Grow(arena, (len(arena)+16)*(len(rows)-1)*5/4)
+			recs = growFresh(recs, (len(recs)+16)*(len(rows)-1)*9/8)
 		}
 	}
-	return arena, ends, nil
+	return recs, nil
 }
 
 func quarDedupeKey(r *QuarantineRecord) []byte {
@@ -235,16 +279,15 @@ func decodeQuarantine(id uint64, b []byte) (QuarantineRecord, error) {
 }
 
 func (t *Txn) writeRawAndQuarantine(b batchWriter) error {
-	var k []byte
-	src, plen := "", 0
-	for _, r := range t.raws {
-		if r.source != src || k == nil {
-			src = r.source
-			k = rawPrefix(src)
-			plen = len(k)
+	for i := range t.raws {
+		r := &t.raws[i]
+		if w, ok := b.(*reprWriter); ok {
+			// The run's records are already in the representation's format.
+			w.b = append(w.b, r.recs...)
+			w.n += uint32(r.n)
+			continue
 		}
-		k = u64(k[:plen], r.seq)
-		if err := b.Set(k, r.val, nil); err != nil {
+		if err := r.each(func(k, v []byte) error { return b.Set(k, v, nil) }); err != nil {
 			return err
 		}
 	}
@@ -311,6 +354,7 @@ func (s *Store) EachRaw(ctx context.Context, source string, fromSeq, toSeq uint6
 		return fmt.Errorf("canonical: scan raw %s: %w", source, err)
 	}
 	defer it.Close()
+	var head rawHead
 	for ok := it.First(); ok; ok = it.Next() {
 		if err := ctx.Err(); err != nil {
 			return err
@@ -319,23 +363,72 @@ func (s *Store) EachRaw(ctx context.Context, source string, fromSeq, toSeq uint6
 		if len(k) != len(p)+8 {
 			continue
 		}
-		d := &dec{b: it.Value()}
 		r := RawRecord{Seq: binary.BigEndian.Uint64(k[len(p):])}
-		r.IngestedAt = time.UnixMicro(d.iv()).UTC()
-		r.Batch = d.str()
-		if d.err != nil {
-			return fmt.Errorf("%w: raw %s seq %d", errCorrupt, source, r.Seq)
+		if err := s.decodeRaw(source, &r, it.Value(), &head); err != nil {
+			return err
 		}
-		row, err := decodeRow(d.b)
-		if err != nil {
-			return fmt.Errorf("raw %s seq %d: %w", source, r.Seq, err)
-		}
-		r.Row = row
 		if err := fn(r); err != nil {
 			return err
 		}
 	}
 	return it.Error()
+}
+
+// rawHead is the ingest time and batch id of a delivery's rows: read from
+// its first row (format 2) and kept while the rows of the delivery are
+// decoded.
+type rawHead struct {
+	seq   uint64 // the delivery's first row; 0: none yet
+	at    time.Time
+	batch string
+}
+
+// decodeRaw decodes the raw row value v of r.Seq (either format) into r;
+// a format 2 row after the first of its delivery takes the time and batch
+// id from head, which is read from the delivery's first row when it is
+// another delivery's.
+func (s *Store) decodeRaw(source string, r *RawRecord, v []byte, head *rawHead) error {
+	corrupt := func() error { return fmt.Errorf("%w: raw %s seq %d", errCorrupt, source, r.Seq) }
+	if len(v) > 0 && v[0] == rawTailRow {
+		off, n := binary.Uvarint(v[1:])
+		if n <= 0 || off == 0 || off >= r.Seq {
+			return corrupt()
+		}
+		hs := r.Seq - off
+		if head.seq != hs {
+			hv, err := s.get(rawKey(source, hs))
+			if err != nil {
+				return err
+			}
+			if len(hv) == 0 || hv[0] != rawHeadRow {
+				return corrupt()
+			}
+			hr := RawRecord{Seq: hs}
+			if err := s.decodeRaw(source, &hr, hv, head); err != nil {
+				return err
+			}
+		}
+		r.IngestedAt, r.Batch = head.at, head.batch
+		v = v[1+n:]
+	} else {
+		if len(v) > 0 && v[0] == rawHeadRow {
+			v = v[1:]
+		}
+		d := &dec{b: v}
+		r.IngestedAt = time.UnixMicro(d.iv()).UTC()
+		r.Batch = d.str()
+		if d.err != nil {
+			return corrupt()
+		}
+		*head = rawHead{seq: r.Seq, at: r.IngestedAt, batch: r.Batch}
+		v = d.b
+	}
+	row, err := decodeRow(v)
+	if err != nil {
+		return fmt.Errorf("raw %s seq %d: %w", source, r.Seq, err)
+	}
+	r.Row = row
+	return nil
 }
 
 // Quarantined returns quarantine records with fromID <= id (all if 0), in id

@@ -36,7 +36,14 @@ const (
 	pCheckpointMark  = 'P'
 )
 
-const formatVersion = "dualgate-canonical/1"
+// formatVersion names the store's format. Format 2 adds raw rows that
+// keep their delivery's time and batch id on its first row (raw.go); a
+// store of format 1 is read as it is and marked format 2 when opened, so
+// that a binary of format 1, which would misread such rows, refuses it.
+const formatVersion = "dualgate-canonical/2"
+
+// formatVersion1 is the format before raw rows of format 2.
+const formatVersion1 = "dualgate-canonical/1"
 
 var metaFormatKey = []byte{pMeta, 'f', 'o', 'r', 'm', 'a', 't'}
 
@@ -115,9 +122,10 @@ type Options struct {
 	Pebble *pebble.Options
 	// CheckpointFraction: a table gets a checkpoint (its rows as of a
 	// commit, which AS OF scans read instead of the history; see
-	// checkpoint.go) once the rows modified or removed since its last one reach this
-	// fraction of its live rows. Zero means 1; negative disables
-	// checkpoints (the store then reads and writes as before them).
+	// checkpoint.go) once the rows modified or removed since its last
+	// one reach this fraction of its live rows. Zero means 1; negative
+	// disables checkpoints (the store then reads and writes as before
+	// them).
 	CheckpointFraction float64
 }
 
@@ -216,11 +224,13 @@ func (s *Store) load() error {
 	if err != nil {
 		return err
 	}
-	if v == nil {
+	switch string(v) {
+	case formatVersion:
+	case "", formatVersion1:
 		if err := s.db.Set(metaFormatKey, []byte(formatVersion), pebble.Sync); err != nil {
 			return fmt.Errorf("canonical: write format: %w", err)
 		}
-	} else if string(v) != formatVersion {
+	default:
 		return fmt.Errorf("canonical: unsupported store format %q", v)
 	}
 	// Head: the last commit record.

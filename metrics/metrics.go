@@ -71,7 +71,8 @@ type Registry struct {
 	reconcileRuns    *prometheus.CounterVec
 	reconcileSeconds *prometheus.HistogramVec
 
-	src sources
+	src       sources
+	nearCache nearCacheSource
 }
 
 // New returns a registry with every dualgate metric, the Go runtime and
@@ -116,9 +117,10 @@ func New(version string) *Registry {
 		Help: "Always 1; the version label is the running dualgate version."}, []string{"version"})
 	buildInfo.WithLabelValues(version).Set(1)
 	r.src.init()
+	r.nearCache.init()
 	r.reg.MustRegister(r.connsOpen, r.connsTotal, r.statements, r.statementSeconds, r.fastPath,
 		r.ingestBatches, r.ingestRows, r.quarantined, r.commits, r.procedures, r.redisErrors,
-		r.reconcileRuns, r.reconcileSeconds, buildInfo, &r.src,
+		r.reconcileRuns, r.reconcileSeconds, buildInfo, &r.src, &r.nearCache,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return r
 }

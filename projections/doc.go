@@ -49,6 +49,13 @@
 // entry's hash, add the new one), so it never needs a rescan.
 // ComputeBuckets recomputes the same values from any set of rows.
 //
+// On a single-node Redis, RedisStore keeps a near cache of Get answers in
+// the process (nearcache.go): Redis client-side caching in BCAST mode
+// invalidates it, a hit is labeled with a watermark at which its row was
+// the projection's value, and losing the tracking connection (or a flush
+// or restart) drops it until tracking is back. URL parameter
+// near_cache=off|SIZE; never on Redis Cluster.
+//
 // Apply writes one commit: deletes, upserts, the new sums and the
 // watermark in one MULTI/EXEC, so a reader (or BucketSums) sees a commit
 // entirely or not at all. The old rows and sums it needs are read first

@@ -221,17 +221,24 @@ func (h *countHook) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.Pr
 	}
 }
 
+func (h *countHook) count() (int, []string) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.trips, append([]string(nil), h.cmds...)
+}
+
 func (h *countHook) reset() {
 	h.mu.Lock()
 	h.trips, h.cmds = 0, nil
 	h.mu.Unlock()
 }
 
-// TestRedisGetOneRoundTrip: a stamped point lookup is one round trip and
-// one command (the Get script) on a real redis-server, by the client's own
-// count and by the server's INFO commandstats.
+// TestRedisGetOneRoundTrip: a stamped point lookup that the near cache
+// does not answer (here: it is off) is one round trip and one command (the
+// Get script) on a real redis-server, by the client's own count and by the
+// server's INFO commandstats.
 func TestRedisGetOneRoundTrip(t *testing.T) {
-	s := newRedisStoreForTest(t)
+	s := newCachedStore(t, startRedis(t), "test", -1)
 	ctx := context.Background()
 	if err := s.Apply(ctx, "p", "g1", 7, []Entry{{Key: []any{int64(1)}, Row: []any{int64(1), "x"}}}, nil); err != nil {
 		t.Fatal(err)

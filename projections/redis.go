@@ -4,11 +4,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	neturl "net/url"
 	"sort"
 	"strconv"
 	"strings"
 
 	"github.com/redis/go-redis/v9"
+	"github.com/rs/zerolog"
 )
 
 // RedisOptions configure NewRedisStoreWith.
@@ -16,6 +18,14 @@ type RedisOptions struct {
 	// Instance namespaces every key (several dualgate deployments can share
 	// one Redis). Default "default".
 	Instance string
+	// NearCacheBytes bounds the near cache of point lookups (nearcache.go)
+	// on a single-node Redis: 0 takes the URL's near_cache parameter, else
+	// DefaultNearCacheBytes; negative turns the cache off. Redis Cluster
+	// never has one.
+	NearCacheBytes int64
+	// Log receives the near cache's events (tracking lost, cache off on
+	// Cluster). Zero value: silent.
+	Log zerolog.Logger
 }
 
 // RedisStore keeps projections in Redis (single node, rediss:// TLS, or
@@ -28,12 +38,16 @@ type RedisStore struct {
 	// syscalls (on both ends) instead of each taking a connection. nil:
 	// c.
 	gets redis.Scripter
+	// near is the near cache of Get answers; nil when off (or Cluster).
+	near *nearCache
 }
 
 // NewRedisStore connects to Redis at url with the default instance name.
 // url is redis://[user:pass@]host:port[/db], rediss://… (TLS), or
 // redis+cluster:// / rediss+cluster:// (Redis Cluster; more seed nodes as
-// ?addr=host:port query parameters, go-redis ParseClusterURL syntax).
+// ?addr=host:port query parameters, go-redis ParseClusterURL syntax). The
+// query parameter near_cache=off|<size> (e.g. 128MB) sets the near cache
+// of point lookups on a single node (default DefaultNearCacheBytes).
 func NewRedisStore(ctx context.Context, url string) (*RedisStore, error) {
 	return NewRedisStoreWith(ctx, url, RedisOptions{})
 }
@@ -46,7 +60,18 @@ func NewRedisStoreWith(ctx context.Context, url string, opts RedisOptions) (*Red
 	if strings.ContainsAny(opts.Instance, "{}:") {
 		return nil, fmt.Errorf("projections: redis instance name %q must not contain '{', '}' or ':'", opts.Instance)
 	}
+	url, nearParam, err := cutNearCacheParam(url)
+	if err != nil {
+		return nil, err
+	}
+	if opts.NearCacheBytes == 0 {
+		opts.NearCacheBytes = nearParam
+	}
+	if opts.NearCacheBytes == 0 {
+		opts.NearCacheBytes = DefaultNearCacheBytes
+	}
 	var c redis.UniversalClient
+	var single *redis.Options
 	switch {
 	case strings.HasPrefix(url, "redis+cluster://"), strings.HasPrefix(url, "rediss+cluster://"):
 		u := strings.Replace(url, "+cluster", "", 1)
@@ -55,12 +80,16 @@ func NewRedisStoreWith(ctx context.Context, url string, opts RedisOptions) (*Red
 			return nil, fmt.Errorf("projections: redis cluster url: %w", err)
 		}
 		c = redis.NewClusterClient(o)
+		if opts.NearCacheBytes > 0 {
+			opts.Log.Info().Str("redis", redactURL(url)).Msg("redis near cache off on Redis Cluster: every point lookup goes to Redis")
+		}
 	case strings.HasPrefix(url, "redis://"), strings.HasPrefix(url, "rediss://"), strings.HasPrefix(url, "unix://"):
 		o, err := redis.ParseURL(url)
 		if err != nil {
 			return nil, fmt.Errorf("projections: redis url: %w", err)
 		}
 		c = redis.NewClient(o)
+		single = o
 	default:
 		return nil, fmt.Errorf("projections: redis url %q: want redis://, rediss://, redis+cluster:// or rediss+cluster://", url)
 	}
@@ -77,7 +106,33 @@ func NewRedisStoreWith(ctx context.Context, url string, opts RedisOptions) (*Red
 		}
 		r.gets = ap // closed with the client
 	}
+	if single != nil && opts.NearCacheBytes > 0 {
+		r.near = newNearCache(*single, r.instPrefix(), opts.NearCacheBytes, opts.Log)
+	}
 	return r, nil
+}
+
+// cutNearCacheParam removes the near_cache query parameter from url and
+// returns its value (0: absent, negative: off).
+func cutNearCacheParam(url string) (string, int64, error) {
+	q := strings.IndexByte(url, '?')
+	if q < 0 || !strings.Contains(url[q:], "near_cache=") {
+		return url, 0, nil
+	}
+	vals, err := neturl.ParseQuery(url[q+1:])
+	if err != nil {
+		return "", 0, fmt.Errorf("projections: redis url query: %w", err)
+	}
+	n, err := parseNearCache(vals.Get("near_cache"))
+	if err != nil {
+		return "", 0, err
+	}
+	vals.Del("near_cache")
+	url = url[:q]
+	if len(vals) > 0 {
+		url += "?" + vals.Encode()
+	}
+	return url, n, nil
 }
 
 func redactURL(u string) string {
@@ -96,11 +151,28 @@ func (r *RedisStore) Client() redis.UniversalClient { return r.c }
 func (r *RedisStore) Kind() string { return "redis" }
 
 // Close implements Store.
-func (r *RedisStore) Close() error { return r.c.Close() }
+func (r *RedisStore) Close() error {
+	if r.near != nil {
+		r.near.close()
+	}
+	return r.c.Close()
+}
+
+// NearCacheStats reports the near cache's counters (zero when off).
+func (r *RedisStore) NearCacheStats() NearCacheStats {
+	if r.near == nil {
+		return NearCacheStats{}
+	}
+	return r.near.stats()
+}
+
+// NearCache reports whether point lookups go through a near cache.
+func (r *RedisStore) NearCache() bool { return r.near != nil }
 
 // Key names. The hash tag {instance:projection} puts all keys of one
 // projection in one Cluster slot, which MULTI/EXEC and the Get script need.
-func (r *RedisStore) base(proj string) string    { return "dg:{" + r.inst + ":" + proj + "}" }
+func (r *RedisStore) instPrefix() string         { return "dg:{" + r.inst + ":" }
+func (r *RedisStore) base(proj string) string    { return r.instPrefix() + proj + "}" }
 func (r *RedisStore) curKey(proj string) string  { return r.base(proj) + ":cur" }
 func (r *RedisStore) gensKey(proj string) string { return r.base(proj) + ":gens" }
 func (r *RedisStore) wmKey(proj, gen string) string {
@@ -129,12 +201,23 @@ if not v then return {g, wm} end
 return {g, wm, v}
 `)
 
-// Get implements Store: one EVALSHA (current generation, its watermark and
-// HGET), which also fills ctx's ReadStamp.
+// Get implements Store: from the near cache when it holds the row with a
+// confirmed watermark, else one EVALSHA (current generation, its
+// watermark and HGET) whose answer the cache keeps; either fills ctx's
+// ReadStamp.
 func (r *RedisStore) Get(ctx context.Context, proj string, key []any) ([]any, bool, error) {
 	k, err := EncodeKey(key)
 	if err != nil {
 		return nil, false, err
+	}
+	var snap ncSnap
+	if r.near != nil {
+		row, found, wm, hit, s := r.near.get(proj, k)
+		if hit {
+			stamp(ctx, proj, wm, nil)
+			return row, found, nil
+		}
+		snap = s
 	}
 	fail := func(err error) ([]any, bool, error) {
 		stamp(ctx, proj, Watermark{}, err)
@@ -166,6 +249,9 @@ func (r *RedisStore) Get(ctx context.Context, proj string, key []any) ([]any, bo
 		stamp(ctx, proj, Watermark{Commit: wm, Generation: gen}, nil)
 	}
 	if len(arr) < 3 {
+		if r.near != nil && perr == nil {
+			r.near.put(snap, gen, wm, k, nil, false, 0)
+		}
 		return nil, false, nil
 	}
 	s, _ := arr[2].(string)
@@ -173,7 +259,19 @@ func (r *RedisStore) Get(ctx context.Context, proj string, key []any) ([]any, bo
 	if err != nil {
 		return nil, false, fmt.Errorf("projections: %s: %w", proj, err)
 	}
+	if r.near != nil && perr == nil {
+		r.near.put(snap, gen, wm, k, row, true, len(s))
+	}
 	return row, true, nil
+}
+
+// invalidateLocal tells the near cache about keys this process just wrote,
+// so its own next Get reads them (the invalidation message from Redis may
+// still be on its way).
+func (r *RedisStore) invalidateLocal(keys ...string) {
+	if r.near != nil {
+		r.near.invalidate(keys)
+	}
 }
 
 func (r *RedisStore) currentGen(ctx context.Context, proj string) (string, error) {
@@ -323,6 +421,15 @@ func (r *RedisStore) Apply(ctx context.Context, proj, gen string, commit uint64,
 		})
 		return err
 	}
+	if r.near != nil {
+		// Whatever the outcome (an EXEC whose reply was lost may have
+		// run), this process's next Get reads these keys from Redis.
+		keys := []string{wmKey}
+		for _, b := range buckets {
+			keys = append(keys, r.bucketKey(proj, gen, b))
+		}
+		defer r.invalidateLocal(keys...)
+	}
 	for attempt := 0; ; attempt++ {
 		err := r.c.Watch(ctx, txf, wmKey)
 		if errors.Is(err, redis.TxFailedErr) && attempt < 10 {
@@ -434,7 +541,9 @@ func (r *RedisStore) SwitchGeneration(ctx context.Context, proj, gen string) err
 	} else if !ok {
 		return fmt.Errorf("projections: %s has no generation %q", proj, gen)
 	}
-	if err := r.c.Set(ctx, r.curKey(proj), gen, 0).Err(); err != nil {
+	err := r.c.Set(ctx, r.curKey(proj), gen, 0).Err()
+	r.invalidateLocal(r.curKey(proj))
+	if err != nil {
 		return fmt.Errorf("projections: redis: %w", err)
 	}
 	return nil
@@ -461,6 +570,7 @@ func (r *RedisStore) DropGeneration(ctx context.Context, proj, gen string) error
 		p.SRem(ctx, r.gensKey(proj), gen)
 		return nil
 	})
+	r.invalidateLocal(keys...)
 	if err != nil {
 		return fmt.Errorf("projections: redis: %w", err)
 	}

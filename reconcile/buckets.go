@@ -64,21 +64,31 @@ func plainSelect(q string) (schema, rel string, cols []string, ok bool) {
 	return strings.ToLower(rv.Schemaname), rv.Relname, cols, true
 }
 
+// bucketRule is how a bucketable rule is compared: projection proj, its
+// columns and key as the summary spec; direct when the left side is a
+// plain column list of entity spec.table, read from the canonical store
+// (and summarized) rather than run on the engine.
+type bucketRule struct {
+	proj   string
+	spec   summarySpec
+	direct bool
+}
+
 // bucketable reports whether r can be compared bucket by bucket: a record
 // rule whose right side reads every column of a projection as it is,
 // matched on the projection's key and comparing every column. The store
 // keeps exactly that side's per-bucket counts and checksums.
-func (e *Engine) bucketable(r *catalog.Reconciliation) (string, bool) {
+func (e *Engine) bucketable(r *catalog.Reconciliation) (bucketRule, bool) {
 	if e.mat == nil || r.Level != catalog.LevelRecord || r.RightDSN != "" || r.Right == "" {
-		return "", false
+		return bucketRule{}, false
 	}
 	schema, rel, cols, ok := plainSelect(r.Right)
 	if !ok || schema != "serving" {
-		return "", false
+		return bucketRule{}, false
 	}
 	p, ok := e.mat.Projection(rel)
 	if !ok || !sameSet(p.Key, r.Match) {
-		return "", false
+		return bucketRule{}, false
 	}
 	var all, nonKey []string
 	for _, c := range p.Columns {
@@ -88,38 +98,41 @@ func (e *Engine) bucketable(r *catalog.Reconciliation) (string, bool) {
 		}
 	}
 	if !sameSet(cols, all) || (len(r.Compare) > 0 && !sameSet(r.Compare, nonKey)) {
-		return "", false
+		return bucketRule{}, false
 	}
 	for _, c := range all {
 		if !containsFold(r.LeftColumns, c) {
-			return "", false
+			return bucketRule{}, false
 		}
-	}
-	return p.Name, true
-}
-
-// compareBuckets compares r's left side with projection proj by bucket
-// sums: the left rows are hashed as the store hashes its rows (encoded key
-// and row, summed per bucket); only the buckets whose count or checksum
-// differ are read from the store, and there rows are matched by encoded
-// key and compared by entry hash, falling back to value comparison (which
-// knows 5 and 5.00 are equal) only for rows whose hashes differ.
-func (e *Engine) compareBuckets(ctx context.Context, r *catalog.Reconciliation, proj string) (Comparison, pairing, error) {
-	p, _ := e.mat.Projection(proj)
-	store := e.mat.Store()
-	pr := pairing{head: e.canon.Head().ID, paired: true}
-	names := make([]string, len(p.Columns))
-	for i, c := range p.Columns {
-		names[i] = c.Name
 	}
 	keyIdx := make([]int, len(p.Key))
 	for i, k := range p.Key {
-		for j, n := range names {
+		for j, n := range all {
 			if strings.EqualFold(n, k) {
 				keyIdx[i] = j
 			}
 		}
 	}
+	b := bucketRule{proj: p.Name, spec: summarySpec{names: all, keyIdx: keyIdx}}
+	if schema, rel, _, plain := plainSelect(r.Left); plain && schema == "canonical" {
+		b.spec.table, b.direct = rel, true
+	}
+	return b, true
+}
+
+// compareBuckets compares r's left side with projection br.proj by bucket
+// sums: the left rows are hashed as the store hashes its rows (encoded key
+// and row, summed per bucket); only the buckets whose count or checksum
+// differ are read from the store, and there rows are matched by encoded
+// key and compared by entry hash, falling back to value comparison (which
+// knows 5 and 5.00 are equal) only for rows whose hashes differ. A left
+// side read directly from the canonical store is summarized by its kept
+// bucket summary (summary.go): a run with no differences reads no rows.
+func (e *Engine) compareBuckets(ctx context.Context, r *catalog.Reconciliation, br bucketRule) (Comparison, pairing, error) {
+	proj, names, keyIdx := br.proj, br.spec.names, br.spec.keyIdx
+	p, _ := e.mat.Projection(proj)
+	store := e.mat.Store()
+	pr := pairing{head: e.canon.Head().ID, paired: true}
 	plan, err := newPlan(r, rows{cols: names}, rows{cols: names})
 	if err != nil {
 		return Comparison{}, pr, err
@@ -136,17 +149,17 @@ func (e *Engine) compareBuckets(ctx context.Context, r *catalog.Reconciliation, 
 		pr.asOf, pr.watermark = w, &w
 		pr.projs = e.marks(r, pr, []projections.Watermark{wm})
 		// The left rows' buckets and entry hashes. A plain column list of
-		// an entity is streamed from the store without keeping its rows
-		// (a second scan at the same commit keeps only the rows of
-		// differing buckets); any other side is run on the engine and
-		// hashed in parallel slices.
+		// an entity comes from its bucket summary, moved to w; rows are
+		// streamed only to descend (keeping the rows of differing
+		// buckets). Any other side is run on the engine and hashed in
+		// parallel slices.
 		var left rows
 		var hs []hashed
 		var mine []projections.Bucket
-		schema, rel, _, plain := plainSelect(r.Left)
+		var rd summaryRead
 		direct := false
-		if plain && schema == "canonical" && w > 0 {
-			if _, _, mine, direct, err = e.canonicalBuckets(ctx, rel, names, keyIdx, w, nil); err != nil {
+		if br.direct && w > 0 {
+			if mine, rd, direct, err = e.summaryAt(ctx, br.spec, w); err != nil {
 				return Comparison{}, pr, fmt.Errorf("left side: %w", err)
 			}
 		}
@@ -162,10 +175,11 @@ func (e *Engine) compareBuckets(ctx context.Context, r *catalog.Reconciliation, 
 				return Comparison{}, pr, err
 			}
 		}
-		var kbuf, vbuf []byte
-		keyVals := make([]any, len(keyIdx))
 		differ := make([]bool, projections.NumBuckets)
-		cmp := Comparison{Unit: "keys", Buckets: projections.NumBuckets}
+		cmp := Comparison{Unit: "keys", Buckets: projections.NumBuckets, CanonicalRows: rd.rows + len(left.rows)}
+		if direct {
+			cmp.Summary = rd.String()
+		}
 		for b := range mine {
 			if mine[b] != sums[b] {
 				differ[b] = true
@@ -179,12 +193,20 @@ func (e *Engine) compareBuckets(ctx context.Context, r *catalog.Reconciliation, 
 			return cmp, pr, nil
 		}
 		if direct {
-			kept, khs, _, _, err := e.canonicalBuckets(ctx, rel, names, keyIdx, w, differ)
+			kept, khs, full, n, _, err := e.canonicalBuckets(ctx, br.spec.table, names, keyIdx, w, differ)
 			if err != nil {
 				return Comparison{}, pr, fmt.Errorf("left side: %w", err)
 			}
+			// The stream summed every bucket at w again: it checks (and
+			// replaces) the summary for free.
+			if err := e.replaceSummary(ctx, br.spec, w, full); err != nil {
+				return Comparison{}, pr, err
+			}
 			left, hs = rows{cols: names, rows: kept}, khs
+			cmp.CanonicalRows += n
 		}
+		var kbuf, vbuf []byte
+		keyVals := make([]any, len(keyIdx))
 		// Descend. The store scans bucket by bucket (every row of a bucket
 		// consecutively), so the left rows are matched one bucket at a
 		// time: a small map per bucket instead of one over every row.
@@ -392,17 +414,17 @@ func hashRows(rs [][]any, order, keyIdx []int) ([]hashed, []projections.Bucket, 
 // buckets marked in keep (nil: none) are returned with their hashes. ok is
 // false when the table or a column cannot be read directly (the caller
 // runs the side on the engine). Decoding runs in this goroutine, hashing
-// in as many workers as there are processors.
-func (e *Engine) canonicalBuckets(ctx context.Context, table string, names []string, keyIdx []int, asOf uint64, keep []bool) (kept [][]any, hs []hashed, sums []projections.Bucket, ok bool, err error) {
+// in as many workers as there are processors. n is the rows streamed.
+func (e *Engine) canonicalBuckets(ctx context.Context, table string, names []string, keyIdx []int, asOf uint64, keep []bool) (kept [][]any, hs []hashed, sums []projections.Bucket, n int, ok bool, err error) {
 	it, err := e.canon.Scan(ctx, table, canonical.ScanOptions{AsOf: asOf})
 	if err != nil {
-		return nil, nil, nil, false, nil
+		return nil, nil, nil, 0, false, nil
 	}
 	defer it.Close()
 	src := make([]int, len(names))
 	for i, n := range names {
 		if src[i] = it.Schema().ColumnIndex(n); src[i] < 0 {
-			return nil, nil, nil, false, nil
+			return nil, nil, nil, 0, false, nil
 		}
 	}
 	type result struct {
@@ -441,6 +463,7 @@ func (e *Engine) canonicalBuckets(ctx context.Context, table string, names []str
 	const batchRows = 2048
 	batch := make([][]any, 0, batchRows)
 	for it.Next() {
+		n++
 		row := it.Row()
 		prow := make([]any, len(src))
 		for i, j := range src {
@@ -473,7 +496,7 @@ func (e *Engine) canonicalBuckets(ctx context.Context, table string, names []str
 		err = it.Err()
 	}
 	if err != nil {
-		return nil, nil, nil, true, err
+		return nil, nil, nil, n, true, err
 	}
-	return kept, hs, sums, true, nil
+	return kept, hs, sums, n, true, nil
 }

@@ -72,6 +72,11 @@ type Comparison struct {
 	// how many rows were read from the external side (all of them for a
 	// whole read).
 	Ranges, RangesFetched, ExternalRows int
+	// CanonicalRows is how many entity rows a bucketed comparison read
+	// for its left side (0 when it came from a bucket summary already at
+	// the pairing commit), and Summary how the summary got there.
+	CanonicalRows int
+	Summary       string
 }
 
 // plan is which columns of each side a rule compares.

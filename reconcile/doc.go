@@ -45,8 +45,16 @@
 // per-bucket counts and order-independent checksums incrementally, and
 // only buckets whose count or checksum differ are read from the store and
 // compared key by key. A left side that is a plain column list of an entity
-// is streamed from the canonical store at the paired commit without
-// keeping its rows; a second scan keeps only the rows of differing buckets.
+// has the same per-bucket counts and checksums kept for it on the canonical
+// side (summary.go): moved from the commit they were taken at to the
+// paired commit by the entity's net changes in between (forwards or
+// backwards), kept at the projections' watermarks as commits apply,
+// persisted in the ledger, and rebuilt by streaming the entity after a
+// schema commit, for a new rule or projection column list, or when the
+// changes in between would cost more than a stream (bulk loads). So a run
+// with no differences reads no rows on either side; one with differences
+// streams the entity once at the paired commit, keeping only the rows of
+// differing buckets (and checking the summary against the stream).
 //
 // A record or state rule whose right side is an external legacy database
 // (right_dsn) is compared by key-range bisection: each range of match keys

@@ -68,6 +68,10 @@ type Engine struct {
 	running   map[string]bool
 	wake      chan struct{}
 	observe   func(Run) // SetObserver; called after every run
+
+	bucketSpecs map[string]bucketRule // bucketable rules by name (fixed at New)
+	sumMu       sync.Mutex
+	summaries   map[string]*canonSummary // canonical bucket summaries by spec id
 }
 
 // New returns an engine for every reconciliation of cat.
@@ -82,7 +86,7 @@ func New(cat *catalog.Catalog, o Options) (*Engine, error) {
 		query: o.Query, replay: o.Replay, ledger: o.Ledger, log: o.Logger, clock: o.Clock, auto: o.AutoRepair,
 		ruleMu: map[string]*sync.Mutex{}, pending: map[string]map[string]time.Time{},
 		recheck: map[string]time.Time{}, lastMarks: map[string][]sideMark{}, running: map[string]bool{}, toldOff: map[string]bool{},
-		wake: make(chan struct{}, 1)}
+		wake: make(chan struct{}, 1), bucketSpecs: map[string]bucketRule{}, summaries: map[string]*canonSummary{}}
 	e.hooks = newWebhooks(o.Webhooks, o.Logger)
 	// Differences held for their grace survive a restart: the grace runs
 	// from when they were first seen, not from the restart.
@@ -96,10 +100,22 @@ func New(cat *catalog.Catalog, o Options) (*Engine, error) {
 			}
 		}
 	}
+	specs := map[string]bool{}
 	for _, r := range cat.Reconciliations() {
 		e.rules = append(e.rules, r)
 		e.byName[r.Name] = r
 		e.ruleMu[r.Name] = &sync.Mutex{}
+		if b, ok := e.bucketable(r); ok {
+			e.bucketSpecs[r.Name] = b
+			if b.direct {
+				specs[b.spec.id()] = true
+			}
+		}
+	}
+	// Summaries of specs no rule uses any more (a rule, projection or
+	// entity changed) are dropped; those still used are loaded lazily.
+	if err := o.Ledger.keepSummaries(specs); err != nil {
+		return nil, err
 	}
 	return e, nil
 }
@@ -191,6 +207,7 @@ func (e *Engine) Run(ctx context.Context, name, trigger string) (Run, error) {
 	run.Unit, run.Compared, run.Matched = cmp.Unit, int64(cmp.Compared), int64(cmp.Matched)
 	run.Buckets, run.Descended = int64(cmp.Buckets), int64(cmp.Descended)
 	run.Ranges, run.RangesFetched, run.ExternalRows = int64(cmp.Ranges), int64(cmp.RangesFetched), int64(cmp.ExternalRows)
+	run.CanonicalRows = int64(cmp.CanonicalRows)
 	if err := e.settle(r, cmp, p, &run); err != nil {
 		return run, err
 	}
@@ -213,8 +230,8 @@ func (e *Engine) setRunning(name string, on bool) {
 
 // compareRule reads and compares the rule's sides.
 func (e *Engine) compareRule(ctx context.Context, r *catalog.Reconciliation) (Comparison, pairing, error) {
-	if proj, ok := e.bucketable(r); ok {
-		return e.compareBuckets(ctx, r, proj)
+	if b, ok := e.bucketSpecs[r.Name]; ok {
+		return e.compareBuckets(ctx, r, b)
 	}
 	why := ""
 	if r.RightDSN != "" && r.Right != "" {
@@ -343,7 +360,14 @@ func (e *Engine) settle(r *catalog.Reconciliation, cmp Comparison, p pairing, ru
 	verdicts := run.Matched + run.Divergent
 	run.Coverage = fmt.Sprintf("%d of %d %s compared", verdicts, run.Compared, cmp.Unit)
 	if cmp.Buckets > 0 {
-		run.Coverage += fmt.Sprintf(" (%d buckets, %d descended)", cmp.Buckets, cmp.Descended)
+		run.Coverage += fmt.Sprintf(" (%d buckets, %d descended", cmp.Buckets, cmp.Descended)
+		if cmp.Summary != "" {
+			run.Coverage += "; " + cmp.Summary
+			if cmp.Descended > 0 {
+				run.Coverage += ", then streamed to descend"
+			}
+		}
+		run.Coverage += ")"
 	}
 	switch cmp.Method {
 	case "bisection":
@@ -490,8 +514,19 @@ func (e *Engine) due(now time.Time, started time.Time) (names []string, next tim
 
 // Start runs scheduled rules and grace re-checks until ctx ends. Rules run
 // one at a time (reconciliation yields the machine to serving). The first
-// scheduled run of each rule happens delay after the start.
+// scheduled run of each rule happens delay after the start. Beside them,
+// the canonical bucket summaries of bucketable rules are kept at their
+// projections' watermarks as commits apply (warmSummaries).
 func (e *Engine) Start(ctx context.Context, delay time.Duration) {
+	var wg sync.WaitGroup
+	if len(e.bucketSpecs) > 0 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			e.warmSummaries(ctx)
+		}()
+	}
+	defer wg.Wait()
 	started := e.clock().Add(delay)
 	for {
 		now := e.clock()
@@ -535,5 +570,10 @@ func (e *Engine) Start(ctx context.Context, delay time.Duration) {
 	}
 }
 
-// Close stops webhook delivery. The ledger belongs to the caller.
-func (e *Engine) Close() { e.hooks.close() }
+// Close stops webhook delivery and writes the canonical bucket summaries
+// moved since they were last persisted. The ledger belongs to the caller
+// (close it after).
+func (e *Engine) Close() {
+	e.persistSummaries()
+	e.hooks.close()
+}

@@ -90,9 +90,13 @@ type Run struct {
 	// Ranges, RangesFetched and ExternalRows report how an external
 	// (right_dsn) side was read: key ranges summarized there by bisection,
 	// ranges fetched, and rows read from it (all of them when read whole).
-	Ranges        int64  `json:"ranges,omitempty"`
-	RangesFetched int64  `json:"ranges_fetched,omitempty"`
-	ExternalRows  int64  `json:"external_rows,omitempty"`
+	Ranges        int64 `json:"ranges,omitempty"`
+	RangesFetched int64 `json:"ranges_fetched,omitempty"`
+	ExternalRows  int64 `json:"external_rows,omitempty"`
+	// CanonicalRows is how many canonical rows a bucketed run read for its
+	// left side: none when its bucket summary was at the pairing commit,
+	// the changed rows when it was moved there, every row when streamed.
+	CanonicalRows int64  `json:"canonical_rows,omitempty"`
 	Coverage      string `json:"coverage"`
 	Error         string `json:"error,omitempty"`
 }

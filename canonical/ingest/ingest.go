@@ -58,7 +58,7 @@ func newBatchID() string {
 // delivery then costs no second copy of its values. Only rows with a value
 // that converts get a new row (the caller's rows are never modified).
 func conformRaw(src *catalog.Source, rows [][]any) ([][]any, error) {
-	out := make([][]any, len(rows))
+	out := rows // copied (so that rows is not modified) at the first row that converts
 	n := len(src.Columns)
 	var slab []any
 	for i, r := range rows {
@@ -81,7 +81,12 @@ func conformRaw(src *catalog.Source, rows [][]any) ([][]any, error) {
 			}
 			row[j] = c
 		}
-		out[i] = row
+		if len(r) > 0 && &row[0] != &r[0] {
+			if &out[0] == &rows[0] {
+				out = append(make([][]any, 0, len(rows)), rows...)
+			}
+			out[i] = row
+		}
 	}
 	return out, nil
 }
@@ -152,14 +157,15 @@ func (p *Pipeline) ingest(ctx context.Context, source string, rows [][]any, by s
 	}
 	defer txn.Rollback()
 	batchID := newBatchID()
+	if p.batchIDs != nil {
+		batchID = p.batchIDs()
+	}
 	from, to, err := txn.AppendRaw(source, norm, batchID)
 	if err != nil {
 		return Report{}, err
 	}
 	rep.RawFrom, rep.RawTo = from, to
 	now := time.Now().UTC().Truncate(time.Microsecond)
-	c := newChecker(p, modeIngest, len(norm))
-	c.raws = make([]rawRow, len(norm))
 	dup := make([]bool, len(norm))
 	// Dedupe keys are hashed once: rows of the batch are told apart by
 	// hash (confirmed on a hit by comparing keys; a different key with the
@@ -191,7 +197,6 @@ func (p *Pipeline) ingest(ctx context.Context, source string, rows [][]any, by s
 	}
 	idx := make([]int, 0, len(norm))
 	for i, r := range norm {
-		c.raws[i] = rawRow{seq: from + uint64(i), row: r, ingestedAt: now, batch: batchID}
 		if dd != nil {
 			k, err := dd.appendKey(kb[:0], r)
 			if err != nil {
@@ -251,10 +256,29 @@ func (p *Pipeline) ingest(ctx context.Context, source string, rows [][]any, by s
 			idx = append(idx, i)
 		}
 	}
-	res, err := p.run(ctx, txn, c, src, idx, canonical.CommitRequest{Committer: by, Source: source,
-		Kind: canonical.KindIngest, Message: "batch " + batchID, RawFromSeq: from, RawToSeq: to}, &rep)
-	if err != nil {
-		return Report{}, err
+	req := canonical.CommitRequest{Committer: by, Source: source, Kind: canonical.KindIngest,
+		Message: "batch " + batchID, RawFromSeq: from, RawToSeq: to}
+	fused := false
+	if plan := p.fusedPlan(src); plan != nil {
+		if fused, err = p.fuse(ctx, txn, plan, norm, idx, req, &rep); err != nil {
+			return Report{}, err
+		}
+		if fused {
+			p.fusedRuns++
+			rep.Duplicates = len(norm) - len(idx)
+		}
+	}
+	if !fused {
+		c := newChecker(p, modeIngest, len(norm))
+		c.raws = make([]rawRow, len(norm))
+		for i, r := range norm {
+			c.raws[i] = rawRow{seq: from + uint64(i), row: r, ingestedAt: now, batch: batchID}
+		}
+		res, err := p.run(ctx, txn, c, src, idx, req, &rep)
+		if err != nil {
+			return Report{}, err
+		}
+		p.account(&rep, c, dup, res)
 	}
 	if dd != nil {
 		dd.first.reserve(len(norm))
@@ -264,10 +288,9 @@ func (p *Pipeline) ingest(ctx context.Context, source string, rows [][]any, by s
 			dd.addHash(func() []byte {
 				k, _ := dd.key(norm[i])
 				return k
-			}, hashes[i], c.raws[i].seq)
+			}, hashes[i], from+uint64(i))
 		}
 	}
-	p.account(&rep, c, dup, res)
 	p.logReport(rep)
 	return rep, nil
 }

@@ -2,6 +2,7 @@ package ingest_test
 
 import (
 	"context"
+	"flag"
 	"fmt"
 	"testing"
 	"time"
@@ -40,13 +41,18 @@ func kvRows(from, n int) [][]any {
 	return rows
 }
 
-// BenchmarkIngestKV ingests 100k new kv rows per iteration through the
-// pipeline (raw capture, dedupe, mapping, checks, one synced commit), as
-// the gateway's COPY into raw.kv_src does after parsing.
+// ingestRows is the rows of one Ingest in BenchmarkIngestKV; the bar is
+// 1M (-args -ingest-rows 1000000).
+var ingestRows = flag.Int("ingest-rows", 100_000, "rows per Ingest of BenchmarkIngestKV")
+
+// BenchmarkIngestKV ingests -ingest-rows (100k by default) new kv rows per
+// iteration through the pipeline (raw capture, dedupe, mapping, checks,
+// one synced commit), as the gateway's COPY into raw.kv_src does after
+// parsing.
 //
 //	go test ./canonical/ingest/ -run '^$' -bench IngestKV -benchtime 5x -cpuprofile /tmp/ing.prof
 func BenchmarkIngestKV(b *testing.B) {
-	const n = 100_000
+	n := *ingestRows
 	ctx := context.Background()
 	cat, err := catalog.LoadFiles(catalog.File{Name: "bench.yaml", Data: []byte(benchKV)})
 	if err != nil {

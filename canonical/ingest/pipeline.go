@@ -37,6 +37,9 @@ type Pipeline struct {
 	observer atomic.Pointer[Observer]
 
 	noCompile  bool                // run every mapping through the engine (tests)
+	noFuse     bool                // no fused path (fused.go): every batch through the checker (tests)
+	fusedRuns  int                 // batches committed by the fused path (tests)
+	batchIDs   func() string       // replaces newBatchID (tests: identical commits in two stores)
 	dedupeHash func([]byte) uint64 // replaces the dedupe index's hash (tests)
 }
 

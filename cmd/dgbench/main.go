@@ -224,19 +224,31 @@ func run(ctx context.Context, rows int, dur time.Duration, clients, threads, rou
 	if err := execSQL(ctx, dgT, "CALL dualgate.rebuild('kv_view')"); err != nil {
 		return fmt.Errorf("materialize kv_view: %w", err)
 	}
-	// The four targets run in rounds, each round in a rotated order, and
+	// The targets run in rounds, each round in a rotated order, and
 	// each line reports a target's median run: one pgbench window per
 	// target moves with whatever else the machine does in it (the peer's
 	// TPS moved by a third between identical single runs), and a fixed
 	// order would give one target the warmest or the coldest slot.
-	targets := []struct {
+	type benchTarget struct {
 		name, query string
 		t           target
-	}{
+	}
+	targets := []benchTarget{
 		{"pg-point", "SELECT id, val, n FROM kv WHERE id = :id;", peerT},
 		{"canonical-point", "SELECT id, val, n FROM canonical.kv WHERE id = :id;", dgT},
 		{"canonical-asof", "SELECT id, val, n FROM canonical.kv AS OF 2 WHERE id = :id;", dgT},
 		{"serving-point", "SELECT id, val, n FROM serving.kv_view WHERE id = :id;", dgT},
+	}
+	// The Redis-backed serving lookup runs in the same rounds (its own
+	// primary on a throwaway redis-server; servingBars then measures
+	// freshness and raw GET on it).
+	var onRedis *redisServing
+	if serving {
+		if onRedis, err = startRedisServing(ctx, rows); err != nil {
+			return err
+		}
+		defer onRedis.stop()
+		targets = append(targets, benchTarget{"serving-redis", "SELECT id, val, n FROM serving.kv_view WHERE id = :id;", onRedis.dg.target})
 	}
 	runs := make([][]result, len(targets))
 	for r := 0; r < rounds; r++ {
@@ -266,10 +278,11 @@ func run(ctx context.Context, rows int, dur time.Duration, clients, threads, rou
 	if !serving {
 		return nil
 	}
+	onRedis.lookup = medianRun(runs[4])
 	// The in-process server above is done; stop it before the serving
 	// bars start theirs (its store closes when run returns).
 	stop()
-	return servingBars(ctx, peerT, peer, rows, rebuildRows, dur, clients, threads, dir)
+	return servingBars(ctx, peerT, peer, onRedis, rows, rebuildRows, clients)
 }
 
 func rows2s(rows int, d time.Duration) float64 { return float64(rows) / d.Seconds() }

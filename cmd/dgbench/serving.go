@@ -8,7 +8,6 @@ import (
 	"net"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"regexp"
 	"sort"
 	"strconv"
@@ -191,11 +190,45 @@ func redisGET(ctx context.Context, port, clients int) (float64, error) {
 	return strconv.ParseFloat(string(m[1]), 64)
 }
 
-// servingBars runs the serving lane's remaining bars on dualgate
-// instances of its own (projections following commits). peer is
+// redisServing is a served bench primary on a throwaway redis-server,
+// loaded with the bench rows and kv_view materialized.
+type redisServing struct {
+	dg     *dualgateOn
+	port   int // the redis-server's
+	lookup result
+	stop   func()
+}
+
+// startRedisServing starts redis-server and a primary serving from it,
+// loaded with rows rows.
+func startRedisServing(ctx context.Context, rows int) (*redisServing, error) {
+	port, stopRedis, err := startRedis()
+	if err != nil {
+		return nil, err
+	}
+	dg, err := startDualgate(ctx, fmt.Sprintf("redis://127.0.0.1:%d/0", port))
+	if err != nil {
+		stopRedis()
+		return nil, err
+	}
+	rs := &redisServing{dg: dg, port: port, stop: func() { dg.stop(); stopRedis() }}
+	if _, err := load(ctx, dg.target, "", "COPY raw.kv_src (id, val, n) FROM STDIN", rows); err != nil {
+		rs.stop()
+		return nil, fmt.Errorf("load dualgate (redis): %w", err)
+	}
+	if err := execSQL(ctx, dg.target, "CALL dualgate.rebuild('kv_view')"); err != nil {
+		rs.stop()
+		return nil, fmt.Errorf("materialize kv_view on redis: %w", err)
+	}
+	return rs, nil
+}
+
+// servingBars runs the serving lane's remaining bars, on dualgate
+// instances of its own (projections following commits) and on onRedis,
+// whose point-lookup result run() measured in its rounds. peer is
 // PostgreSQL's primary-key lookup result of run() on the same rows, pg the
-// peer itself (with kv loaded), dir where pgbench scripts and logs go.
-func servingBars(ctx context.Context, pg target, peer result, rows, rebuildRows int, dur time.Duration, clients, threads int, dir string) error {
+// peer itself (with kv loaded).
+func servingBars(ctx context.Context, pg target, peer result, onRedis *redisServing, rows, rebuildRows, clients int) error {
 	const freshN = 300
 	emb, err := startDualgate(ctx, "")
 	if err != nil {
@@ -213,35 +246,11 @@ func servingBars(ctx context.Context, pg target, peer result, rows, rebuildRows 
 		return fmt.Errorf("freshness (embedded): %w", err)
 	}
 
-	port, stopRedis, err := startRedis()
+	raw, err := redisGET(ctx, onRedis.port, clients)
 	if err != nil {
 		return err
 	}
-	defer stopRedis()
-	dg, err := startDualgate(ctx, fmt.Sprintf("redis://127.0.0.1:%d/0", port))
-	if err != nil {
-		return err
-	}
-	defer dg.stop()
-	if _, err := load(ctx, dg.target, "", "COPY raw.kv_src (id, val, n) FROM STDIN", rows); err != nil {
-		return fmt.Errorf("load dualgate (redis): %w", err)
-	}
-	if err := execSQL(ctx, dg.target, "CALL dualgate.rebuild('kv_view')"); err != nil {
-		return fmt.Errorf("materialize kv_view on redis: %w", err)
-	}
-	script := filepath.Join(dir, "serving-redis.sql")
-	if err := os.WriteFile(script, []byte(fmt.Sprintf("\\set id random(1, %d)\nSELECT id, val, n FROM serving.kv_view WHERE id = :id;\n", rows)), 0o644); err != nil {
-		return err
-	}
-	onRedis, err := pgbench(ctx, dg.target, script, dir, "serving-redis", dur, clients, threads)
-	if err != nil {
-		return fmt.Errorf("pgbench serving on redis: %w", err)
-	}
-	raw, err := redisGET(ctx, port, clients)
-	if err != nil {
-		return err
-	}
-	r50, r99, err := freshness(ctx, dg.target, rows, freshN)
+	r50, r99, err := freshness(ctx, onRedis.dg.target, rows, freshN)
 	if err != nil {
 		return fmt.Errorf("freshness (redis): %w", err)
 	}
@@ -279,8 +288,8 @@ func servingBars(ctx context.Context, pg target, peer result, rows, rebuildRows 
 	}
 
 	fmt.Printf("\n%-44s %14s %14s %10s\n", "serving lane", "postgresql-15", "dualgate", "ratio")
-	fmt.Printf("%-44s %14.3f %14.3f %9.2fx  (goal >= 1.0x)\n", "serving point lookup TPS (Redis) (tx/s)", peer.tps, onRedis.tps, onRedis.tps/peer.tps)
-	fmt.Printf("%-44s %14.3f %14.3f %9.2fx  (goal p99 <= 2 ms)\n", "serving point lookup p99 (Redis) (ms)", ms(peer.p99), ms(onRedis.p99), ms(onRedis.p99)/ms(peer.p99))
+	fmt.Printf("%-44s %14.3f %14.3f %9.2fx  (goal >= 1.0x)\n", "serving point lookup TPS (Redis) (tx/s)", peer.tps, onRedis.lookup.tps, onRedis.lookup.tps/peer.tps)
+	fmt.Printf("%-44s %14.3f %14.3f %9.2fx  (goal p99 <= 2 ms)\n", "serving point lookup p99 (Redis) (ms)", ms(peer.p99), ms(onRedis.lookup.p99), ms(onRedis.lookup.p99)/ms(peer.p99))
 	fmt.Printf("%-44s %14s %14.0f %10s  (redis-benchmark -t get -c %d; the ceiling under a Redis-backed lookup)\n", "raw redis GET (req/s)", "-", raw, "", clients)
 	fmt.Printf("%-44s %14s %14.2f %10s  (goal p99 <= 100 ms)\n", "freshness p50 / p99, embedded (ms)", "-", ms(e50), fmt.Sprintf("%.2f", ms(e99)))
 	fmt.Printf("%-44s %14s %14.2f %10s  (goal p99 <= 250 ms)\n", "freshness p50 / p99, Redis (ms)", "-", ms(r50), fmt.Sprintf("%.2f", ms(r99)))

@@ -91,7 +91,7 @@ func (o *serveOptions) register(fs *pflag.FlagSet) {
 	fs.StringVar(&o.primary, "primary", "", "sidecar role: the primary's URL (postgres://host:port/db); without a user in it, each client's user name is used")
 	fs.StringVar(&o.data, "data", "./dualgate-data", "directory of the durable store")
 	fs.StringVar(&o.catalog, "catalog", "", "catalog FILE or DIR (one bounded context per YAML file)")
-	fs.StringVar(&o.redis, "redis", "", "Redis URL for the serving store (redis://, rediss://); embedded store if empty")
+	fs.StringVar(&o.redis, "redis", "", "Redis URL for the serving store (redis://, rediss://, redis+cluster://); embedded store if empty. ?near_cache=off|SIZE (default 64MB) sizes the in-process cache of point lookups (single node only)")
 	fs.StringVar(&o.admin, "admin", "127.0.0.1:9187", "address of the admin HTTP listener (/healthz, /readyz, /metrics); empty disables")
 	fs.BoolVar(&o.pprof, "pprof", false, "serve Go profiles at /debug/pprof/ on the admin listener")
 	fs.BoolVar(&o.readyDegraded, "ready-when-degraded", false, "keep /readyz at 200 (reporting degraded) while projections are behind their SLA or failing")
@@ -382,6 +382,7 @@ func runSidecar(ctx context.Context, o *serveOptions, cat *catalog.Catalog, log 
 	adm.mu.Lock()
 	adm.statuses = sc.Statuses // /readyz: every projection fresh in Redis
 	adm.mu.Unlock()
+	defer sc.Observe(adm.metrics)()
 	defer func() {
 		adm.mu.Lock()
 		adm.statuses = nil

@@ -217,6 +217,38 @@ func TestSidecar(t *testing.T) {
 		}
 	})
 
+	t.Run("point lookups from the near cache", func(t *testing.T) {
+		// Repeated lookups are answered in the sidecar's process (Redis
+		// near cache, counted on its /metrics), with the same rows and label.
+		want, err := prim.Exec(ctx, point).ReadAll()
+		if err != nil {
+			t.Fatal(err)
+		}
+		hits := regexp.MustCompile(`(?m)^dualgate_redis_near_cache_hits_total (\d+)`)
+		deadline := time.Now().Add(15 * time.Second)
+		for {
+			res, err := sc.Exec(ctx, point).ReadAll()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !reflect.DeepEqual(res[0].Rows, want[0].Rows) || label(sc) != fmt.Sprintf("derived@%d", head) {
+				t.Fatalf("sidecar rows %q labeled %s, primary rows %q at %d", res[0].Rows, label(sc), want[0].Rows, head)
+			}
+			resp, err := http.Get("http://" + admin + "/metrics")
+			if err != nil {
+				t.Fatal(err)
+			}
+			body, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if m := hits.FindSubmatch(body); m != nil && string(m[1]) != "0" {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatal("no near cache hit on the sidecar")
+			}
+		}
+	})
+
 	t.Run("local reads audited on the primary", func(t *testing.T) {
 		// The reads above were answered from Redis; their records reach the
 		// primary's trail through the relay, marked with who relayed them.

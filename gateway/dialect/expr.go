@@ -892,12 +892,12 @@ func (p *printer) catalogCast(c *pg.TypeCast) (string, bool) {
 		switch name {
 		case "regclass":
 			if literal {
-				return "pg_regclass_out(to_regclass(" + p.expr(c.Arg) + "))", true
+				return "pg_regclass_out(pg_regclass_in(" + p.expr(c.Arg) + "))", true
 			}
 			return "pg_regclass_out(" + p.expr(c.Arg) + ")", true
 		case "regtype":
 			if literal {
-				return "pg_regtype_out(to_regtype(" + p.expr(c.Arg) + "))", true
+				return "pg_regtype_out(pg_regtype_in(" + p.expr(c.Arg) + "))", true
 			}
 			return "pg_regtype_out(" + p.expr(c.Arg) + ")", true
 		case "regproc", "regprocedure":
@@ -910,12 +910,12 @@ func (p *printer) catalogCast(c *pg.TypeCast) (string, bool) {
 	switch {
 	case name == "regclass" && !array:
 		if literal {
-			return "to_regclass(" + p.expr(c.Arg) + ")", true
+			return "pg_regclass_in(" + p.expr(c.Arg) + ")", true
 		}
 		return "pg_regclass_out(" + p.expr(c.Arg) + ")", true
 	case name == "regtype" && !array:
 		if literal {
-			return "to_regtype(" + p.expr(c.Arg) + ")", true
+			return "pg_regtype_in(" + p.expr(c.Arg) + ")", true
 		}
 		return "pg_regtype_out(" + p.expr(c.Arg) + ")", true
 	case name == "regnamespace" && !array:

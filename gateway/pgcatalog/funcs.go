@@ -11,7 +11,6 @@ import (
 
 	"github.com/dualgate/dualgate/gateway/pgerror"
 	"github.com/dualgate/dualgate/gateway/pgfunc"
-	"github.com/dualgate/dualgate/gateway/pgtypes"
 )
 
 // Source is what the catalog functions need from the gateway: the live
@@ -315,6 +314,21 @@ func Functions(src Source) []sql.Function {
 			}
 			return nil, nil
 		}},
+		// pg_regclass_in is regclass's input function, what a literal cast
+		// ('orders'::regclass) runs: unlike to_regclass, an unknown name is
+		// an error, as in PostgreSQL.
+		{name: "pg_regclass_in", min: 1, max: 1, typ: types.Int64, strict: true, eval: func(ctx *sql.Context, v []any) (any, error) {
+			s, err := snap(ctx)
+			if err != nil {
+				return nil, err
+			}
+			name := toStr(ctx, v[0])
+			if r := s.ResolveRelation(name); r != 0 {
+				return int64(r), nil
+			}
+			return nil, pgerror.New(pgerror.UndefinedTable, "relation %q does not exist", name).
+				WithHint("Check the name; a relation outside the search_path needs its schema (schema.name).")
+		}},
 		{name: "pg_regclass_out", min: 1, max: 1, typ: types.LongText, strict: true, eval: func(ctx *sql.Context, v []any) (any, error) {
 			s, err := snap(ctx)
 			if err != nil {
@@ -344,16 +358,19 @@ func Functions(src Source) []sql.Function {
 			return strconv.FormatInt(oid, 10), nil
 		}},
 		{name: "to_regtype", min: 1, max: 1, typ: types.Int64, strict: true, eval: func(ctx *sql.Context, v []any) (any, error) {
-			name := strings.TrimPrefix(strings.TrimSpace(toStr(ctx, v[0])), "pg_catalog.")
-			if oid, ok := pgtypes.ByName(name); ok {
+			if oid, ok := regtypeIn(toStr(ctx, v[0])); ok {
 				return int64(oid), nil
 			}
-			for _, t := range allTypes {
-				if t.Name == name || t.Format == name {
-					return int64(t.OID), nil
-				}
-			}
 			return nil, nil
+		}},
+		// pg_regtype_in is regtype's input function ('integer'::regtype):
+		// an unknown type name is an error, where to_regtype gives NULL.
+		{name: "pg_regtype_in", min: 1, max: 1, typ: types.Int64, strict: true, eval: func(ctx *sql.Context, v []any) (any, error) {
+			name := toStr(ctx, v[0])
+			if oid, ok := regtypeIn(name); ok {
+				return int64(oid), nil
+			}
+			return nil, pgerror.New(pgerror.UndefinedObject, "type %q does not exist", name)
 		}},
 		{name: "pg_regtype_out", min: 1, max: 1, typ: types.LongText, strict: true, eval: func(ctx *sql.Context, v []any) (any, error) {
 			oid, _ := toInt(ctx, v[0])

@@ -2,6 +2,7 @@ package pgcatalog
 
 import (
 	"sort"
+	"strings"
 
 	"github.com/dualgate/dualgate/gateway/pgtypes"
 )
@@ -175,4 +176,20 @@ func FormatType(oid uint32, typmod int32) string {
 		return t.Format
 	}
 	return "???"
+}
+
+// regtypeIn resolves a type name as regtype's input does: a SQL name
+// (integer, "character varying") or a catalog name (int4), optionally
+// qualified with pg_catalog.
+func regtypeIn(name string) (uint32, bool) {
+	name = strings.TrimPrefix(strings.TrimSpace(name), "pg_catalog.")
+	if oid, ok := pgtypes.ByName(name); ok {
+		return oid, true
+	}
+	for _, t := range allTypes {
+		if t.Name == name || t.Format == name {
+			return t.OID, true
+		}
+	}
+	return 0, false
 }

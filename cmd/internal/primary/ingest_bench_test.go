@@ -3,6 +3,7 @@ package primary
 import (
 	"bufio"
 	"context"
+	"flag"
 	"fmt"
 	"io"
 	"sync/atomic"
@@ -119,13 +120,17 @@ func copyKV(ctx context.Context, c *pgconn.PgConn, from, rows int) (pgconn.Comma
 	return c.CopyFrom(ctx, pr, "COPY raw.kv_src (id, val, n) FROM STDIN")
 }
 
-// BenchmarkIngestCopy is the ingest bar end to end: COPY 100k rows over
-// the wire into raw.kv_src, mapped onto canonical.kv and committed (each
-// iteration new keys, on one primary). Run with e.g.
+// ingestRows is the rows of one COPY in BenchmarkIngestCopy; the bar is
+// 1M (-args -ingest-rows 1000000).
+var ingestRows = flag.Int("ingest-rows", 100_000, "rows per COPY of BenchmarkIngestCopy")
+
+// BenchmarkIngestCopy is the ingest bar end to end: COPY -ingest-rows rows
+// (100k by default) over the wire into raw.kv_src, mapped onto canonical.kv
+// and committed (each iteration new keys, on one primary). Run with e.g.
 //
-//	go test ./cmd/internal/primary/ -run '^$' -bench IngestCopy -benchtime 5x -cpuprofile /tmp/ing.prof
+//	go test ./cmd/internal/primary/ -run '^$' -bench IngestCopy -benchtime 1x -cpuprofile /tmp/ing.prof -args -ingest-rows 1000000
 func BenchmarkIngestCopy(b *testing.B) {
-	const rows = 100_000
+	rows := *ingestRows
 	addr := ingestBenchServer(b)
 	ctx := context.Background()
 	c, err := pgconn.Connect(ctx, "postgres://bench@"+addr+"/dualgate?sslmode=disable")
@@ -140,7 +145,7 @@ func BenchmarkIngestCopy(b *testing.B) {
 		if err != nil {
 			b.Fatal(err)
 		}
-		if tag.RowsAffected() != rows {
+		if tag.RowsAffected() != int64(rows) {
 			b.Fatalf("COPY %d rows, want %d", tag.RowsAffected(), rows)
 		}
 	}

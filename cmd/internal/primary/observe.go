@@ -21,7 +21,8 @@ func (c *Side) ProjectionStatuses(ctx context.Context) []projections.Status {
 }
 
 // Observe reports this side to reg: pipeline batches as they finish,
-// canonical's head, projection freshness and Redis errors on scrape. Call
+// canonical's head, projection freshness, Redis errors and the Redis near
+// cache on scrape. Call
 // it before Run. The returned detach stops the scrape-time reads; call it
 // before Close.
 func (c *Side) Observe(reg *metrics.Registry) (detach func()) {
@@ -45,6 +46,7 @@ func (c *Side) Observe(reg *metrics.Registry) (detach func()) {
 	if c.serving != nil {
 		if rs, ok := c.serving.store.(*projections.RedisStore); ok {
 			rs.Client().AddHook(reg.RedisHook())
+			reg.SetNearCache(func() metrics.NearCache { return metrics.NearCache(rs.NearCacheStats()) })
 		}
 		reg.SetProjections(func(ctx context.Context) []metrics.Projection {
 			sts := c.serving.mat.Statuses(ctx)
@@ -77,6 +79,7 @@ func (c *Side) Observe(reg *metrics.Registry) (detach func()) {
 			reg.SetReconcile(nil)
 		}
 		reg.SetProjections(nil)
+		reg.SetNearCache(nil)
 		reg.SetHead(nil)
 		c.pipeline.SetObserver(nil)
 	}

@@ -35,7 +35,7 @@ type serving struct {
 func (c *Side) openServing(ctx context.Context, cat *catalog.Catalog, eng *gateway.Engine, redisURL string, log zerolog.Logger) error {
 	var store projections.Store = projections.NewMemoryStore()
 	if redisURL != "" {
-		rs, err := projections.NewRedisStore(ctx, redisURL)
+		rs, err := projections.NewRedisStoreWith(ctx, redisURL, projections.RedisOptions{Log: log})
 		if err != nil {
 			return fmt.Errorf("--redis %s: %w", redisURL, err)
 		}

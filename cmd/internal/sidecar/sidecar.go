@@ -31,6 +31,7 @@ import (
 	"github.com/dualgate/dualgate/catalog"
 	"github.com/dualgate/dualgate/cmd/internal/servingview"
 	"github.com/dualgate/dualgate/gateway"
+	"github.com/dualgate/dualgate/metrics"
 	"github.com/dualgate/dualgate/projections"
 	servingtables "github.com/dualgate/dualgate/projections/sqltables"
 )
@@ -120,7 +121,7 @@ func Open(ctx context.Context, eng *gateway.Engine, o Options) (*Sidecar, error)
 	}
 	s.fw = fw
 	s.relay = newAuditRelay(func(ctx context.Context) (*pgconn.PgConn, error) { return fw.Connect(ctx, ownUser, "", ownParams) }, o.Log)
-	store, err := projections.NewRedisStore(ctx, o.Redis)
+	store, err := projections.NewRedisStoreWith(ctx, o.Redis, projections.RedisOptions{Log: o.Log})
 	if err != nil {
 		return nil, fmt.Errorf("--redis: %w", err)
 	}
@@ -190,6 +191,13 @@ func (s *Sidecar) Configure(cfg *gateway.Config) {
 
 // Projections names the projections served locally.
 func (s *Sidecar) Projections() []string { return append([]string(nil), s.current().order...) }
+
+// Observe reports the Redis store's near cache of point lookups to reg on
+// scrape; the returned detach stops it (call it before Close).
+func (s *Sidecar) Observe(reg *metrics.Registry) (detach func()) {
+	reg.SetNearCache(func() metrics.NearCache { return metrics.NearCache(s.store.NearCacheStats()) })
+	return func() { reg.SetNearCache(nil) }
+}
 
 // Primary is the primary's host:port.
 func (s *Sidecar) Primary() string { return s.fw.Addr() }
