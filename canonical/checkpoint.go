@@ -67,7 +67,7 @@ const (
 	// their history; they are checkpointed only after this many changes.
 	minCheckpointChanges = 1024
 	// checkpointBatchBytes bounds a checkpoint's row batches.
-	checkpointBatchBytes = 4 << 20
+	checkpointBatchBytes = 512 << 10
 )
 
 func checkpointPrefix(tid uint32, cp uint64) []byte { return u64(tablePrefix(pCheckpoint, tid), cp) }
