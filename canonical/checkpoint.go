@@ -6,9 +6,14 @@ import (
 	"encoding/binary"
 	"fmt"
 	"math"
+	"os"
+	"path/filepath"
 	"sync"
 
 	"github.com/cockroachdb/pebble/v2"
+	"github.com/cockroachdb/pebble/v2/objstorage/objstorageprovider"
+	"github.com/cockroachdb/pebble/v2/sstable"
+	"github.com/cockroachdb/pebble/v2/vfs"
 )
 
 // Checkpoints: a table's rows as of a commit, in key order.
@@ -41,9 +46,10 @@ import (
 // only wakes the goroutine; a small commit never pays for a checkpoint,
 // and a large one does not wait for it.
 //
-// Crash safety: the rows are written in NoSync batches, then a marker
-// P|tid|^cp -> live rows with pebble.Sync. Readers use a checkpoint only
-// through its marker, read from their snapshot: a marker in the snapshot
+// Crash safety: the rows are written as an sstable that is ingested
+// (durable once Ingest returns), the index entries in NoSync batches,
+// then a marker P|tid|^cp -> live rows with pebble.Sync. Readers use a
+// checkpoint only through its marker, read from their snapshot: a marker in the snapshot
 // means every row batch before it is in it too (one WAL, applied in
 // order; a synced record makes the records before it durable). Rows of a
 // checkpoint whose marker never made it (a crash or Close while writing)
@@ -132,6 +138,9 @@ type checkpointer struct {
 
 // startCheckpointer starts s's checkpointer (frac < 0: none).
 func (s *Store) startCheckpointer(frac float64) {
+	if err := s.removeCheckpointFiles(); err != nil {
+		s.log.Error().Err(err).Msg("checkpoint cleanup")
+	}
 	if frac < 0 {
 		return
 	}
@@ -341,6 +350,16 @@ func (s *Store) writeCheckpoint(ctx context.Context, view *readView, tid uint32,
 	}
 	prefix := checkpointPrefix(tid, cp)
 	key := append([]byte{}, prefix...)
+	// The rows arrive in key order, so they are written as one sstable
+	// and ingested: no WAL copy and no memtable, which a checkpoint of
+	// a large table would otherwise fill many times over (and hold in
+	// memory while flushes catch up). Index entries do not arrive in
+	// their own order; they go through batches.
+	sst, err := s.newCheckpointFile()
+	if err != nil {
+		return 0, err
+	}
+	defer sst.abandon()
 	b := s.db.NewBatch()
 	defer func() { _ = b.Close() }()
 	var n int64
@@ -353,8 +372,8 @@ func (s *Store) writeCheckpoint(ctx context.Context, view *readView, tid uint32,
 			break
 		}
 		key = append(key[:len(prefix)], pk...)
-		if err := b.Set(key, rb, nil); err != nil {
-			return 0, err
+		if err := sst.w.Set(key, rb); err != nil {
+			return 0, fmt.Errorf("canonical: write checkpoint: %w", err)
 		}
 		if len(ts.Indexes) > 0 {
 			row, err := decodeRow(rb)
@@ -373,16 +392,23 @@ func (s *Store) writeCheckpoint(ctx context.Context, view *readView, tid uint32,
 			}
 		}
 		n++
-		if b.Len() >= checkpointBatchBytes {
+		if n%4096 == 0 {
 			if err := ctx.Err(); err != nil {
 				return 0, err
 			}
+		}
+		if b.Len() >= checkpointBatchBytes {
 			if err := b.Commit(pebble.NoSync); err != nil {
 				return 0, fmt.Errorf("canonical: write checkpoint: %w", err)
 			}
 			b.Reset()
 		}
 	}
+	if err := sst.ingest(ctx, s.db, n > 0); err != nil {
+		return 0, err
+	}
+	// The marker last, synced: it makes the ingested rows and the index
+	// batches before it part of the checkpoint (see Crash safety above).
 	if err := b.Set(mark, binary.AppendUvarint(nil, uint64(n)), nil); err != nil {
 		return 0, err
 	}
@@ -591,4 +617,75 @@ func (s *Store) verifyCheckpoint(snap *pebble.Snapshot, ts *TableSchema, prev, c
 		return fmt.Sprintf("%d index entries stored, %d expected", n, entries), nil
 	}
 	return "", nil
+}
+
+// checkpointFilePattern names the sstables a checkpoint is written to
+// before they are ingested, in the store's directory (so ingesting links
+// rather than copies). Pebble ignores files it did not name; leftovers of
+// a crash are removed at Open (removeCheckpointFiles).
+const checkpointFilePattern = "checkpoint-*.sst.tmp"
+
+// checkpointFile is an sstable being written for ingestion.
+type checkpointFile struct {
+	path string
+	w    *sstable.Writer
+	done bool
+}
+
+func (s *Store) newCheckpointFile() (*checkpointFile, error) {
+	f, err := os.CreateTemp(s.dir, checkpointFilePattern)
+	if err != nil {
+		return nil, fmt.Errorf("canonical: checkpoint file: %w", err)
+	}
+	path := f.Name()
+	_ = f.Close()
+	vf, err := vfs.Default.Create(path, vfs.WriteCategoryUnspecified)
+	if err != nil {
+		_ = os.Remove(path)
+		return nil, fmt.Errorf("canonical: checkpoint file: %w", err)
+	}
+	wo := s.po.MakeWriterOptions(0, s.db.FormatMajorVersion().MaxTableFormat())
+	return &checkpointFile{path: path, w: sstable.NewWriter(objstorageprovider.NewFileWritable(vf), wo)}, nil
+}
+
+// ingest finishes the sstable and, if it holds any key, ingests it into
+// db (atomically and durably: Pebble records it in its manifest before
+// returning). The file is removed either way.
+func (c *checkpointFile) ingest(ctx context.Context, db *pebble.DB, any bool) error {
+	c.done = true
+	defer func() { _ = os.Remove(c.path) }()
+	if err := c.w.Close(); err != nil {
+		return fmt.Errorf("canonical: write checkpoint: %w", err)
+	}
+	if !any {
+		return nil
+	}
+	if err := db.Ingest(ctx, []string{c.path}); err != nil {
+		return fmt.Errorf("canonical: ingest checkpoint: %w", err)
+	}
+	return nil
+}
+
+// abandon removes the file of a checkpoint that failed before ingest.
+func (c *checkpointFile) abandon() {
+	if c.done {
+		return
+	}
+	_ = c.w.Close()
+	_ = os.Remove(c.path)
+}
+
+// removeCheckpointFiles deletes checkpoint sstables a crash left behind
+// before they were ingested.
+func (s *Store) removeCheckpointFiles() error {
+	left, err := filepath.Glob(filepath.Join(s.dir, checkpointFilePattern))
+	if err != nil {
+		return err
+	}
+	for _, p := range left {
+		if err := os.Remove(p); err != nil {
+			return fmt.Errorf("canonical: remove %s: %w", p, err)
+		}
+	}
+	return nil
 }

@@ -2,7 +2,10 @@ package canonical
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"os"
+	"path/filepath"
 	"testing"
 
 	"github.com/cockroachdb/pebble/v2"
@@ -155,12 +158,23 @@ func TestCheckpointer(t *testing.T) {
 	if err := s.Close(); err != nil {
 		t.Fatal(err)
 	}
+	// So is an sstable a crash left before it was ingested.
+	leftover := filepath.Join(dir, "checkpoint-1.sst.tmp")
+	if err := os.WriteFile(leftover, []byte("half an sstable"), 0o600); err != nil {
+		t.Fatal(err)
+	}
 	if s, err = Open(ctx, dir, Options{}); err != nil {
 		t.Fatal(err)
 	}
 	defer s.Close()
+	if _, err := os.Stat(leftover); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("leftover checkpoint file still there after open: %v", err)
+	}
 	if err := s.SyncCheckpoints(ctx); err != nil {
 		t.Fatal(err)
+	}
+	if left, _ := filepath.Glob(filepath.Join(dir, checkpointFilePattern)); len(left) > 0 {
+		t.Fatalf("checkpoint files left after writing: %v", left)
 	}
 	it, err := s.db.NewIter(&pebble.IterOptions{LowerBound: checkpointPrefix(tid, 6), UpperBound: checkpointPrefix(tid, 7)})
 	if err != nil {

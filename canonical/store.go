@@ -151,6 +151,10 @@ type Store struct {
 	infoCache map[uint64]*CommitInfo
 
 	ckpt *checkpointer // nil when checkpoints are disabled
+	// dir and po (Pebble's options, defaults filled) are what the
+	// checkpointer needs to write sstables it ingests (checkpoint.go).
+	dir string
+	po  *pebble.Options
 
 	closed atomic.Bool
 }
@@ -198,6 +202,8 @@ func Open(ctx context.Context, dir string, opts Options) (*Store, error) {
 	if po.Logger == nil {
 		po.Logger = pebbleLogger{s.log}
 	}
+	po.EnsureDefaults()
+	s.dir, s.po = dir, po
 	db, err := pebble.Open(dir, po)
 	if err != nil {
 		if s.cache != nil {
