@@ -176,17 +176,60 @@ func decodeKeyN(b []byte, n int) ([]any, []byte, error) {
 	return out, b, nil
 }
 
-// skipKeyN returns the length of the first n encoded values of b.
+// skipKeyN returns the length of the first n encoded values of b. It
+// decodes nothing it can step over (index scans call it once per entry),
+// so only decimals, whose length is in their encoding, are decoded.
 func skipKeyN(b []byte, n int) (int, error) {
 	orig := len(b)
 	for i := 0; i < n; i++ {
-		_, rest, err := decodeKeyValue(b)
+		rest, err := skipKeyValue(b)
 		if err != nil {
 			return 0, err
 		}
 		b = rest
 	}
 	return orig - len(b), nil
+}
+
+// skipKeyValue returns b after its first encoded value, checked as
+// decodeKeyValue checks it.
+func skipKeyValue(b []byte) ([]byte, error) {
+	if len(b) == 0 {
+		return nil, fmt.Errorf("%w: empty key value", errCorrupt)
+	}
+	switch b[0] {
+	case ktNull:
+		return b[1:], nil
+	case ktInt, ktTime, ktFloat:
+		if len(b) < 9 {
+			return nil, fmt.Errorf("%w: short fixed-size key value", errCorrupt)
+		}
+		return b[9:], nil
+	case ktBool:
+		if len(b) < 2 || b[1] > 1 {
+			return nil, fmt.Errorf("%w: bad bool", errCorrupt)
+		}
+		return b[2:], nil
+	case ktString, ktBytes, ktJSON:
+		// Escaped: 0x00 0xFF is a zero byte, 0x00 0x01 the terminator.
+		rest := b[1:]
+		for {
+			i := bytes.IndexByte(rest, 0)
+			if i < 0 || i+1 >= len(rest) {
+				return nil, fmt.Errorf("%w: unterminated string", errCorrupt)
+			}
+			switch rest[i+1] {
+			case 0xFF:
+				rest = rest[i+2:]
+			case 0x01:
+				return rest[i+2:], nil
+			default:
+				return nil, fmt.Errorf("%w: bad string escape", errCorrupt)
+			}
+		}
+	}
+	_, rest, err := decodeKeyValue(b)
+	return rest, err
 }
 
 func decodeKeyValue(b []byte) (any, []byte, error) {

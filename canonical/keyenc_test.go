@@ -224,7 +224,10 @@ func FuzzDecodeKey(f *testing.F) {
 		if _, err := AppendKey(nil, nil, vals); err != nil {
 			t.Fatalf("re-encode of decoded %v: %v", vals, err)
 		}
-		_, _ = skipKeyN(b, len(vals))
+		// Skipping steps over exactly what decoding reads.
+		if n, err := skipKeyN(b, len(vals)); err != nil || n != len(b) {
+			t.Fatalf("skipKeyN over %d decoded values of %x: %d, %v; want %d", len(vals), b, n, err, len(b))
+		}
 	})
 }
 
