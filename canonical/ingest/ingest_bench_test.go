@@ -11,26 +11,12 @@ import (
 
 	"github.com/dualgate/dualgate/canonical"
 	"github.com/dualgate/dualgate/canonical/ingest"
+	"github.com/dualgate/dualgate/canonical/ingest/kvbench"
 	"github.com/dualgate/dualgate/catalog"
 )
 
-// benchKV is dgbench's bench catalog: a raw source mapped 1:1 onto one
-// entity (the shape of the ingest bar).
-const benchKV = `context: bench
-owner: bench
-sources:
-  kv_src:
-    columns: {id: bigint, val: text, n: bigint}
-    dedupe_key: [id, n]
-entities:
-  kv:
-    key: [id]
-    columns: {id: bigint, val: text, n: bigint}
-    mappings:
-      - source: kv_src
-        version: 1
-        select: SELECT id, val, n FROM batch
-`
+// benchKV is the ingest bar's catalog (package kvbench).
+const benchKV = kvbench.Catalog
 
 func kvRows(from, n int) [][]any {
 	rows := make([][]any, n)

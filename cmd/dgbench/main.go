@@ -30,6 +30,7 @@ import (
 
 	"github.com/jackc/pgx/v5/pgconn"
 
+	"github.com/dualgate/dualgate/canonical/ingest/kvbench"
 	"github.com/dualgate/dualgate/gateway/pgtest"
 )
 
@@ -295,29 +296,9 @@ func medianRun(rs []result) result {
 	return sorted[(len(sorted)-1)/2]
 }
 
-// benchCatalog maps a raw source 1:1 onto one entity, the shape of the
-// ingest and point-lookup bars.
-const benchCatalog = `context: bench
-owner: bench
-sources:
-  kv_src:
-    columns: {id: bigint, val: text, n: bigint}
-    dedupe_key: [id, n]
-entities:
-  kv:
-    key: [id]
-    columns: {id: bigint, val: text, n: bigint}
-    mappings:
-      - source: kv_src
-        version: 1
-        select: SELECT id, val, n FROM batch
-projections:
-  kv_view:
-    key: [id]
-    freshness_sla: 1s
-    select: SELECT id, val, n FROM canonical.kv
-    affected_by: {kv: id}
-`
+// benchCatalog is the ingest bar's catalog (package kvbench) with a
+// projection copying canonical.kv, for the point-lookup and serving bars.
+const benchCatalog = kvbench.Catalog + kvbench.ServingProjection
 
 // execSQL runs one statement.
 func execSQL(ctx context.Context, t target, sql string) error {

@@ -13,27 +13,14 @@ import (
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/rs/zerolog"
 
+	"github.com/dualgate/dualgate/canonical/ingest/kvbench"
 	"github.com/dualgate/dualgate/catalog"
 	"github.com/dualgate/dualgate/gateway"
 )
 
-// ingestBenchCatalog is dgbench's bench catalog (cmd/dgbench benchCatalog):
-// a raw source mapped 1:1 onto one entity, the shape of the ingest bar.
-const ingestBenchCatalog = `context: bench
-owner: bench
-sources:
-  kv_src:
-    columns: {id: bigint, val: text, n: bigint}
-    dedupe_key: [id, n]
-entities:
-  kv:
-    key: [id]
-    columns: {id: bigint, val: text, n: bigint}
-    mappings:
-      - source: kv_src
-        version: 1
-        select: SELECT id, val, n FROM batch
-`
+// ingestBenchCatalog is the ingest bar's catalog (package kvbench), as
+// dgbench loads it.
+const ingestBenchCatalog = kvbench.Catalog
 
 // ingestBenchServer is a primary on the bench catalog behind a gateway
 // server on loopback, as dgbench runs it for the ingest bar.
