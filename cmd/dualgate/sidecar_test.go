@@ -460,6 +460,16 @@ func TestSidecar(t *testing.T) {
 		if pgCode(err) != "55000" {
 			t.Fatalf("serving read with Redis down: %v, want 55000", err)
 		}
+		// The failed Redis commands are counted on the sidecar's /metrics.
+		resp, err := http.Get("http://" + admin + "/metrics")
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if m := regexp.MustCompile(`(?m)^dualgate_redis_errors_total\{[^}]*\} ([1-9]\d*)`).FindSubmatch(body); m == nil {
+			t.Fatalf("sidecar /metrics counts no Redis error with Redis down:\n%s", body)
+		}
 		res, err := sc.Exec(ctx, `SET dualgate.stale_policy = canonical; `+point).ReadAll()
 		if err != nil || len(res) != 2 || len(res[1].Rows) != 1 || string(res[1].Rows[0][0]) != "o-3" {
 			t.Fatalf("serving read with Redis down and stale_policy = canonical: %v %v", res, err)

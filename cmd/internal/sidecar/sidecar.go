@@ -192,9 +192,13 @@ func (s *Sidecar) Configure(cfg *gateway.Config) {
 // Projections names the projections served locally.
 func (s *Sidecar) Projections() []string { return append([]string(nil), s.current().order...) }
 
-// Observe reports the Redis store's near cache of point lookups to reg on
-// scrape; the returned detach stops it (call it before Close).
+// Observe counts the Redis client's failed commands in reg (as the
+// primary does; go-redis cannot remove a hook, so that count stays with
+// the client until Close) and reports the store's near cache of point
+// lookups to reg on scrape; the returned detach stops the latter (call it
+// before Close). Call it once.
 func (s *Sidecar) Observe(reg *metrics.Registry) (detach func()) {
+	s.store.Client().AddHook(reg.RedisHook())
 	reg.SetNearCache(func() metrics.NearCache { return metrics.NearCache(s.store.NearCacheStats()) })
 	return func() { reg.SetNearCache(nil) }
 }
