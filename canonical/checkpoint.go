@@ -6,8 +6,7 @@ import (
 	"encoding/binary"
 	"fmt"
 	"math"
-	"os"
-	"path/filepath"
+	"strings"
 	"sync"
 
 	"github.com/cockroachdb/pebble/v2"
@@ -355,7 +354,7 @@ func (s *Store) writeCheckpoint(ctx context.Context, view *readView, tid uint32,
 	// a large table would otherwise fill many times over (and hold in
 	// memory while flushes catch up). Index entries do not arrive in
 	// their own order; they go through batches.
-	sst, err := s.newCheckpointFile()
+	sst, err := s.newCheckpointFile(tid, cp)
 	if err != nil {
 		return 0, err
 	}
@@ -619,33 +618,32 @@ func (s *Store) verifyCheckpoint(snap *pebble.Snapshot, ts *TableSchema, prev, c
 	return "", nil
 }
 
-// checkpointFilePattern names the sstables a checkpoint is written to
-// before they are ingested, in the store's directory (so ingesting links
-// rather than copies). Pebble ignores files it did not name; leftovers of
-// a crash are removed at Open (removeCheckpointFiles).
-const checkpointFilePattern = "checkpoint-*.sst.tmp"
+// Checkpoint sstables are written as checkpoint-<table>-<commit>.sst.tmp
+// in the store's directory (so ingesting links rather than copies) and
+// removed once ingested. Pebble ignores files it did not name; leftovers
+// of a crash are removed at Open (removeCheckpointFiles).
+const (
+	checkpointFilePrefix = "checkpoint-"
+	checkpointFileSuffix = ".sst.tmp"
+)
 
 // checkpointFile is an sstable being written for ingestion.
 type checkpointFile struct {
+	fs   vfs.FS
 	path string
 	w    *sstable.Writer
 	done bool
 }
 
-func (s *Store) newCheckpointFile() (*checkpointFile, error) {
-	f, err := os.CreateTemp(s.dir, checkpointFilePattern)
+func (s *Store) newCheckpointFile(tid uint32, cp uint64) (*checkpointFile, error) {
+	fs := s.po.FS
+	path := fs.PathJoin(s.dir, fmt.Sprintf("%s%d-%d%s", checkpointFilePrefix, tid, cp, checkpointFileSuffix))
+	f, err := fs.Create(path, vfs.WriteCategoryUnspecified)
 	if err != nil {
-		return nil, fmt.Errorf("canonical: checkpoint file: %w", err)
-	}
-	path := f.Name()
-	_ = f.Close()
-	vf, err := vfs.Default.Create(path, vfs.WriteCategoryUnspecified)
-	if err != nil {
-		_ = os.Remove(path)
 		return nil, fmt.Errorf("canonical: checkpoint file: %w", err)
 	}
 	wo := s.po.MakeWriterOptions(0, s.db.FormatMajorVersion().MaxTableFormat())
-	return &checkpointFile{path: path, w: sstable.NewWriter(objstorageprovider.NewFileWritable(vf), wo)}, nil
+	return &checkpointFile{fs: fs, path: path, w: sstable.NewWriter(objstorageprovider.NewFileWritable(f), wo)}, nil
 }
 
 // ingest finishes the sstable and, if it holds any key, ingests it into
@@ -653,7 +651,7 @@ func (s *Store) newCheckpointFile() (*checkpointFile, error) {
 // returning). The file is removed either way.
 func (c *checkpointFile) ingest(ctx context.Context, db *pebble.DB, any bool) error {
 	c.done = true
-	defer func() { _ = os.Remove(c.path) }()
+	defer func() { _ = c.fs.Remove(c.path) }()
 	if err := c.w.Close(); err != nil {
 		return fmt.Errorf("canonical: write checkpoint: %w", err)
 	}
@@ -672,19 +670,22 @@ func (c *checkpointFile) abandon() {
 		return
 	}
 	_ = c.w.Close()
-	_ = os.Remove(c.path)
+	_ = c.fs.Remove(c.path)
 }
 
 // removeCheckpointFiles deletes checkpoint sstables a crash left behind
 // before they were ingested.
 func (s *Store) removeCheckpointFiles() error {
-	left, err := filepath.Glob(filepath.Join(s.dir, checkpointFilePattern))
+	fs := s.po.FS
+	names, err := fs.List(s.dir)
 	if err != nil {
-		return err
+		return fmt.Errorf("canonical: list %s: %w", s.dir, err)
 	}
-	for _, p := range left {
-		if err := os.Remove(p); err != nil {
-			return fmt.Errorf("canonical: remove %s: %w", p, err)
+	for _, n := range names {
+		if strings.HasPrefix(n, checkpointFilePrefix) && strings.HasSuffix(n, checkpointFileSuffix) {
+			if err := fs.Remove(fs.PathJoin(s.dir, n)); err != nil {
+				return fmt.Errorf("canonical: remove %s: %w", n, err)
+			}
 		}
 	}
 	return nil
