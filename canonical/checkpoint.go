@@ -71,7 +71,10 @@ const (
 	// minCheckpointChanges: smaller tables are cheap to walk whatever
 	// their history; they are checkpointed only after this many changes.
 	minCheckpointChanges = 1024
-	// checkpointBatchBytes bounds a checkpoint's row batches.
+	// checkpointBatchBytes bounds the batches of a checkpoint's index
+	// entries (its rows go into an ingested sstable): below half of
+	// Pebble's default 4 MiB memtable, so a batch is applied to the
+	// memtable rather than held whole as a flushable batch.
 	checkpointBatchBytes = 512 << 10
 )
 
