@@ -21,6 +21,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"runtime"
 	"runtime/pprof"
 	"slices"
 	"sort"
@@ -40,17 +41,47 @@ type target struct {
 	port int
 	user string
 	db   string
+	// cpu, when set, is the CPU the server behind the target has used so
+	// far (user + system), read before and after each pgbench run.
+	cpu func() time.Duration
+	// options is PGOPTIONS for pgbench (settings of its sessions).
+	options string
+	// mallocs, when set, counts the heap allocations of the server so
+	// far (dualgate servers hosted in this process).
+	mallocs func() uint64
+}
+
+// quiet is t with the per-result label NOTICE off in its sessions.
+func quiet(t target) target {
+	t.options = "-c dualgate.label_notices=off"
+	return t
 }
 
 func (t target) dsn() string {
 	return fmt.Sprintf("postgres://%s@%s:%d/%s?sslmode=disable", t.user, t.host, t.port, t.db)
 }
 
+// profileTarget restricts -cpuprofile to the first run of one point-lookup
+// target, so its profile holds that target's transactions only.
+var profileTarget = flag.String("profile-target", "", "with -cpuprofile: profile only the first run of this point-lookup target (pg-point, canonical-point, canonical-asof, serving-point, serving-point-quiet, serving-redis)")
+
 // result is one pgbench run.
 type result struct {
 	tps      float64
 	p50, p99 time.Duration
 	txns     int
+	// server and client are the CPU the server and pgbench spent in the
+	// run (server zero when the target has no cpu reader).
+	server, client time.Duration
+	allocs         uint64 // server heap allocations in the run, when counted
+}
+
+// perTxn is a CPU figure per transaction of r, in microseconds.
+func (r result) perTxn(d time.Duration) float64 {
+	if r.txns == 0 {
+		return 0
+	}
+	return float64(d) / float64(time.Microsecond) / float64(r.txns)
 }
 
 func main() {
@@ -59,7 +90,7 @@ func main() {
 	clients := flag.Int("clients", 8, "pgbench -c")
 	threads := flag.Int("threads", 2, "pgbench -j")
 	rounds := flag.Int("rounds", 3, "rounds of the point-lookup runs (each target once per round, rotated order); each line is a target's median run")
-	profile := flag.String("cpuprofile", "", "write a CPU profile of dualgate (the whole run) to this file")
+	profile := flag.String("cpuprofile", "", "write a CPU profile of dualgate (the whole run, or the runs -profile-target names) to this file")
 	rebuildRows := flag.Int("rebuild-rows", 1_000_000, "rows of the projection the rebuild bar rebuilds")
 	serving := flag.Bool("serving", true, "run the serving lane's Redis, freshness, GROUP BY and rebuild bars after the point lookups")
 	reconRows := flag.String("reconcile", "1000000", "entity sizes of the reconciliation bar, comma-separated (empty: skip)")
@@ -95,7 +126,7 @@ func main() {
 			c()
 		}
 	}()
-	if *profile != "" {
+	if *profile != "" && *profileTarget == "" {
 		f, err := os.Create(*profile)
 		if err != nil {
 			fmt.Fprintln(os.Stderr, "dgbench:", err)
@@ -114,6 +145,9 @@ func main() {
 		}
 		fmt.Fprintln(os.Stderr, "dgbench:", err)
 		os.Exit(1)
+	}
+	if *memProfile != "" {
+		runtime.MemProfileRate = 0 // sampled only in the profiled run
 	}
 	if *rounds < 1 {
 		fail(fmt.Errorf("-rounds %d: at least one round", *rounds))
@@ -188,7 +222,7 @@ func run(ctx context.Context, rows int, dur time.Duration, clients, threads, rou
 	}
 	defer stop()
 
-	peerT := target{name: "postgresql-15", host: "127.0.0.1", port: pg.Port, user: "postgres", db: "postgres"}
+	peerT := target{name: "postgresql-15", host: "127.0.0.1", port: pg.Port, user: "postgres", db: "postgres", cpu: postmasterCPU(pg.Pid())}
 	pgLoad, err := load(ctx, peerT, "CREATE TABLE kv (id int8 PRIMARY KEY, val text NOT NULL, n int8 NOT NULL)", "COPY kv (id, val, n) FROM STDIN", rows)
 	if err != nil {
 		return fmt.Errorf("load postgresql: %w", err)
@@ -239,6 +273,10 @@ func run(ctx context.Context, rows int, dur time.Duration, clients, threads, rou
 		{"canonical-point", "SELECT id, val, n FROM canonical.kv WHERE id = :id;", dgT},
 		{"canonical-asof", "SELECT id, val, n FROM canonical.kv AS OF 2 WHERE id = :id;", dgT},
 		{"serving-point", "SELECT id, val, n FROM serving.kv_view WHERE id = :id;", dgT},
+		// The same lookup with the per-result label NOTICE off (the
+		// ParameterStatus label stays): libpq prints every NOTICE to
+		// pgbench's stderr, a cost of the client's on this shared machine.
+		{"serving-point-quiet", "SELECT id, val, n FROM serving.kv_view WHERE id = :id;", quiet(dgT)},
 	}
 	// The Redis-backed serving lookup runs in the same rounds (its own
 	// primary on a throwaway redis-server; servingBars then measures
@@ -256,14 +294,27 @@ func run(ctx context.Context, rows int, dur time.Duration, clients, threads, rou
 		for j := range targets {
 			k := (j + r) % len(targets)
 			tg := targets[k]
+			stopProfile, err := startTargetProfile(tg.name, r)
+			if err != nil {
+				return err
+			}
 			res, err := bench(fmt.Sprintf("%s-%d", tg.name, r), tg.query, tg.t)
+			stopProfile()
 			if err != nil {
 				return err
 			}
 			runs[k] = append(runs[k], res)
 		}
 	}
-	peer, head, old, serve := medianRun(runs[0]), medianRun(runs[1]), medianRun(runs[2]), medianRun(runs[3])
+	median := func(name string) result {
+		for k, tg := range targets {
+			if tg.name == name {
+				return medianRun(runs[k])
+			}
+		}
+		panic("dgbench: no target " + name)
+	}
+	peer, head, old, serve, serveQuiet := median("pg-point"), median("canonical-point"), median("canonical-asof"), median("serving-point"), median("serving-point-quiet")
 	fmt.Printf("dgbench: %d rows (x10 versions for one key in ten), pgbench -n -M prepared -c %d -j %d -T %s, median of %d rotated rounds (ingest: one load), same machine\n\n", rows, clients, threads, dur, rounds)
 	fmt.Printf("%-44s %14s %14s %10s\n", "benchmark", "postgresql-15", "dualgate", "ratio")
 	row := func(name string, p, d float64, unit string) {
@@ -274,16 +325,69 @@ func run(ctx context.Context, rows int, dur time.Duration, clients, threads, rou
 	row("canonical point lookup p99", ms(peer.p99), ms(head.p99), "ms")
 	row("serving point lookup TPS (embedded store)", peer.tps, serve.tps, "tx/s")
 	row("serving point lookup p99 (embedded store)", ms(peer.p99), ms(serve.p99), "ms")
+	row("  same, label NOTICE off: TPS", peer.tps, serveQuiet.tps, "tx/s")
+	row("  same, label NOTICE off: p99", ms(peer.p99), ms(serveQuiet.p99), "ms")
 	row("ingest: COPY rows, mapped and committed", rows2s(rows, pgLoad), rows2s(rows, dgLoad), "rows/s")
 	fmt.Printf("%-44s %14s %14.0f %9.2fx  (AS OF commit 2 vs head, TPS; goal <= 1.2x time)\n", "AS OF old commit point lookup TPS", "-", old.tps, head.tps/old.tps)
+	fmt.Printf("\n%-44s %14s %14s %10s\n", "CPU per transaction, median runs (µs)", "server", "pgbench", "allocs")
+	for k, tg := range targets {
+		m := medianRun(runs[k])
+		allocs := "-"
+		if tg.t.mallocs != nil && m.txns > 0 {
+			allocs = fmt.Sprintf("%.1f", float64(m.allocs)/float64(m.txns))
+		}
+		fmt.Printf("%-44s %14.1f %14.1f %10s\n", tg.name, m.perTxn(m.server), m.perTxn(m.client), allocs)
+	}
+	fmt.Println()
 	if !serving {
 		return nil
 	}
-	onRedis.lookup = medianRun(runs[4])
+	onRedis.lookup = median("serving-redis")
 	// The in-process server above is done; stop it before the serving
 	// bars start theirs (its store closes when run returns).
 	stop()
 	return servingBars(ctx, peerT, peer, onRedis, rows, rebuildRows, clients)
+}
+
+// memProfile, with -profile-target, samples the heap allocations of that
+// target's first run only (sampling is off outside it).
+var memProfile = flag.String("memprofile", "", "with -profile-target: write an allocation profile of that target's first run to this file")
+
+// startTargetProfile starts the CPU (and allocation) profiles of
+// -profile-target's first run when name and round are those; the returned
+// func stops them.
+func startTargetProfile(name string, round int) (stop func(), err error) {
+	path := flag.Lookup("cpuprofile").Value.String()
+	if *profileTarget != name || round != 0 || (path == "" && *memProfile == "") {
+		return func() {}, nil
+	}
+	var stops []func()
+	if path != "" {
+		f, err := os.Create(path)
+		if err != nil {
+			return nil, err
+		}
+		if err := pprof.StartCPUProfile(f); err != nil {
+			f.Close()
+			return nil, err
+		}
+		stops = append(stops, func() { pprof.StopCPUProfile(); f.Close() })
+	}
+	if *memProfile != "" {
+		runtime.MemProfileRate = 512
+		stops = append(stops, func() {
+			runtime.MemProfileRate = 0
+			if f, err := os.Create(*memProfile); err == nil {
+				_ = pprof.Lookup("allocs").WriteTo(f, 0)
+				f.Close()
+			}
+		})
+	}
+	return func() {
+		for _, s := range stops {
+			s()
+		}
+	}, nil
 }
 
 func rows2s(rows int, d time.Duration) float64 { return float64(rows) / d.Seconds() }
@@ -331,6 +435,20 @@ func rewrite(ctx context.Context, t target, rows, v int) error {
 	return err
 }
 
+// tail is the last n bytes of the file at path (for error reports).
+func tail(path string, n int64) []byte {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil
+	}
+	defer f.Close()
+	if st, err := f.Stat(); err == nil && st.Size() > n {
+		_, _ = f.Seek(-n, io.SeekEnd)
+	}
+	b, _ := io.ReadAll(f)
+	return b
+}
+
 func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
 
 // load runs create (if any) then COPYs rows with copySQL, and times the
@@ -372,17 +490,46 @@ func pgbench(ctx context.Context, t target, script, dir, name string, dur time.D
 		"-c", strconv.Itoa(clients), "-j", strconv.Itoa(threads), "-T", strconv.Itoa(int(dur.Seconds())),
 		"-h", t.host, "-p", strconv.Itoa(t.port), "-U", t.user, "-l", "--log-prefix", prefix, t.db)
 	cmd.Dir = dir
-	out, err := cmd.CombinedOutput()
+	if t.options != "" {
+		cmd.Env = append(os.Environ(), "PGOPTIONS="+t.options)
+	}
+	// pgbench's stderr goes to a file, not a pipe: libpq prints every
+	// NoticeResponse there (dualgate labels each result with one), and a
+	// pipe would have this process, which hosts the dualgate servers,
+	// read and buffer a line per transaction while it is measured.
+	errPath := prefix + ".stderr"
+	errFile, err := os.Create(errPath)
 	if err != nil {
-		return result{}, fmt.Errorf("%w\n%s", err, out)
+		return result{}, err
+	}
+	defer errFile.Close()
+	cmd.Stderr = errFile
+	var before time.Duration
+	if t.cpu != nil {
+		before = t.cpu()
+	}
+	var allocsBefore uint64
+	if t.mallocs != nil {
+		allocsBefore = t.mallocs()
+	}
+	out, err := cmd.Output()
+	if err != nil {
+		return result{}, fmt.Errorf("%w\n%s%s", err, out, tail(errPath, 4096))
+	}
+	var r result
+	r.client = cmd.ProcessState.UserTime() + cmd.ProcessState.SystemTime()
+	if t.cpu != nil {
+		r.server = t.cpu() - before
+	}
+	if t.mallocs != nil {
+		r.allocs = t.mallocs() - allocsBefore
 	}
 	m := tpsRe.FindSubmatch(out)
 	if m == nil {
 		return result{}, fmt.Errorf("no tps in pgbench output:\n%s", out)
 	}
-	var r result
 	r.tps, _ = strconv.ParseFloat(string(m[1]), 64)
-	logs, _ := filepath.Glob(prefix + ".*")
+	logs, _ := filepath.Glob(prefix + ".[0-9]*")
 	var lat []int64
 	for _, l := range logs {
 		f, err := os.Open(l)

@@ -88,7 +88,7 @@ func (b *benchPrimary) serve(ctx context.Context) (t target, stop func(), err er
 	go func() { _ = srv.Serve(sctx) }()
 	_, p, _ := net.SplitHostPort(srv.Addr().String())
 	port, _ := strconv.Atoi(p)
-	return target{name: "dualgate", host: "127.0.0.1", port: port, user: "bench", db: "dualgate"}, cancel, nil
+	return target{name: "dualgate", host: "127.0.0.1", port: port, user: "bench", db: "dualgate", cpu: selfCPU, mallocs: selfMallocs}, cancel, nil
 }
 
 // dualgateOn is a served bench primary whose projections follow commits.
@@ -117,22 +117,28 @@ func startDualgate(ctx context.Context, redisURL string) (*dualgateOn, error) {
 // startRedis starts a throwaway redis-server (persistence off) on a free
 // loopback port.
 func startRedis() (port int, stop func(), err error) {
+	port, _, stop, err = startRedisPid()
+	return port, stop, err
+}
+
+// startRedisPid is startRedis that also gives the server's process id.
+func startRedisPid() (port, pid int, stop func(), err error) {
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
-		return 0, nil, err
+		return 0, 0, nil, err
 	}
 	port = l.Addr().(*net.TCPAddr).Port
 	l.Close()
 	cmd := exec.Command(redistest.Bin(), "--port", strconv.Itoa(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no")
 	if err := cmd.Start(); err != nil {
-		return 0, nil, fmt.Errorf("redis-server (apt-get install redis-server): %w", err)
+		return 0, 0, nil, fmt.Errorf("redis-server (apt-get install redis-server): %w", err)
 	}
 	stop = func() { _ = cmd.Process.Kill(); _ = cmd.Wait() }
 	if !redistest.Wait(fmt.Sprintf("127.0.0.1:%d", port), 10*time.Second) {
 		stop()
-		return 0, nil, errors.New("redis-server did not answer PING")
+		return 0, 0, nil, errors.New("redis-server did not answer PING")
 	}
-	return port, stop, nil
+	return port, cmd.Process.Pid, stop, nil
 }
 
 // freshness commits n single-row changes through raw.kv_src and, for each,
@@ -202,7 +208,7 @@ type redisServing struct {
 // startRedisServing starts redis-server and a primary serving from it,
 // loaded with rows rows.
 func startRedisServing(ctx context.Context, rows int) (*redisServing, error) {
-	port, stopRedis, err := startRedis()
+	port, pid, stopRedis, err := startRedisPid()
 	if err != nil {
 		return nil, err
 	}
@@ -211,6 +217,9 @@ func startRedisServing(ctx context.Context, rows int) (*redisServing, error) {
 		stopRedis()
 		return nil, err
 	}
+	// The Redis-backed lookup's server CPU is dualgate's and Redis's.
+	redisCPU := procCPU(pid, false)
+	dg.target.cpu = func() time.Duration { return selfCPU() + redisCPU() }
 	rs := &redisServing{dg: dg, port: port, stop: func() { dg.stop(); stopRedis() }}
 	if _, err := load(ctx, dg.target, "", "COPY raw.kv_src (id, val, n) FROM STDIN", rows); err != nil {
 		rs.stop()

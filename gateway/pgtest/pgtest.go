@@ -31,6 +31,10 @@ type Server struct {
 	log  *os.File
 }
 
+// Pid is the postmaster's process id (its CPU times, with those of the
+// backends it has reaped, are in /proc/<pid>/stat).
+func (s *Server) Pid() int { return s.proc.Process.Pid }
+
 // Options tune a server; zero values are fine for tests.
 type Options struct {
 	// Durable keeps fsync on (benchmarks compare durable commits).
