@@ -45,8 +45,9 @@ type AuditRecord struct {
 
 // auditState is what complete() saw of the statement being audited.
 type auditState struct {
-	tag   string
-	label *label
+	tag     string
+	label   label // held by value: labelling a result allocates nothing
+	labeled bool
 }
 
 // auditStart notes when p's execution started (its first Execute).
@@ -87,7 +88,7 @@ func (s *session) auditPortal(sink AuditSink, p *portal, start time.Time, errp *
 			rec.SQLState = "08006"
 		}
 	}
-	if l := s.aud.label; l != nil && err == nil {
+	if l := &s.aud.label; s.aud.labeled && err == nil {
 		rec.Relations, rec.Authority, rec.AsOf = l.Relations, l.Authority, l.AsOf
 	} else {
 		for _, r := range st.Relations {

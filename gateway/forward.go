@@ -656,7 +656,7 @@ func (s *session) exchange(ctx context.Context, x exchangeSpec, msgs ...pgproto3
 			res.lastTag = string(m.CommandTag)
 			if authority != "" {
 				n, _ := strconv.ParseUint(asOf, 10, 64)
-				s.lastLabel = &label{Authority: authority, AsOf: n, Relations: x.relations, Notice: notice}
+				s.setLastLabel(label{Authority: authority, AsOf: n, Relations: x.relations, Notice: notice})
 				authority, asOf, notice = "", "", ""
 			}
 		case *pgproto5.CopyInResponse:

@@ -262,7 +262,8 @@ func (s *session) servingLabel(ctx context.Context, p *prepared, read string, pf
 		return l
 	}
 	l := c.l
-	l.freshness = []namedFreshness{{c.name, *pf}}
+	c.fresh[0] = namedFreshness{c.name, *pf}
+	l.freshness = c.fresh[:]
 	return l
 }
 
@@ -275,6 +276,12 @@ type cachedServingLabel struct {
 	lagMS                 int64
 	sla                   time.Duration
 	l                     label // without freshness
+	// fresh backs the freshness of the labels returned from the cache, so
+	// a point lookup's label allocates nothing. Each call overwrites it:
+	// freshness is read (checkStaleness) before the statement's next
+	// label is made, and a label kept after its statement (last_result,
+	// the audit record) never reads it.
+	fresh [1]namedFreshness
 }
 
 // servingNotice is the NOTICE's part for one projection read: "<name> at
@@ -308,13 +315,21 @@ func sqlLiteral(v string) string {
 // NOTICE unless dualgate.label_notices is off. It is also kept for
 // dualgate.last_result.
 func (s *session) sendLabel(l label) error {
-	s.lastLabel = &l
+	s.setLastLabel(l)
 	notice := s.settings.get("dualgate.label_notices") != "off" && !l.catalogOnly
 	_, err := s.c.bw.Write(s.labelMsgs.encode(&l, notice))
 	if err != nil {
 		return writeError{err}
 	}
 	return nil
+}
+
+// setLastLabel keeps l as the session's last result label. It is held by
+// value and counted (labelSeq) rather than pointed to, so labelling a
+// result allocates nothing.
+func (s *session) setLastLabel(l label) {
+	s.lastLabel = l
+	s.labelSeq++
 }
 
 // labelMessages is the wire form of the last label a session sent

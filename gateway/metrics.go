@@ -29,16 +29,16 @@ type Metrics interface {
 // stmtObservation is what the session remembers of the statement running
 // now, for Metrics.StatementDone (only kept when Metrics is set).
 type stmtObservation struct {
-	start       time.Time
-	authority   string // from the statement's relations, for failures
-	labelBefore *label // session.lastLabel before it ran: a new one is its label
+	start        time.Time
+	authority    string // from the statement's relations, for failures
+	labelsBefore uint64 // session.labelSeq before it ran: a label since is its label
 }
 
 // observeMessage starts observing at a frontend message: a statement that
 // fails before it executes (parse, bind) is timed and counted from here.
 func (s *session) observeMessage() {
 	if s.c.srv.cfg.Metrics != nil {
-		s.obs = stmtObservation{start: time.Now(), labelBefore: s.lastLabel}
+		s.obs = stmtObservation{start: time.Now(), labelsBefore: s.labelSeq}
 	}
 }
 
@@ -48,13 +48,13 @@ func (s *session) observeExecution(p *portal) {
 	if p.cursor == nil || p.started.IsZero() {
 		p.started = time.Now()
 	}
-	s.obs = stmtObservation{start: p.started, authority: s.authorityOf(&p.prep.stmt), labelBefore: s.lastLabel}
+	s.obs = stmtObservation{start: p.started, authority: s.authorityOf(&p.prep.stmt), labelsBefore: s.labelSeq}
 }
 
 // statementDone reports the observed statement's end (sqlstate "" on success).
 func (s *session) statementDone(m Metrics, sqlstate string) {
 	authority := s.obs.authority
-	if s.lastLabel != nil && s.lastLabel != s.obs.labelBefore {
+	if s.labelSeq != s.obs.labelsBefore {
 		authority = s.lastLabel.Authority
 	} else if sqlstate == "" {
 		authority = "" // succeeded without a result label

@@ -44,7 +44,8 @@ type session struct {
 	rowBuf    []byte        // reused DataRow encoding buffer
 	fastIdx   []int         // reused by the fast path: result column positions
 	fastOut   []any         // reused by the fast path: the row sent
-	lastLabel *label        // label of the last result (dualgate.last_result)
+	lastLabel label         // label of the last result (dualgate.last_result), if labelSeq > 0
+	labelSeq  uint64        // results labelled so far
 	labelMsgs labelMessages // the last label's wire form (labels.go)
 	obs       stmtObservation
 	acl       *principal // who the session is, for access control and masks (access.go)
@@ -443,11 +444,15 @@ func (s *session) bind(m *pgproto3.Bind) error {
 		}
 		values[i] = v
 	}
-	formats := append([]int16(nil), m.ResultFormatCodes...)
+	// A Bind replacing a portal (the unnamed one, every statement of a
+	// driver's extended protocol) reuses its struct and format codes: the
+	// session alone holds portals, and the old one's cursor is closed.
 	if old := s.portals[m.DestinationPortal]; old != nil {
 		old.closeCursor()
+		*old = portal{prep: p, values: values, formats: append(old.formats[:0], m.ResultFormatCodes...)}
+	} else {
+		s.portals[m.DestinationPortal] = &portal{prep: p, values: values, formats: append([]int16(nil), m.ResultFormatCodes...)}
 	}
-	s.portals[m.DestinationPortal] = &portal{prep: p, values: values, formats: formats}
 	return s.c.send(&pgproto3.BindComplete{})
 }
 
@@ -1251,7 +1256,10 @@ func labelColumnCount(on bool) int {
 // durable (and their notices are sent) before the client hears of
 // success; then the result's label and CommandComplete.
 func (s *session) complete(tag string, l *label) error {
-	s.aud = auditState{tag: tag, label: l}
+	s.aud = auditState{tag: tag}
+	if l != nil {
+		s.aud.label, s.aud.labeled = *l, true
+	}
 	if h := s.c.srv.cfg.Hooks; h != nil && s.tx == 'I' {
 		if err := s.commitWrites(h); err != nil {
 			return err

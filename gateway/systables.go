@@ -36,7 +36,7 @@ func (s *Server) dualgateTables() []SystemTable {
 				{"relations", pgtypes.Text}, {"notice", pgtypes.Text}},
 			Rows: func(ctx context.Context) ([][]any, error) {
 				sess := s.sessionOf(ctx)
-				if sess == nil || sess.lastLabel == nil {
+				if sess == nil || sess.labelSeq == 0 {
 					return nil, nil
 				}
 				l := sess.lastLabel

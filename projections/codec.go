@@ -89,12 +89,25 @@ func NormalizeRow(row []any) ([]any, error) {
 // EncodeKey returns the store encoding of a key: canonical's
 // order-preserving key encoding (canonical.AppendKey) of the normalized
 // values. Equal keys encode identically (decimals 1.5 and 1.50 too).
-func EncodeKey(key []any) ([]byte, error) {
-	n, err := NormalizeRow(key)
-	if err != nil {
-		return nil, err
+func EncodeKey(key []any) ([]byte, error) { return AppendKey(nil, key) }
+
+// AppendKey appends EncodeKey(key) to dst. Keys of up to four columns are
+// normalized on the stack, so a point lookup encoding into a stack buffer
+// allocates nothing.
+func AppendKey(dst []byte, key []any) ([]byte, error) {
+	var small [4]any
+	n := small[:0]
+	if len(key) > len(small) {
+		n = make([]any, 0, len(key))
 	}
-	return canonical.AppendKey(nil, nil, n)
+	for _, v := range key {
+		nv, err := Normalize(v)
+		if err != nil {
+			return nil, err
+		}
+		n = append(n, nv)
+	}
+	return canonical.AppendKey(dst, nil, n)
 }
 
 // DecodeKey is the inverse of EncodeKey.

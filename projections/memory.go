@@ -50,7 +50,8 @@ func (m *MemoryStore) current(proj string) (*memGen, string, error) {
 
 // Get implements Store.
 func (m *MemoryStore) Get(ctx context.Context, proj string, key []any) ([]any, bool, error) {
-	k, err := EncodeKey(key)
+	var buf [64]byte
+	k, err := AppendKey(buf[:0], key)
 	if err != nil {
 		return nil, false, err
 	}

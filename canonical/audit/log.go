@@ -92,6 +92,9 @@ type Log struct {
 	err    error // first write error: the trail then refuses appends
 
 	buf []byte // the writer's record encoding scratch (pebble copies what Set gets)
+	// headHex is hex(head) once the writer has chained a record (the
+	// last record's Hash, reused as the next one's PrevHash), "" before.
+	headHex string
 }
 
 type item struct {
@@ -204,11 +207,19 @@ func (l *Log) Append(r Record) {
 		l.log.Warn().Str("user", r.User).Str("statement", r.Statement).Msg("audit record after close dropped")
 		return
 	}
+	// Records travel to the writer in pooled boxes (one statement, one
+	// record: the box would otherwise be an allocation per statement);
+	// commit returns them.
+	rp := recordPool.Get().(*Record)
+	*rp = r
 	select {
-	case l.queue <- item{rec: &r}:
+	case l.queue <- item{rec: rp}:
 	case <-l.stop:
+		recordPool.Put(rp)
 	}
 }
+
+var recordPool = sync.Pool{New: func() any { return new(Record) }}
 
 // Flush waits until every record appended before it is durable.
 func (l *Log) Flush(ctx context.Context) error {
@@ -282,7 +293,7 @@ func (l *Log) writer() {
 func (l *Log) commit(items []item) {
 	b := l.db.NewBatch()
 	l.mu.Lock()
-	seq, head := l.seq, l.head
+	seq, head, headHex := l.seq, l.head, l.headHex
 	err := l.err
 	for _, it := range items {
 		if it.rec == nil || err != nil {
@@ -294,7 +305,7 @@ func (l *Log) commit(items []item) {
 		r.At = r.At.UTC()
 		var h [32]byte
 		var v []byte
-		h, v, err = chainBody(head, r, &l.buf)
+		h, v, err = chainBody(head, headHex, r, &l.buf)
 		if err != nil {
 			break
 		}
@@ -302,7 +313,7 @@ func (l *Log) commit(items []item) {
 			err = serr
 			break
 		}
-		head = h
+		head, headHex = h, r.Hash
 	}
 	l.mu.Unlock()
 	if err == nil && !b.Empty() {
@@ -311,7 +322,7 @@ func (l *Log) commit(items []item) {
 	_ = b.Close()
 	l.mu.Lock()
 	if err == nil {
-		l.seq, l.head = seq, head
+		l.seq, l.head, l.headHex = seq, head, headHex
 	} else if l.err == nil {
 		l.err = err
 		l.log.Error().Err(err).Msg("audit trail write failed; records are being lost")
@@ -321,13 +332,17 @@ func (l *Log) commit(items []item) {
 		if it.flush != nil {
 			it.flush <- err
 		}
+		if it.rec != nil {
+			*it.rec = Record{}
+			recordPool.Put(it.rec)
+		}
 	}
 }
 
 // chain sets r's prev_hash and hash (SHA-256 over prev and r's JSON
 // without its hash) and returns the hash.
 func chain(prev [32]byte, r *Record) ([32]byte, error) {
-	h, _, err := chainBody(prev, r, nil)
+	h, _, err := chainBody(prev, "", r, nil)
 	return h, err
 }
 
@@ -335,10 +350,14 @@ func chain(prev [32]byte, r *Record) ([32]byte, error) {
 // once: hash is the last field, so the stored form is the hashed body with
 // the empty hash filled in (json.Marshal(r) gives the same bytes). buf,
 // if not nil, is scratch space reused across calls: the result aliases it
-// until the next call.
-func chainBody(prev [32]byte, r *Record, buf *[]byte) ([32]byte, []byte, error) {
+// until the next call. prevHex, if not empty, is hex(prev) already made
+// (the previous record's Hash), so chaining encodes one hash, not two.
+func chainBody(prev [32]byte, prevHex string, r *Record, buf *[]byte) ([32]byte, []byte, error) {
 	r.validUTF8()
-	r.PrevHash = hex.EncodeToString(prev[:])
+	if prevHex == "" {
+		prevHex = hex.EncodeToString(prev[:])
+	}
+	r.PrevHash = prevHex
 	r.Hash = ""
 	// The hash input is prev followed by the body: encode the body right
 	// after prev in one buffer and hash it in one call.

@@ -141,7 +141,7 @@ func TestRetentionAndLegalHold(t *testing.T) {
 // the chained record (what Verify recomputes from).
 func TestStoredFormIsMarshal(t *testing.T) {
 	r := Record{At: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC), User: `a"b`, Statement: "SELECT ?", Relations: []string{"x.y"}, DurationMS: 0.125}
-	_, stored, err := chainBody([32]byte{1}, &r, nil)
+	_, stored, err := chainBody([32]byte{1}, "", &r, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

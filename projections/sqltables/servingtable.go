@@ -116,6 +116,7 @@ func newWritableTable(d *Database, st *catalog.ServingTable) *WritableTable {
 			}
 		}
 	}
+	t.keyNames()
 	return t
 }
 

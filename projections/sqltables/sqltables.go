@@ -69,6 +69,7 @@ func NewDatabase(store projections.Store, cat *catalog.Catalog) *Database {
 				}
 			}
 		}
+		t.keyNames()
 		d.tables[strings.ToLower(p.Name)] = t
 		d.order = append(d.order, p.Name)
 	}
@@ -119,19 +120,23 @@ type Table struct {
 // keyed is what projections and writable serving tables share: the engine
 // schema, each column's Postgres type and the key's column positions.
 type keyed struct {
-	sch sql.Schema
-	pg  []catalog.Type
-	pk  []int
+	sch   sql.Schema
+	pg    []catalog.Type
+	pk    []int
+	names []string // key column names (keyNames), for KeyColumns
 }
 
-// KeyColumns names the key columns (the gateway's fast path).
-func (k *keyed) KeyColumns() []string {
-	out := make([]string, len(k.pk))
+// keyNames fills names from pk once the key is known.
+func (k *keyed) keyNames() {
+	k.names = make([]string, len(k.pk))
 	for i, c := range k.pk {
-		out[i] = k.sch[c].Name
+		k.names[i] = k.sch[c].Name
 	}
-	return out
 }
+
+// KeyColumns names the key columns (the gateway's fast path, on every
+// point lookup). The slice is shared: callers must not modify it.
+func (k *keyed) KeyColumns() []string { return k.names }
 
 // storeKey converts fast-path lookup values to the store's key values
 // (keyValue per key column); ok is false when a value is NULL, which no
