@@ -607,8 +607,9 @@ type IndexScanOptions = ScanOptions
 // secondary index index (ties in primary key order), within bounds on the
 // index columns. At the newest commit it reads the current index keyspace
 // plus one seek per row in the latest keyspace; AS OF an older commit it
-// walks the versioned index keyspace (as Scan does) plus one seek per row,
-// or, when cheaper (asof.go), reads the current index and latest rows for
+// walks the versioned index keyspace (as Scan does) plus one seek per row
+// (in the latest keyspace if the row did not change after the commit, else
+// in the versioned one: latestProbe), or, when cheaper (asof.go), reads the current index and latest rows for
 // keys unchanged since the commit and resolves the keys the change log names
 // after it at the commit.
 func (s *Store) ScanIndex(ctx context.Context, table, index string, opts IndexScanOptions) (*RowIter, error) {
