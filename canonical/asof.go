@@ -96,18 +96,18 @@ var asOfPlan, lastAsOfPlan atomic.Int32
 // previous one loaded (the keys of one index value come in key order, and
 // L holds one entry per key). V holds every version, so the same seeks
 // there cross more blocks, and a key changed after asOf sits among keys
-// that did not. Measured (BenchmarkScanIndexSparseAsOfOld, one key in
-// ten changed since asOf, a third of the rows through the index, CPU
-// profile): the V seeks took twice the time of the head scan's L seeks,
-// and were most of the extra time of the AS OF scan over the head scan;
-// with L first the scan took 36.6-38.0 ms of thread CPU against 45.5
-// before (head 23.6-24.3). What is left over the head scan: the V seeks of
-// the keys that did change (a tenth of the rows, but about one data block
-// each, since they are spread over the table: ~2.5 us a row), and the walk
-// of J, which holds every index entry each such key ever had (about three
-// times the entries of I over the range there). Both are the layout's: rows
-// and index entries at asOf of keys changed since are stored densely only
-// in a checkpoint at asOf.
+// that did not. Measured on the sparse fixture (AS OF commit 2, one key in
+// ten changed since, a third of the rows through the index; thread CPU
+// per scan, head and AS OF interleaved in one process, shared machine):
+// the walk took 38.0-45.5 ms against 18-24 for the head scan; without
+// versionAt's copy and key allocation per row, 31.9-38.5; with L first,
+// 29.8-37.2 (min-median ranges). What is left over the head scan: the V
+// seeks of the keys that did change (a tenth of the rows, but about one
+// data block each, since they are spread over the table: ~3 us a row),
+// and the walk of J, which holds every index entry each such key ever had
+// (about three times the entries of I over the range there). Both are the
+// layout's: rows and index entries at asOf of keys changed since are
+// stored densely only in a checkpoint at asOf.
 // When most keys changed since asOf (the dense fixture), looking in L
 // first is a wasted seek per row; so the probe turns L off for
 // latestProbeOff rows when more than three in four of a window of
