@@ -288,3 +288,92 @@ func testAsOfPlanChoice(t *testing.T, frac float64, cases []planWant) {
 		}
 	}
 }
+
+// TestLatestProbe checks the index walk's choice of where to read rows: L
+// first while at most three in four rows miss there, V only for
+// latestProbeOff rows after a window with more misses, then L again; and
+// the forced walk plans.
+func TestLatestProbe(t *testing.T) {
+	p := &latestProbe{mode: planAuto}
+	feed := func(hit func(i int) bool) {
+		for i := 0; i < latestProbeWindow; i++ {
+			if !p.try() {
+				t.Fatalf("row %d of a window: L not tried", i)
+			}
+			p.result(hit(i))
+		}
+	}
+	feed(func(i int) bool { return i%4 == 0 }) // three in four miss: stays on
+	if !p.try() {
+		t.Fatal("L turned off at three misses in four")
+	}
+	p.result(true)
+	p = &latestProbe{mode: planAuto}
+	feed(func(i int) bool { return i%8 == 0 }) // seven in eight miss
+	for i := 0; i < latestProbeOff; i++ {
+		if p.try() {
+			t.Fatalf("L tried %d rows after a window of misses", i)
+		}
+	}
+	if !p.try() {
+		t.Fatalf("L not tried again after %d rows", latestProbeOff)
+	}
+	for _, m := range []int32{planWalk, planWalkLatest} {
+		p := &latestProbe{mode: m}
+		for i := 0; i < 2*latestProbeWindow; i++ {
+			if p.try() != (m == planWalkLatest) {
+				t.Fatalf("plan %d: try = %v", m, !(m == planWalkLatest))
+			}
+			p.result(false)
+		}
+	}
+}
+
+// TestAsOfIndexWalkSwitch runs index scans whose walk turns L off part of
+// the way (AS OF a commit after which every key changed, then one after
+// which a tenth did) on a table large enough for several probe windows, and
+// compares them with the walk reading every row from V.
+func TestAsOfIndexWalkSwitch(t *testing.T) {
+	defer asOfPlan.Store(planAuto)
+	ctx := context.Background()
+	s, err := Open(ctx, t.TempDir(), Options{CheckpointFraction: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	ts := benchSchema
+	mustCommit(t, s, CommitRequest{Kind: KindSchema, Schema: []SchemaChange{{CreateTable: &ts}}})
+	const n = 6 * latestProbeWindow * 3
+	write := func(v int, keep func(id int) bool) {
+		var ch []Change
+		for i := 0; i < n; i++ {
+			if keep(i) {
+				ch = append(ch, Change{Table: "accounts", Op: OpUpsert, Row: benchRow(i, v)})
+			}
+		}
+		mustCommit(t, s, CommitRequest{Changes: ch})
+	}
+	write(0, func(int) bool { return true })          // 2
+	write(1, func(id int) bool { return id < n/2 })   // 3: the first half
+	write(2, func(id int) bool { return id%10 == 0 }) // 4: a tenth
+	write(3, func(id int) bool { return id%10 == 0 }) // 5
+	if err := s.DB().Flush(); err != nil {
+		t.Fatal(err)
+	}
+	scan := func(asOf uint64, plan int32) [][]any {
+		asOfPlan.Store(plan)
+		return rowsOrPanic(s.ScanIndex(ctx, "accounts", "by_status", IndexScanOptions{AsOf: asOf, Lower: []any{"frozen"}}))
+	}
+	for _, asOf := range []uint64{2, 3, 4} {
+		want := scan(asOf, planWalk)
+		if len(want) < 2*latestProbeWindow {
+			t.Fatalf("as of %d: %d rows, too few for the test", asOf, len(want))
+		}
+		for _, plan := range []int32{planAuto, planWalkLatest} {
+			checkRowsEq(t, fmt.Sprintf("index by_status >= frozen as of %d (plan %d)", asOf, plan), scan(asOf, plan), want)
+			if got := lastAsOfPlan.Load(); got != planWalk {
+				t.Fatalf("as of %d (plan %d): the scan took plan %d, not the walk", asOf, plan, got)
+			}
+		}
+	}
+}

@@ -215,6 +215,8 @@ func benchScan(b *testing.B, asOf uint64, index bool) {
 
 // benchPlan applies CANONICAL_ASOF_PLAN (walk or merge) to force the plan of
 // AS OF scans, for comparing the two on one binary; unset: the store chooses.
+// A forced walk reads an index scan's rows from V only (latestProbe off):
+// the index walk as it was before it looked rows up in L.
 func benchPlan(b *testing.B) {
 	switch p := os.Getenv("CANONICAL_ASOF_PLAN"); p {
 	case "":

@@ -59,7 +59,9 @@
 //     its last one reach its live rows (checkpoint.go): at most one more
 //     row copy per modified row, none for rows only added, and a scan AS
 //     OF a checkpointed commit reads what a head scan reads.
-//   - index scan: I (HEAD) or J (AS OF, as above) plus one point read per row.
+//   - index scan: I (HEAD) or J (AS OF, as above) plus one point read per
+//     row: in L at HEAD; AS OF c, in L when the key's latest version is at
+//     or before c (the walk looks there first while most rows are), else V.
 //
 // # Commits and consistency
 //

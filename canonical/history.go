@@ -137,7 +137,7 @@ func (v *versionCtx) rowOf(val []byte) ([]any, bool, uint64, error) {
 
 // exact reads the version of pk written by commit c.
 func (v *versionCtx) exact(pk []byte, c uint64) ([]any, bool, uint64, error) {
-	val, got, err := versionAt(v.pit, v.ts.ID, pk, c)
+	val, got, err := versionAt(v.pit, nil, v.ts.ID, pk, c)
 	if err != nil {
 		return nil, false, 0, err
 	}
@@ -152,7 +152,7 @@ func (v *versionCtx) at(pk []byte, c uint64) ([]any, error) {
 	if c == 0 {
 		return nil, nil
 	}
-	val, _, err := versionAt(v.pit, v.ts.ID, pk, c)
+	val, _, err := versionAt(v.pit, nil, v.ts.ID, pk, c)
 	if err != nil || val == nil {
 		return nil, err
 	}

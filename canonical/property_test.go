@@ -216,7 +216,7 @@ func forceAsOfPlan(tb testing.TB, plan int32) {
 	tb.Cleanup(func() { asOfPlan.Store(old) })
 }
 
-var allPlans = []int32{planAuto, planWalk, planMerge, planCheckpointBelow, planCheckpointAbove}
+var allPlans = []int32{planAuto, planWalk, planWalkLatest, planMerge, planCheckpointBelow, planCheckpointAbove}
 
 // checkpointAt writes a checkpoint of table as of commit c, as the
 // checkpointer would (serialized with it).

@@ -44,10 +44,20 @@ func decodeVersion(v []byte) (deleted bool, prev uint64, row []byte, err error) 
 	return v[0] == 1, prev, v[1+n:], nil
 }
 
-// versionAt returns the version value of pk visible at asOf (nil if none).
-// It is one seek: V|tid|pk|^asOf lands on the newest version <= asOf.
-func versionAt(it *pebble.Iterator, tid uint32, pk []byte, asOf uint64) ([]byte, uint64, error) {
-	k := versionKey(tid, pk, asOf)
+// versionAt returns the version value of pk visible at asOf (nil if none)
+// and its commit. It is one seek: V|tid|pk|^asOf lands on the newest
+// version <= asOf. The value is the iterator's, valid until it moves (every
+// caller decodes it first). key, if not nil, is a buffer for the seek key,
+// reused across calls: scans call this once per row (Pebble copies the
+// seek key it keeps).
+func versionAt(it *pebble.Iterator, key *[]byte, tid uint32, pk []byte, asOf uint64) ([]byte, uint64, error) {
+	var k []byte
+	if key != nil {
+		k = appendVersionKey((*key)[:0], tid, pk, asOf)
+		*key = k
+	} else {
+		k = versionKey(tid, pk, asOf)
+	}
 	if !it.SeekGE(k) {
 		return nil, 0, it.Error()
 	}
@@ -55,7 +65,7 @@ func versionAt(it *pebble.Iterator, tid uint32, pk []byte, asOf uint64) ([]byte,
 	if len(got) != len(k) || !bytes.Equal(got[:len(k)-8], k[:len(k)-8]) {
 		return nil, 0, nil
 	}
-	return append([]byte{}, it.Value()...), ^binary.BigEndian.Uint64(got[len(got)-8:]), nil
+	return it.Value(), ^binary.BigEndian.Uint64(got[len(got)-8:]), nil
 }
 
 func (s *Store) tableAt(table string, asOf uint64) (*TableSchema, error) {
@@ -128,7 +138,7 @@ func (s *Store) Get(ctx context.Context, table string, key []any, asOf uint64) (
 		return nil, false, fmt.Errorf("canonical: get %s: %w", table, err)
 	}
 	defer it.Close()
-	v, _, err := versionAt(it, ts.ID, pk, asOf)
+	v, _, err := versionAt(it, nil, ts.ID, pk, asOf)
 	if err != nil || v == nil {
 		return nil, false, err
 	}
@@ -597,8 +607,9 @@ type IndexScanOptions = ScanOptions
 // secondary index index (ties in primary key order), within bounds on the
 // index columns. At the newest commit it reads the current index keyspace
 // plus one seek per row in the latest keyspace; AS OF an older commit it
-// walks the versioned index keyspace (as Scan does) plus one seek per row,
-// or, when cheaper (asof.go), reads the current index and latest rows for
+// walks the versioned index keyspace (as Scan does) plus one seek per row
+// (in the latest keyspace if the row did not change after the commit, else
+// in the versioned one: latestProbe), or, when cheaper (asof.go), reads the current index and latest rows for
 // keys unchanged since the commit and resolves the keys the change log names
 // after it at the commit.
 func (s *Store) ScanIndex(ctx context.Context, table, index string, opts IndexScanOptions) (*RowIter, error) {
@@ -681,41 +692,62 @@ func (s *Store) ScanIndex(ctx context.Context, table, index string, opts IndexSc
 	// rather than a Get each: the entries of one index value come in
 	// primary key order, so successive seeks move forward and Pebble turns
 	// most of them into a few Next calls (a Get builds and tears down a
-	// point iterator every time).
-	var lit *pebble.Iterator
+	// point iterator every time). The walk reads a row at asOf from V,
+	// after looking in L first while that pays (latestProbe, asof.go).
+	lit, err := view.snap.NewIter(&pebble.IterOptions{LowerBound: rowBase, UpperBound: prefixEnd(rowBase)})
+	if err != nil {
+		_ = r.Close()
+		return nil, fmt.Errorf("canonical: scan index %s.%s: %w", table, index, err)
+	}
+	r.close = append(r.close, lit.Close)
 	lkey := append([]byte{}, rowBase...)
 	nl := len(lkey)
-	if !walk {
-		if lit, err = view.snap.NewIter(&pebble.IterOptions{LowerBound: rowBase, UpperBound: prefixEnd(rowBase)}); err != nil {
-			_ = r.Close()
-			return nil, fmt.Errorf("canonical: scan index %s.%s: %w", table, index, err)
+	seekBase := func(pk []byte) ([]byte, bool, error) {
+		lkey = append(lkey[:nl], pk...)
+		if !lit.SeekGE(lkey) || !bytes.Equal(lit.Key(), lkey) {
+			return nil, false, lit.Error()
 		}
-		r.close = append(r.close, lit.Close)
+		return lit.Value(), true, nil
+	}
+	var vkey []byte
+	probe := newLatestProbe()
+	// rowAt returns the row encoding of pk at asOf (nil: none).
+	rowAt := func(pk []byte) ([]byte, error) {
+		if !walk {
+			v, ok, err := seekBase(pk)
+			if !ok || err != nil {
+				return nil, err
+			}
+			return rowOf(v)
+		}
+		if probe.try() {
+			v, ok, err := seekBase(pk)
+			if err != nil {
+				return nil, err
+			}
+			hit := false
+			if ok {
+				c, m := binary.Uvarint(v)
+				if m <= 0 {
+					return nil, fmt.Errorf("%w: latest value", errCorrupt)
+				}
+				hit = c <= asOf
+			}
+			probe.result(hit)
+			if hit {
+				return latestRow(v)
+			}
+		}
+		return versionRow(pit, &vkey, ts.ID, pk, asOf)
 	}
 	fetch := func(entry []byte) ([]any, bool, error) {
 		n, err := skipKeyN(entry, len(cols))
 		if err != nil {
 			return nil, false, err
 		}
-		pk := entry[n:]
-		var rb []byte
-		if !walk {
-			lkey = append(lkey[:nl], pk...)
-			if !lit.SeekGE(lkey) || !bytes.Equal(lit.Key(), lkey) {
-				return nil, false, lit.Error()
-			}
-			if rb, err = rowOf(lit.Value()); err != nil {
-				return nil, false, err
-			}
-		} else {
-			v, _, err := versionAt(pit, ts.ID, pk, asOf)
-			if err != nil || v == nil {
-				return nil, false, err
-			}
-			var del bool
-			if del, _, rb, err = decodeVersion(v); err != nil || del {
-				return nil, false, err
-			}
+		rb, err := rowAt(entry[n:])
+		if err != nil || rb == nil {
+			return nil, false, err
 		}
 		row, err := decodeRow(rb)
 		if err != nil {

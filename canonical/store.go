@@ -407,8 +407,12 @@ func latestKey(tid uint32, pk []byte) []byte {
 	return append(tablePrefix(pLatest, tid), pk...)
 }
 
-func versionKey(tid uint32, pk []byte, c uint64) []byte {
-	return u64(append(tablePrefix(pVersion, tid), pk...), ^c)
+func versionKey(tid uint32, pk []byte, c uint64) []byte { return appendVersionKey(nil, tid, pk, c) }
+
+// appendVersionKey appends V|tid|pk|^c to b.
+func appendVersionKey(b []byte, tid uint32, pk []byte, c uint64) []byte {
+	b = binary.BigEndian.AppendUint32(append(b, pVersion), tid)
+	return u64(append(b, pk...), ^c)
 }
 
 func changeKey(tid uint32, c uint64, pk []byte) []byte {

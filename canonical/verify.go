@@ -117,7 +117,7 @@ func (s *Store) Verify(ctx context.Context) (VerifyReport, error) {
 					return rep, nil
 				}
 				counts[op]++
-				vval, got, err := versionAt(all, tid, pk, ci.ID)
+				vval, got, err := versionAt(all, nil, tid, pk, ci.ID)
 				if err != nil {
 					_ = dit.Close()
 					return rep, err
