@@ -7,11 +7,17 @@ import (
 	"math/rand"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"testing"
 )
 
-const crashEnv = "CANONICAL_CRASH_CHILD_DIR"
+const (
+	crashEnv = "CANONICAL_CRASH_CHILD_DIR"
+	// crashSSTEnv set makes the child commit through sstables
+	// (Options.CommitSSTableBytes 1: every commit one Ingest).
+	crashSSTEnv = "CANONICAL_CRASH_CHILD_SST"
+)
 
 // TestCrashChild is the child process of TestCrashRecovery: it commits in a
 // loop (one raw row and one upsert per commit, atomically) and prints
@@ -23,7 +29,11 @@ func TestCrashChild(t *testing.T) {
 		t.Skip("child of TestCrashRecovery")
 	}
 	ctx := context.Background()
-	s, err := Open(ctx, dir, Options{})
+	var opts Options
+	if os.Getenv(crashSSTEnv) != "" {
+		opts.CommitSSTableBytes = 1
+	}
+	s, err := Open(ctx, dir, opts)
 	if err != nil {
 		fmt.Println("error", err)
 		os.Exit(2)
@@ -55,6 +65,10 @@ func TestCrashChild(t *testing.T) {
 			fmt.Println("error", err)
 			os.Exit(2)
 		}
+		if opts.CommitSSTableBytes > 0 && s.db.Metrics().Ingest.Count == 0 {
+			fmt.Println("error: a commit on the sstable path did not ingest")
+			os.Exit(2)
+		}
 		fmt.Fprintf(w, "ack %s\n", id)
 		w.Flush()
 	}
@@ -63,6 +77,8 @@ func TestCrashChild(t *testing.T) {
 // TestCrashRecovery SIGKILLs a committing child process at random points and
 // checks after each restart that every acknowledged commit is present, raw
 // rows and commits match one to one (no partial batch) and Verify passes.
+// Odd rounds commit through sstables and Ingest (commitsst.go), even
+// rounds through batches, over the same directory.
 func TestCrashRecovery(t *testing.T) {
 	if os.Getenv(crashEnv) != "" || testing.Short() {
 		t.Skip()
@@ -70,9 +86,12 @@ func TestCrashRecovery(t *testing.T) {
 	dir := t.TempDir()
 	r := rand.New(rand.NewSource(7))
 	var acked []string
-	for round := 0; round < 4; round++ {
+	for round := 0; round < 6; round++ {
 		cmd := exec.Command(os.Args[0], "-test.run=^TestCrashChild$", "-test.count=1")
 		cmd.Env = append(os.Environ(), crashEnv+"="+dir)
+		if round%2 == 1 {
+			cmd.Env = append(cmd.Env, crashSSTEnv+"=1")
+		}
 		out, err := cmd.StdoutPipe()
 		if err != nil {
 			t.Fatal(err)
@@ -103,9 +122,15 @@ func TestCrashRecovery(t *testing.T) {
 			t.Fatalf("round %d: child ended after %d acks", round, n)
 		}
 		ctx := context.Background()
+		if left, _ := filepath.Glob(filepath.Join(dir, commitFilePrefix+"*")); round%2 == 1 {
+			t.Logf("round %d: %d commit sstables left by the kill", round, len(left))
+		}
 		s, err := Open(ctx, dir, Options{})
 		if err != nil {
 			t.Fatal(err)
+		}
+		if left, _ := filepath.Glob(filepath.Join(dir, commitFilePrefix+"*")); len(left) > 0 {
+			t.Fatalf("round %d: commit sstables left after Open: %v", round, left)
 		}
 		for _, id := range acked {
 			if _, ok, err := s.Get(ctx, "orders", []any{id}, HEAD); err != nil || !ok {
