@@ -198,10 +198,12 @@ func opName(op byte) string {
 }
 
 // Commit validates req, and writes it, the Txn's raw appends and quarantine
-// records in ONE Pebble batch applied with pebble.Sync: on return without
-// error everything is durable, and a crash never leaves one part without the
-// others. The new head is published to readers only after the batch is
-// applied. The Txn is finished afterwards whatever the outcome.
+// records in ONE Pebble batch applied with pebble.Sync -- or, for a data
+// commit of Options.CommitSSTableBytes or more, in sstables applied by ONE
+// Ingest (commitsst.go): on return without error everything is durable,
+// and a crash never leaves one part without the others. The new head is
+// published to readers only after the batch or Ingest is applied. The Txn
+// is finished afterwards whatever the outcome.
 func (t *Txn) Commit(ctx context.Context, req CommitRequest) (CommitResult, error) {
 	if t.done {
 		return CommitResult{}, ErrTxnDone

@@ -245,5 +245,10 @@ func (t *Txn) ingestCommit(ctx context.Context, id uint64, changes []change, ci 
 	if err != nil {
 		return err
 	}
-	return t.s.ingestFiles(ctx, append(cur.all, hist.all...))
+	files := append(cur.all, hist.all...)
+	if err := t.s.ingestFiles(ctx, files); err != nil {
+		return err
+	}
+	t.s.log.Debug().Uint64("commit_id", id).Int("files", len(files)).Msg("commit ingested as sstables")
+	return nil
 }
