@@ -2,6 +2,7 @@ package canonical
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -155,7 +156,14 @@ func (st *sstStager) finish() error {
 			continue
 		}
 		a := u.arena
-		slices.SortStableFunc(u.ents, func(x, y unsortedEntry) int { return bytes.Compare(x.key(a), y.key(a)) })
+		// Equal keys in staging order (arena offsets ascend with it),
+		// as a stable sort would leave them.
+		slices.SortFunc(u.ents, func(x, y unsortedEntry) int {
+			if c := bytes.Compare(x.key(a), y.key(a)); c != 0 {
+				return c
+			}
+			return cmp.Compare(x.off, y.off)
+		})
 		f, err := st.file(byte(p))
 		if err != nil {
 			return err
