@@ -408,3 +408,59 @@ func TestSSTCommitIngestsOnce(t *testing.T) {
 		t.Fatalf("after reopen: %v %v %v", got, ok, err)
 	}
 }
+
+// TestSSTStagerOrder: streamed keyspaces refuse a key out of order
+// (errUnsorted, so the commit takes the batch path) and the sorted ones
+// are written in key order, the last of equal keys winning, tombstones
+// included.
+func TestSSTStagerOrder(t *testing.T) {
+	ctx := context.Background()
+	s, err := Open(ctx, t.TempDir(), Options{CheckpointFraction: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if err := s.db.Set([]byte("I\x05"), []byte("old"), pebble.Sync); err != nil {
+		t.Fatal(err)
+	}
+	st := s.newSSTStager(1)
+	for _, k := range []string{"R\x01", "R\x02"} {
+		if err := st.Set([]byte(k), []byte("v"), nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := st.Set([]byte("R\x02"), []byte("v"), nil); err != errUnsorted {
+		t.Fatalf("a repeated streamed key: %v, want errUnsorted", err)
+	}
+	if err := st.Set([]byte("R\x00"), []byte("v"), nil); err != errUnsorted {
+		t.Fatalf("a streamed key out of order: %v, want errUnsorted", err)
+	}
+	st.abandon()
+
+	st = s.newSSTStager(2)
+	for _, kv := range [][2]string{{"I\x09", "a"}, {"I\x03", "b"}, {"I\x09", "c"}, {"J\x01", "d"}, {"I\x01", "e"}} {
+		if err := st.Set([]byte(kv[0]), []byte(kv[1]), nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := st.Delete([]byte("I\x05"), nil); err != nil {
+		t.Fatal(err)
+	}
+	if err := st.finish(); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.ingestFiles(ctx, st.all); err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, kv := range keyspace(t, s) {
+		if kv[0][0] == pIndex || kv[0][0] == pIndexVer {
+			got = append(got, fmt.Sprintf("%q=%s", kv[0], kv[1]))
+		}
+	}
+	// I\x05 (written before) deleted by the ingested tombstone.
+	want := []string{`"I\x01"=e`, `"I\x03"=b`, `"I\t"=c`, `"J\x01"=d`}
+	if !slices.Equal(got, want) {
+		t.Fatalf("after ingest: %v, want %v", got, want)
+	}
+}
