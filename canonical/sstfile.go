@@ -112,7 +112,10 @@ func (s *Store) ingestFiles(ctx context.Context, files []*ingestFile) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	if err := s.db.Ingest(ctx, paths); err != nil {
+	// Past this check the Ingest runs to its end, as a batch's Apply does:
+	// a cancellation must not be able to report a failure for files that
+	// were applied (the commit would not be published, and its id reused).
+	if err := s.db.Ingest(context.WithoutCancel(ctx), paths); err != nil {
 		return fmt.Errorf("canonical: ingest: %w", err)
 	}
 	return nil
