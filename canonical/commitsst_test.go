@@ -464,3 +464,82 @@ func TestSSTStagerOrder(t *testing.T) {
 		t.Fatalf("after ingest: %v, want %v", got, want)
 	}
 }
+
+// TestSSTCommitReadersSeeWholeCommits: readers scanning while commits go
+// through sstables see, at the commit each scan reports, exactly the rows
+// of the commits up to it, in the table and in its index: never part of
+// an Ingest. Each commit adds 500 rows (accepted), rewrites the previous
+// commit's to paid and the one before's to shipped, so exactly one
+// commit's rows are paid at any commit after the first.
+func TestSSTCommitReadersSeeWholeCommits(t *testing.T) {
+	ctx := context.Background()
+	s, err := Open(ctx, t.TempDir(), Options{CommitSSTableBytes: 1, CheckpointFraction: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	createOrders(t, s)
+	base := s.Head().ID
+	const per, commits = 500, 20
+	stop := make(chan struct{})
+	errc := make(chan error, 1)
+	scans := 0
+	go func() {
+		defer close(errc)
+		for ; ; scans++ {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			it, err := s.Scan(ctx, "orders", ScanOptions{})
+			if err != nil {
+				errc <- err
+				return
+			}
+			asOf := it.AsOf()
+			rows := rowsOrPanic(it, nil)
+			ix, err := s.ScanIndex(ctx, "orders", "by_status", IndexScanOptions{AsOf: asOf})
+			if err != nil {
+				errc <- err
+				return
+			}
+			irows := rowsOrPanic(ix, nil)
+			want, wantPaid, paid := int(asOf-base)*per, 0, 0
+			if asOf > base+1 {
+				wantPaid = per
+			}
+			for _, r := range irows {
+				if r[1] == "paid" {
+					paid++
+				}
+			}
+			if len(rows) != want || len(irows) != want || paid != wantPaid {
+				errc <- fmt.Errorf("at commit %d: %d rows, %d index entries (%d paid), want %d (%d paid)", asOf, len(rows), len(irows), paid, want, wantPaid)
+				return
+			}
+		}
+	}()
+	key := func(c, i int) string { return fmt.Sprintf("o%03d-%04d", c, i) }
+	for c := 0; c < commits; c++ {
+		var ch []Change
+		for i := 0; i < per; i++ {
+			ch = append(ch, Change{Table: "orders", Op: OpUpsert, Row: order(key(c, i), "accepted", "1")})
+			if c > 0 {
+				ch = append(ch, Change{Table: "orders", Op: OpUpsert, Row: order(key(c-1, i), "paid", "2")})
+			}
+			if c > 1 {
+				ch = append(ch, Change{Table: "orders", Op: OpUpsert, Row: order(key(c-2, i), "shipped", "2")})
+			}
+		}
+		mustCommit(t, s, CommitRequest{Changes: ch})
+	}
+	close(stop)
+	if err := <-errc; err != nil {
+		t.Fatal(err)
+	}
+	if scans == 0 {
+		t.Fatal("no scan ran")
+	}
+	t.Logf("%d scans during %d commits", scans, commits)
+}
