@@ -6,13 +6,9 @@ import (
 	"encoding/binary"
 	"fmt"
 	"math"
-	"strings"
 	"sync"
 
 	"github.com/cockroachdb/pebble/v2"
-	"github.com/cockroachdb/pebble/v2/objstorage/objstorageprovider"
-	"github.com/cockroachdb/pebble/v2/sstable"
-	"github.com/cockroachdb/pebble/v2/vfs"
 )
 
 // Checkpoints: a table's rows as of a commit, in key order.
@@ -140,9 +136,6 @@ type checkpointer struct {
 
 // startCheckpointer starts s's checkpointer (frac < 0: none).
 func (s *Store) startCheckpointer(frac float64) {
-	if err := s.removeCheckpointFiles(); err != nil {
-		s.log.Error().Err(err).Msg("checkpoint cleanup")
-	}
 	if frac < 0 {
 		return
 	}
@@ -357,7 +350,7 @@ func (s *Store) writeCheckpoint(ctx context.Context, view *readView, tid uint32,
 	// a large table would otherwise fill many times over (and hold in
 	// memory while flushes catch up). Index entries do not arrive in
 	// their own order; they go through batches.
-	sst, err := s.newCheckpointFile(tid, cp)
+	sst, err := s.newIngestFile(fmt.Sprintf("%s%d-%d%s", checkpointFilePrefix, tid, cp, ingestFileSuffix))
 	if err != nil {
 		return 0, err
 	}
@@ -374,7 +367,7 @@ func (s *Store) writeCheckpoint(ctx context.Context, view *readView, tid uint32,
 			break
 		}
 		key = append(key[:len(prefix)], pk...)
-		if err := sst.w.Set(key, rb); err != nil {
+		if err := sst.set(key, rb); err != nil {
 			return 0, fmt.Errorf("canonical: write checkpoint: %w", err)
 		}
 		if len(ts.Indexes) > 0 {
@@ -406,8 +399,8 @@ func (s *Store) writeCheckpoint(ctx context.Context, view *readView, tid uint32,
 			b.Reset()
 		}
 	}
-	if err := sst.ingest(ctx, s.db, n > 0); err != nil {
-		return 0, err
+	if err := s.ingestFiles(ctx, []*ingestFile{sst}); err != nil {
+		return 0, fmt.Errorf("canonical: checkpoint: %w", err)
 	}
 	// The marker last, synced: it makes the ingested rows and the index
 	// batches before it part of the checkpoint (see Crash safety above).
@@ -619,77 +612,4 @@ func (s *Store) verifyCheckpoint(snap *pebble.Snapshot, ts *TableSchema, prev, c
 		return fmt.Sprintf("%d index entries stored, %d expected", n, entries), nil
 	}
 	return "", nil
-}
-
-// Checkpoint sstables are written as checkpoint-<table>-<commit>.sst.tmp
-// in the store's directory (so ingesting links rather than copies) and
-// removed once ingested. Pebble ignores files it did not name; leftovers
-// of a crash are removed at Open (removeCheckpointFiles).
-const (
-	checkpointFilePrefix = "checkpoint-"
-	checkpointFileSuffix = ".sst.tmp"
-)
-
-// checkpointFile is an sstable being written for ingestion.
-type checkpointFile struct {
-	fs   vfs.FS
-	path string
-	w    *sstable.Writer
-	done bool
-}
-
-func (s *Store) newCheckpointFile(tid uint32, cp uint64) (*checkpointFile, error) {
-	fs := s.po.FS
-	path := fs.PathJoin(s.dir, fmt.Sprintf("%s%d-%d%s", checkpointFilePrefix, tid, cp, checkpointFileSuffix))
-	f, err := fs.Create(path, vfs.WriteCategoryUnspecified)
-	if err != nil {
-		return nil, fmt.Errorf("canonical: checkpoint file: %w", err)
-	}
-	wo := s.po.MakeWriterOptions(0, s.db.FormatMajorVersion().MaxTableFormat())
-	return &checkpointFile{fs: fs, path: path, w: sstable.NewWriter(objstorageprovider.NewFileWritable(f), wo)}, nil
-}
-
-// ingest finishes the sstable and, if it holds any key, ingests it into
-// db (atomically and durably: Pebble records it in its manifest before
-// returning). The file is removed either way.
-func (c *checkpointFile) ingest(ctx context.Context, db *pebble.DB, any bool) error {
-	c.done = true
-	defer func() { _ = c.fs.Remove(c.path) }()
-	if err := c.w.Close(); err != nil {
-		return fmt.Errorf("canonical: write checkpoint: %w", err)
-	}
-	if !any {
-		return nil
-	}
-	if err := db.Ingest(ctx, []string{c.path}); err != nil {
-		return fmt.Errorf("canonical: ingest checkpoint: %w", err)
-	}
-	return nil
-}
-
-// abandon removes the file of a checkpoint that failed before ingest.
-func (c *checkpointFile) abandon() {
-	if c.done {
-		return
-	}
-	_ = c.w.Close()
-	_ = c.fs.Remove(c.path)
-}
-
-// removeCheckpointFiles deletes checkpoint sstables a crash left behind
-// before they were ingested.
-func (s *Store) removeCheckpointFiles() error {
-	fs := s.po.FS
-	names, err := fs.List(s.dir)
-	if err != nil {
-		return fmt.Errorf("canonical: list %s: %w", s.dir, err)
-	}
-	for _, n := range names {
-		if strings.HasPrefix(n, checkpointFilePrefix) && strings.HasSuffix(n, checkpointFileSuffix) {
-			if err := fs.Remove(fs.PathJoin(s.dir, n)); err != nil {
-				return fmt.Errorf("canonical: remove %s: %w", n, err)
-			}
-		}
-	}
-	return nil
 }

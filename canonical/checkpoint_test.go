@@ -173,7 +173,7 @@ func TestCheckpointer(t *testing.T) {
 	if err := s.SyncCheckpoints(ctx); err != nil {
 		t.Fatal(err)
 	}
-	if left, _ := filepath.Glob(filepath.Join(dir, checkpointFilePrefix+"*"+checkpointFileSuffix)); len(left) > 0 {
+	if left, _ := filepath.Glob(filepath.Join(dir, checkpointFilePrefix+"*"+ingestFileSuffix)); len(left) > 0 {
 		t.Fatalf("checkpoint files left after writing: %v", left)
 	}
 	it, err := s.db.NewIter(&pebble.IterOptions{LowerBound: checkpointPrefix(tid, 6), UpperBound: checkpointPrefix(tid, 7)})

@@ -6,6 +6,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"hash"
 	"slices"
@@ -197,10 +198,12 @@ func opName(op byte) string {
 }
 
 // Commit validates req, and writes it, the Txn's raw appends and quarantine
-// records in ONE Pebble batch applied with pebble.Sync: on return without
-// error everything is durable, and a crash never leaves one part without the
-// others. The new head is published to readers only after the batch is
-// applied. The Txn is finished afterwards whatever the outcome.
+// records in ONE Pebble batch applied with pebble.Sync -- or, for a data
+// commit of Options.CommitSSTableBytes or more, in sstables applied by ONE
+// Ingest (commitsst.go): on return without error everything is durable,
+// and a crash never leaves one part without the others. The new head is
+// published to readers only after the batch or Ingest is applied. The Txn
+// is finished afterwards whatever the outcome.
 func (t *Txn) Commit(ctx context.Context, req CommitRequest) (CommitResult, error) {
 	if t.done {
 		return CommitResult{}, ErrTxnDone
@@ -454,11 +457,39 @@ func (t *Txn) Commit(ctx context.Context, req CommitRequest) (CommitResult, erro
 		}
 	}
 
+	if len(changes) > 0 || len(schemaTables) > 0 {
+		at := s.clock().UTC().Truncate(time.Microsecond)
+		if at.Before(head.CommittedAt) {
+			at = head.CommittedAt
+		}
+		ci.CommittedAt = at
+	}
+
+	size := t.batchSize(changes)
+	if len(schemaTables) == 0 && t.useSSTables(size) {
+		// A large data commit: sstables and one Ingest (commitsst.go).
+		cip := ci
+		if len(changes) == 0 {
+			cip = nil // raw rows and quarantine records only
+		}
+		err := t.ingestCommit(ctx, id, changes, cip)
+		switch {
+		case err == nil && cip == nil:
+			t.publishCounters()
+			return CommitResult{Commit: *head, Created: false, Unchanged: unchanged}, nil
+		case err == nil:
+			return t.published(ci, cat, unchanged), nil
+		case !errors.Is(err, errUnsorted):
+			return CommitResult{}, fmt.Errorf("canonical: commit %d: %w", id, err)
+		}
+		s.log.Warn().Uint64("commit_id", id).Msg("commit keys out of order for sstables; applying a batch")
+	}
+
 	var b *pebble.Batch
 	if len(changes) > 0 && len(schemaTables) == 0 && t.stageInParallel(changes) {
 		b = s.db.NewBatch() // stageChanges sets its representation
 	} else {
-		b = s.db.NewBatchWithSize(t.batchSize(changes))
+		b = s.db.NewBatchWithSize(size)
 	}
 	defer b.Close()
 	if len(changes) == 0 && len(schemaTables) == 0 {
@@ -473,12 +504,6 @@ func (t *Txn) Commit(ctx context.Context, req CommitRequest) (CommitResult, erro
 		}
 		return CommitResult{Commit: *head, Created: false, Unchanged: unchanged}, nil
 	}
-
-	at := s.clock().UTC().Truncate(time.Microsecond)
-	if at.Before(head.CommittedAt) {
-		at = head.CommittedAt
-	}
-	ci.CommittedAt = at
 
 	// Content: schema records and changes, hashed in one order.
 	h := newCommitHasher(ci)
@@ -511,10 +536,7 @@ func (t *Txn) Commit(ctx context.Context, req CommitRequest) (CommitResult, erro
 		return CommitResult{}, err
 	}
 	copy(ci.Hash[:], h.Sum(nil))
-	if err := b.Set(commitKey(id), encodeCommit(ci), nil); err != nil {
-		return CommitResult{}, err
-	}
-	if err := b.Set(append([]byte{pHash}, ci.Hash[:]...), u64(nil, id), nil); err != nil {
+	if err := writeCommitRecord(b, ci); err != nil {
 		return CommitResult{}, err
 	}
 	if err := ctx.Err(); err != nil {
@@ -530,14 +552,21 @@ func (t *Txn) Commit(ctx context.Context, req CommitRequest) (CommitResult, erro
 		s.cat.Store(oldCat)
 		return CommitResult{}, fmt.Errorf("canonical: apply commit %d: %w", id, err)
 	}
+	return t.published(ci, cat, unchanged), nil
+}
+
+// published makes commit ci, just made durable, the head readers see and
+// returns Commit's result.
+func (t *Txn) published(ci *CommitInfo, cat *catalogState, unchanged int) CommitResult {
+	s := t.s
 	s.fillNames(ci, cat)
 	s.cacheInfo(ci)
 	s.head.Store(ci)
 	s.ckpt.kick()
 	t.publishCounters()
-	s.log.Debug().Uint64("commit_id", id).Str("kind", string(ci.Kind)).Int64("added", ci.RowsAdded).
+	s.log.Debug().Uint64("commit_id", ci.ID).Str("kind", string(ci.Kind)).Int64("added", ci.RowsAdded).
 		Int64("modified", ci.RowsModified).Int64("removed", ci.RowsRemoved).Msg("commit")
-	return CommitResult{Commit: *ci, Created: true, Unchanged: unchanged}, nil
+	return CommitResult{Commit: *ci, Created: true, Unchanged: unchanged}
 }
 
 func applySchemaChange(cat *catalogState, sc SchemaChange, id uint64) (*TableSchema, error) {
@@ -779,6 +808,15 @@ func writeChange(b batchWriter, scratch *[]byte, id uint64, c change, vval, dval
 		}
 	}
 	return nil
+}
+
+// writeCommitRecord stages commit ci's record (C|id) and hash entry
+// (H|hash -> id), once its hash is computed.
+func writeCommitRecord(b batchWriter, ci *CommitInfo) error {
+	if err := b.Set(commitKey(ci.ID), encodeCommit(ci), nil); err != nil {
+		return err
+	}
+	return b.Set(append([]byte{pHash}, ci.Hash[:]...), u64(nil, ci.ID), nil)
 }
 
 // indexEntryKey is the encoded index values followed by the primary key.

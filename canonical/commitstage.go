@@ -37,8 +37,10 @@ func (t *Txn) stageInParallel(changes []change) bool {
 // records in b and hashes the changes into h (see newCommitHasher). The
 // batch ends up in key order, prefix by prefix (change log, index entries,
 // latest rows, raw rows and quarantine, versions), so sorting it when it is
-// applied (a large batch becomes a flushable memtable) finds it sorted but
-// for a few runs. A large commit (stageInParallel; b is then empty) stages
+// applied (a batch of half a memtable or more becomes a flushable memtable;
+// by default such commits are written as sstables instead, commitsst.go,
+// through the same stageCurrent and stageHistory) finds it sorted but for
+// a few runs. A large commit (stageInParallel; b is then empty) stages
 // the raw rows, quarantine records and versions (and computes the hash) on
 // another goroutine while this one stages the rest: the two halves share
 // nothing but the read-only changes.

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"runtime"
 	"testing"
+	"time"
 
 	"github.com/cockroachdb/pebble/v2"
 )
@@ -23,7 +24,13 @@ func TestStageParallelMatchesSequential(t *testing.T) {
 		parallelStage, tightBound = threshold, tight
 		defer func() { parallelStage, tightBound = old, false }()
 		ctx := context.Background()
-		s, _ := openTest(t, t.TempDir())
+		// The batch path (this test is about staging a batch), and no
+		// checkpointer racing the key dump below.
+		clk := &fakeClock{t: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)}
+		s, err := Open(ctx, t.TempDir(), Options{Clock: clk.now, CommitSSTableBytes: -1, CheckpointFraction: -1})
+		if err != nil {
+			t.Fatal(err)
+		}
 		t.Cleanup(func() { s.Close() })
 		createOrders(t, s)
 		for round := range 2 {

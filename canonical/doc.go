@@ -66,16 +66,19 @@
 // # Commits and consistency
 //
 // Commits serialize on a single writer lock held by a Txn (Begin .. Commit
-// or Rollback). A commit is one Pebble batch applied with pebble.Sync: its
+// or Rollback). A commit is one Pebble batch applied with pebble.Sync, or,
+// for a data commit of Options.CommitSSTableBytes or more (2 MiB by
+// default), one sstable per keyspace applied by one Pebble Ingest, which is
+// as atomic as a batch and durable when it returns (commitsst.go): its
 // raw rows, quarantine records, schema records, versions, change log, latest
 // rows, index entries and commit record become durable and visible together.
 // commit_id is head+1 (gap-free: ids are assigned under the lock and a failed
-// batch leaves no trace). A commit whose changes are all no-ops (upserts
+// batch or Ingest leaves no trace). A commit whose changes are all no-ops (upserts
 // identical to the current row, deletes of absent keys) and that has no
 // schema change creates no commit (CommitResult.Created is false) but still
 // writes its Txn's raw rows and quarantine records.
 //
-// The in-memory head is published after the batch is applied, so HEAD readers
+// The in-memory head is published after the batch (or Ingest) is applied, so HEAD readers
 // never see a half-applied commit. Reads never take the writer lock: point
 // reads rely on versioning (a version is visible at c iff its commit <= c,
 // and versions are immutable); scans run on a Pebble snapshot whose newest

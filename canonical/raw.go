@@ -6,6 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"runtime"
+	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -279,7 +281,16 @@ func decodeQuarantine(id uint64, b []byte) (QuarantineRecord, error) {
 }
 
 func (t *Txn) writeRawAndQuarantine(b batchWriter) error {
-	for i := range t.raws {
+	runs := make([]int, len(t.raws))
+	for i := range runs {
+		runs[i] = i
+	}
+	if _, ok := b.(*sstStager); ok && len(runs) > 1 {
+		// An sstable takes keys in order: runs source by source (each
+		// source's runs ascend by seq; see commitsst.go).
+		slices.SortStableFunc(runs, func(x, y int) int { return strings.Compare(t.raws[x].source, t.raws[y].source) })
+	}
+	for _, i := range runs {
 		r := &t.raws[i]
 		if w, ok := b.(*reprWriter); ok {
 			// The run's records are already in the representation's format.

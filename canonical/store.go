@@ -127,6 +127,16 @@ type Options struct {
 	// disables checkpoints (the store then reads and writes as before
 	// them).
 	CheckpointFraction float64
+	// CommitSSTableBytes: a data commit whose staged size (raw rows,
+	// quarantine records, versions, change log, latest rows and index
+	// entries, estimated) reaches this many bytes is written as sstables
+	// applied by one atomic Ingest instead of a batch (commitsst.go).
+	// Zero means half of Pebble's memtable size, the size from which
+	// Pebble stops applying a batch to the memtable and holds it as a
+	// flushable batch, written to the WAL and then flushed to L0 (written
+	// twice and sorted); negative keeps every commit on the batch path;
+	// 1 sends every data commit through sstables (tests).
+	CommitSSTableBytes int
 }
 
 // Store is the durable, versioned canonical store. All methods are safe for
@@ -151,6 +161,8 @@ type Store struct {
 	infoCache map[uint64]*CommitInfo
 
 	ckpt *checkpointer // nil when checkpoints are disabled
+	// sstBytes is the resolved Options.CommitSSTableBytes (< 0: never).
+	sstBytes int
 	// dir and po (Pebble's options, defaults filled) are what the
 	// checkpointer needs to write sstables it ingests (checkpoint.go).
 	dir string
@@ -204,6 +216,10 @@ func Open(ctx context.Context, dir string, opts Options) (*Store, error) {
 	}
 	po.EnsureDefaults()
 	s.dir, s.po = dir, po
+	s.sstBytes = opts.CommitSSTableBytes
+	if s.sstBytes == 0 {
+		s.sstBytes = int(po.MemTableSize / 2)
+	}
 	db, err := pebble.Open(dir, po)
 	if err != nil {
 		if s.cache != nil {
@@ -212,6 +228,11 @@ func Open(ctx context.Context, dir string, opts Options) (*Store, error) {
 		return nil, fmt.Errorf("canonical: open pebble at %s: %w", dir, err)
 	}
 	s.db = db
+	// Before any writer runs: sstables of commits or checkpoints a crash
+	// interrupted before their ingest.
+	if err := s.removeIngestFiles(); err != nil {
+		s.log.Error().Err(err).Msg("ingest file cleanup")
+	}
 	if err := s.load(); err != nil {
 		_ = db.Close()
 		if s.cache != nil {

@@ -7,7 +7,8 @@
 // # Ingest
 //
 // Pipeline.Ingest(source, rows, by) is ONE store transaction (Begin ..
-// Commit), hence one Pebble batch applied with sync:
+// Commit), hence one Pebble batch applied with sync (a large one: one
+// atomic Ingest of sstables, canonical/commitsst.go):
 //
 //  1. every delivered row is appended to raw.<source> (duplicates too: raw
 //     is the record of what arrived) with _seq, _ingested_at and _batch;

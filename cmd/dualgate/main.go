@@ -25,6 +25,7 @@ import (
 	"github.com/spf13/pflag"
 	"golang.org/x/term"
 
+	"github.com/dualgate/dualgate/canonical"
 	"github.com/dualgate/dualgate/catalog"
 	"github.com/dualgate/dualgate/cmd/internal/primary"
 	"github.com/dualgate/dualgate/cmd/internal/sidecar"
@@ -75,6 +76,7 @@ type serveOptions struct {
 	pprof, readyDegraded                bool
 	maxMessage                          int
 	shutdownGrace                       time.Duration
+	commitSST                           int
 	// onAdmin, when set (tests), is told the admin listener's address.
 	onAdmin func(net.Addr)
 	// demo, when set (`dualgate demo`, see demo.go), runs once the store is
@@ -104,6 +106,7 @@ func (o *serveOptions) register(fs *pflag.FlagSet) {
 	fs.BoolVar(&o.cleartext, "allow-cleartext", false, "offer cleartext password authentication over TLS")
 	fs.IntVar(&o.maxMessage, "max-message-size", gateway.DefaultMaxMessageSize, "largest protocol message accepted, in bytes")
 	fs.DurationVar(&o.shutdownGrace, "shutdown-grace", 10*time.Second, "how long running statements may finish after SIGTERM")
+	fs.IntVar(&o.commitSST, "commit-sstable-bytes", 0, "commits of at least this many staged bytes are written as sstables applied in one atomic ingest instead of a WAL batch; 0: half of the memtable (2 MiB); negative: never")
 }
 
 // applyEnv gives every flag not set on the command line the value of its
@@ -302,7 +305,7 @@ func runServe(ctx context.Context, o *serveOptions, cat *catalog.Catalog, log ze
 			return fmt.Errorf("--data %s: %w", o.data, err)
 		}
 		var err error
-		side, err = primary.Open(ctx, o.data, cat, eng, o.redis, log)
+		side, err = primary.OpenWithStore(ctx, o.data, canonical.Options{CommitSSTableBytes: o.commitSST}, cat, eng, o.redis, log)
 		if err != nil {
 			return err
 		}

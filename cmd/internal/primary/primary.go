@@ -47,7 +47,14 @@ type Side struct {
 // Projections are materialized in the embedded store, or in Redis when
 // redisURL is set; call Run to keep them following canonical.
 func Open(ctx context.Context, dataDir string, cat *catalog.Catalog, eng *gateway.Engine, redisURL string, log zerolog.Logger) (*Side, error) {
-	store, err := canonical.Open(ctx, filepath.Join(dataDir, "canonical"), canonical.Options{Logger: log})
+	return OpenWithStore(ctx, dataDir, canonical.Options{}, cat, eng, redisURL, log)
+}
+
+// OpenWithStore is Open with the canonical store's options (its Logger is
+// set to log).
+func OpenWithStore(ctx context.Context, dataDir string, so canonical.Options, cat *catalog.Catalog, eng *gateway.Engine, redisURL string, log zerolog.Logger) (*Side, error) {
+	so.Logger = log
+	store, err := canonical.Open(ctx, filepath.Join(dataDir, "canonical"), so)
 	if err != nil {
 		return nil, fmt.Errorf("open canonical store under %s: %w", dataDir, err)
 	}
