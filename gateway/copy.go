@@ -185,15 +185,16 @@ func (s *session) copyFromRaw(ctx context.Context, st *dialect.Statement, rc Raw
 	if rr.err != nil {
 		return rr.err
 	}
-	if err := rc.CopyRaw(ctx, s.c.id, cp.Table.Name, cp.Columns, rr.rows); err != nil {
+	n := rr.rows.len()
+	if err := rc.CopyRaw(ctx, s.c.id, cp.Table.Name, cp.Columns, rr.rows.flat()); err != nil {
 		var re *CopyRowError
-		if errors.As(err, &re) && re.Row >= 0 && re.Row < len(rr.parser.lines) {
-			return copyLineError(cp, rr.parser.lines[re.Row], re.Err)
+		if errors.As(err, &re) && re.Row >= 0 && re.Row < rr.lines.len() {
+			return copyLineError(cp, rr.lines.at(re.Row), re.Err)
 		}
 		return err
 	}
 	l := s.labelFor(ctx, st)
-	return s.complete(commandTag("COPY", uint64(len(rr.rows))), &l)
+	return s.complete(commandTag("COPY", uint64(n)), &l)
 }
 
 // rawRows collects the decoded rows of a COPY into raw.<source>.
@@ -202,7 +203,8 @@ type rawRows struct {
 	cp     *dialect.Copy
 	oids   []uint32
 	parser *copyParser
-	rows   [][]any
+	rows   chunked[[]any]
+	lines  chunked[int] // input line of each row, for errors
 	slab   []any
 	ended  bool  // the end-of-data marker was read
 	err    error // the first bad line (the rest of the input is only drained)
@@ -258,8 +260,8 @@ func (r *rawRows) parse(data []byte) {
 				return
 			}
 		}
-		r.rows = append(r.rows, row)
-		p.lines = append(p.lines, line)
+		r.rows.add(row)
+		r.lines.add(line)
 	}
 }
 
