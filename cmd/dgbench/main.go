@@ -32,6 +32,7 @@ import (
 	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/dualgate/dualgate/canonical/ingest/kvbench"
+	"github.com/dualgate/dualgate/gateway"
 	"github.com/dualgate/dualgate/gateway/pgtest"
 )
 
@@ -149,6 +150,9 @@ func main() {
 	if *memProfile != "" {
 		runtime.MemProfileRate = 0 // sampled only in the profiled run
 	}
+	// The dualgate servers run in this process: with the processors
+	// `dualgate serve` gives itself (GOMAXPROCS in the environment wins).
+	gateway.SetProcessors(0)
 	if *rounds < 1 {
 		fail(fmt.Errorf("-rounds %d: at least one round", *rounds))
 	}
