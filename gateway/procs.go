@@ -15,11 +15,14 @@ import (
 // milliseconds, and their latency tail is made of such stretches. With
 // more processors than cores, the threads are time-sliced by the OS
 // scheduler instead, at a finer grain, and a connection's thread that
-// wakes with a request runs promptly. Measured on 2 cores (BENCHMARKS.md,
-// eighth run): serving lookups' p99 fell from 1.8–2.4 ms to 1.2–1.5 ms at
-// 8 processors, throughput unchanged; 4 gave about half of that, 12 no
-// more than 8. Machines with 8 or more CPUs are unaffected.
-const MinProcessors = 8
+// wakes with a request runs promptly. It is not free: more threads wake
+// and switch, so each statement costs more CPU. Measured on 2 cores
+// (BENCHMARKS.md, eighth run), serving lookups: 2 processors p99 1.8–2.4
+// ms, 32.8 µs of server CPU per lookup; 4: p99 1.4 ms, 36.6 µs; 8: p99
+// 1.25 ms, 38.5 µs (and about 5% fewer lookups per second than with 2).
+// Four is where the p99 bar (2 ms) is met with a margin at the least CPU.
+// Machines with 4 or more CPUs are unaffected.
+const MinProcessors = 4
 
 // Processors is the GOMAXPROCS a server runs with: n when n > 0;
 // otherwise the runtime's own choice when the GOMAXPROCS environment

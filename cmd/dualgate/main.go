@@ -108,7 +108,7 @@ func (o *serveOptions) register(fs *pflag.FlagSet) {
 	fs.BoolVar(&o.cleartext, "allow-cleartext", false, "offer cleartext password authentication over TLS")
 	fs.IntVar(&o.maxMessage, "max-message-size", gateway.DefaultMaxMessageSize, "largest protocol message accepted, in bytes")
 	fs.DurationVar(&o.shutdownGrace, "shutdown-grace", 10*time.Second, "how long running statements may finish after SIGTERM")
-	fs.IntVar(&o.procs, "gomaxprocs", 0, "Go processors (GOMAXPROCS); 0: the CPU count, at least 8 (more processors than cores keeps background work from delaying client statements), unless GOMAXPROCS is set in the environment")
+	fs.IntVar(&o.procs, "gomaxprocs", 0, "Go processors (GOMAXPROCS); 0: the CPU count, at least 4 (more processors than cores keeps background work from delaying client statements), unless GOMAXPROCS is set in the environment")
 	fs.IntVar(&o.commitSST, "commit-sstable-bytes", 0, "commits of at least this many staged bytes are written as sstables applied in one atomic ingest instead of a WAL batch; 0: half of the memtable (2 MiB); negative: never")
 }
 
@@ -274,7 +274,8 @@ func (o *serveOptions) startAdmin(adm *admin, log zerolog.Logger) (stop func(), 
 
 func runServe(ctx context.Context, o *serveOptions, cat *catalog.Catalog, log zerolog.Logger, ready func(net.Addr)) error {
 	if !validateOnly(ctx) {
-		log.Debug().Int("gomaxprocs", gateway.SetProcessors(o.procs)).Int("cpus", runtime.NumCPU()).Msg("go processors")
+		log.Debug().Int("gomaxprocs", gateway.SetProcessors(o.procs)).Int("cpus", runtime.NumCPU()).
+			Bool("malloc_arenas_capped", capMallocArenas()).Msg("go processors")
 	}
 	switch o.role {
 	case "", "primary":

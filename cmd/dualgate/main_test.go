@@ -78,3 +78,16 @@ func TestPasswdPrintsVerifier(t *testing.T) {
 		t.Fatalf("passwd printed %q", line)
 	}
 }
+
+// TestMallocArenas: the cap applies (glibc with cgo, as this build is)
+// unless MALLOC_ARENA_MAX is set, which is then left to glibc.
+func TestMallocArenas(t *testing.T) {
+	t.Setenv("MALLOC_ARENA_MAX", "")
+	if !capMallocArenas() {
+		t.Error("malloc arenas not capped (glibc with cgo: mallopt(M_ARENA_MAX) should succeed)")
+	}
+	t.Setenv("MALLOC_ARENA_MAX", "8")
+	if capMallocArenas() {
+		t.Error("capped although MALLOC_ARENA_MAX is set in the environment")
+	}
+}
