@@ -114,6 +114,7 @@ func OpenWithStore(ctx context.Context, dataDir string, so canonical.Options, ca
 	}
 	if err := side.openReconcile(ctx, dataDir, cat, eng, log); err != nil {
 		side.stopServing()
+		side.closeServingStore()
 		store.Close()
 		return nil, err
 	}
@@ -146,6 +147,7 @@ func (c *Side) Close() error {
 			c.recon.close()
 		}
 		c.closeGovernance()
+		c.closeServingStore()
 		c.closeErr = c.store.Close()
 	})
 	return c.closeErr

@@ -29,6 +29,7 @@ type serving struct {
 
 	wg     sync.WaitGroup
 	cancel context.CancelFunc
+	closed bool // store closed (closeServingStore)
 }
 
 // openServing materializes cat's projections from the canonical store.
@@ -52,6 +53,7 @@ func (c *Side) openServing(ctx context.Context, cat *catalog.Catalog, eng *gatew
 	}
 	mat, err := projections.New(cat, store, c.store, query, projections.Options{Logger: log})
 	if err != nil {
+		_ = store.Close()
 		return err
 	}
 	db := servingtables.NewDatabase(store, cat)
@@ -62,6 +64,7 @@ func (c *Side) openServing(ctx context.Context, cat *catalog.Catalog, eng *gatew
 		declareTable(eng, servingtables.SchemaServing, t)
 	}
 	if err := db.Init(ctx); err != nil {
+		_ = store.Close()
 		return fmt.Errorf("serving tables: %w", err)
 	}
 	eng.AddDatabase(db)
@@ -110,6 +113,16 @@ func (c *Side) stopServing() {
 	if c.serving != nil && c.serving.cancel != nil {
 		c.serving.cancel()
 		c.serving.wg.Wait()
+	}
+}
+
+// closeServingStore closes the serving store once nothing reads it any
+// more: for Redis, its client and the near cache's goroutines, which would
+// otherwise outlive the side.
+func (c *Side) closeServingStore() {
+	if c.serving != nil && !c.serving.closed {
+		c.serving.closed = true
+		_ = c.serving.store.Close()
 	}
 }
 

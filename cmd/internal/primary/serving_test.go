@@ -2,6 +2,7 @@ package primary
 
 import (
 	"context"
+	"errors"
 	"strconv"
 	"strings"
 	"sync"
@@ -9,6 +10,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/redis/go-redis/v9"
 	"github.com/rs/zerolog"
 
 	"github.com/dualgate/dualgate/catalog"
@@ -359,5 +361,24 @@ func TestRedisFlushed(t *testing.T) {
 	c.exec(t, `INSERT INTO serving.basket_events (basket_id, event_seq) VALUES ('b-2', 1)`)
 	if got := c.exec(t, `SELECT basket_id FROM serving.basket_events`); fmtRows(got) != "[[b-2]]" {
 		t.Fatalf("after the next write: %v", got)
+	}
+}
+
+// TestCloseClosesRedisStore: closing the side closes its Redis serving
+// store (the client and the near cache's goroutines), which would
+// otherwise outlive it.
+func TestCloseClosesRedisStore(t *testing.T) {
+	url, _ := redistest.Start(t)
+	h := newServingHarness(t, url)
+	rs := h.side.serving.store.(*projections.RedisStore)
+	ctx := context.Background()
+	if err := rs.Client().Ping(ctx).Err(); err != nil {
+		t.Fatalf("ping before close: %v", err)
+	}
+	if err := h.side.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := rs.Client().Ping(ctx).Err(); !errors.Is(err, redis.ErrClosed) {
+		t.Fatalf("ping after the side closed: %v, want %v", err, redis.ErrClosed)
 	}
 }
