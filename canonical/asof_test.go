@@ -245,15 +245,7 @@ func testAsOfPlanChoice(t *testing.T, frac float64, cases []planWant) {
 	ts := benchSchema
 	mustCommit(t, s, CommitRequest{Kind: KindSchema, Schema: []SchemaChange{{CreateTable: &ts}}})
 	const n = 5000
-	write := func(v int, keep func(id int) bool) {
-		var ch []Change
-		for i := 0; i < n; i++ {
-			if keep(i) {
-				ch = append(ch, Change{Table: "accounts", Op: OpUpsert, Row: benchRow(i, v)})
-			}
-		}
-		mustCommit(t, s, CommitRequest{Changes: ch})
-	}
+	write := func(v int, keep func(id int) bool) { writeAccounts(t, s, n, v, keep) }
 	write(0, func(int) bool { return true }) // 2
 	for v := 1; v <= 7; v++ {                // 3..9: every key
 		write(v, func(int) bool { return true })
@@ -344,15 +336,7 @@ func TestAsOfIndexWalkSwitch(t *testing.T) {
 	ts := benchSchema
 	mustCommit(t, s, CommitRequest{Kind: KindSchema, Schema: []SchemaChange{{CreateTable: &ts}}})
 	const n = 6 * latestProbeWindow * 3
-	write := func(v int, keep func(id int) bool) {
-		var ch []Change
-		for i := 0; i < n; i++ {
-			if keep(i) {
-				ch = append(ch, Change{Table: "accounts", Op: OpUpsert, Row: benchRow(i, v)})
-			}
-		}
-		mustCommit(t, s, CommitRequest{Changes: ch})
-	}
+	write := func(v int, keep func(id int) bool) { writeAccounts(t, s, n, v, keep) }
 	write(0, func(int) bool { return true })          // 2
 	write(1, func(id int) bool { return id < n/2 })   // 3: the first half
 	write(2, func(id int) bool { return id%10 == 0 }) // 4: a tenth
@@ -376,4 +360,17 @@ func TestAsOfIndexWalkSwitch(t *testing.T) {
 			}
 		}
 	}
+}
+
+// writeAccounts commits version v (benchRow) of the accounts 0..n-1 that
+// keep selects.
+func writeAccounts(t *testing.T, s *Store, n, v int, keep func(id int) bool) {
+	t.Helper()
+	var ch []Change
+	for i := 0; i < n; i++ {
+		if keep(i) {
+			ch = append(ch, Change{Table: "accounts", Op: OpUpsert, Row: benchRow(i, v)})
+		}
+	}
+	mustCommit(t, s, CommitRequest{Changes: ch})
 }

@@ -7,8 +7,6 @@ import (
 	"runtime"
 	"testing"
 	"time"
-
-	"github.com/cockroachdb/pebble/v2"
 )
 
 // TestStageParallelMatchesSequential: a large commit staged on two
@@ -68,16 +66,7 @@ func TestStageParallelMatchesSequential(t *testing.T) {
 		if err != nil || !rep.OK {
 			t.Fatalf("threshold %d: verify %+v: %v", threshold, rep, err)
 		}
-		it, err := s.db.NewIter(&pebble.IterOptions{})
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer it.Close()
-		var kvs [][2][]byte
-		for ok := it.First(); ok; ok = it.Next() {
-			kvs = append(kvs, [2][]byte{append([]byte(nil), it.Key()...), append([]byte(nil), it.Value()...)})
-		}
-		return s, kvs
+		return s, keyspace(t, s)
 	}
 	seq, seqKVs := run(1<<30, false)
 	// In parallel: the halves in place in one buffer, and (a bound too
