@@ -31,7 +31,7 @@ func (a auditLogSink) Audit(r gateway.AuditRecord) {
 // machine hits both alike. It reports the median latency of each and the
 // differences of medians and of means (audit-*-µs/stmt): record building, literal masking (from
 // the normalizer cache), the enqueue, and the writer's share of the CPU
-// (the fsync is the writer's, batched every 2 ms). "append" is the trail
+// (the fsync is the writer's, batched every 10 ms). "append" is the trail
 // alone: one Append per op, in process, sustained (the writer's
 // throughput bound).
 //

@@ -11,7 +11,7 @@
 // Verify finds it.
 //
 // Writes: Append hands the record to one writer goroutine that assigns
-// seq and hash in arrival order and commits what arrives within 2 ms as one
+// seq and hash in arrival order and commits what arrives within 10 ms as one
 // fsynced batch (group commit), so auditing costs a statement an enqueue,
 // not an fsync. The price: a crash can lose the records of the last few
 // milliseconds (never corrupt or reorder the chain). Append blocks rather
@@ -106,8 +106,14 @@ var anchorKey = []byte{'a'}
 
 // batchWindow is how long the writer gathers records into one fsynced
 // batch: the most a crash can lose, and what keeps auditing from costing
-// an fsync per statement.
-const batchWindow = 2 * time.Millisecond
+// an fsync per statement. 10 ms, not less: on a loaded 2-core machine
+// each fsync costs the process far more CPU than the wait suggests (the
+// writer, Pebble's WAL goroutine and the processors they hand off), and a
+// 2 ms window cost a serving lookup 2.4 µs of its ~38 µs against 10 ms
+// (BENCHMARKS.md, ninth run). PostgreSQL's asynchronous commit risks
+// three times its 200 ms wal_writer_delay; an audit record lost to a
+// crash was of a statement that ran in the last 10 ms.
+const batchWindow = 10 * time.Millisecond
 
 func recordKey(seq uint64) []byte {
 	k := make([]byte, 9)
