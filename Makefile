@@ -27,6 +27,7 @@ FUZZTIME ?= 60s
 fuzz:
 	$(GO) test ./gateway/ -run '^$$' -fuzz FuzzCopyParser -fuzztime $(FUZZTIME)
 	$(GO) test ./gateway/ -run '^$$' -fuzz FuzzMessages -fuzztime $(FUZZTIME)
+	$(GO) test ./gateway/ -run '^$$' -fuzz FuzzDecodeBind -fuzztime $(FUZZTIME)
 	$(GO) test ./gateway/ -run '^$$' -fuzz FuzzDecodeAuditBatch -fuzztime $(FUZZTIME)
 	$(GO) test ./gateway/dialect/ -run '^$$' -fuzz FuzzParse -fuzztime $(FUZZTIME)
 	$(GO) test ./gateway/pgtypes/ -run '^$$' -fuzz FuzzDecode -fuzztime $(FUZZTIME)

@@ -32,8 +32,9 @@ type conn struct {
 	log    zerolog.Logger
 
 	bw      *bufio.Writer
-	be      *pgproto3.Backend
-	scratch []byte // reused message encoding buffer
+	be      *pgproto3.Backend // startup and authentication
+	fr      frontendReader    // every message after them (receive.go)
+	scratch []byte            // reused message encoding buffer
 
 	user    string
 	appName string
@@ -112,7 +113,9 @@ func (s *Server) handle(nc net.Conn) {
 
 func (c *conn) setStream(rw net.Conn) {
 	c.bw = bufio.NewWriterSize(rw, 32<<10)
-	c.be = pgproto3.NewBackend(&boundedReader{cr: pgproto3.NewChunkReader(rw), max: c.srv.cfg.MaxMessageSize}, c.bw)
+	cr := &boundedReader{cr: pgproto3.NewChunkReader(rw), max: c.srv.cfg.MaxMessageSize}
+	c.be = pgproto3.NewBackend(cr, c.bw)
+	c.fr = frontendReader{cr: cr}
 }
 
 // send encodes a message into the write buffer; nothing reaches the socket
@@ -351,7 +354,7 @@ func (c *conn) authenticate(overTLS bool) error {
 // serve is the message loop after startup.
 func (c *conn) serve() error {
 	for {
-		msg, err := c.be.Receive()
+		msg, err := c.fr.receive()
 		if err != nil {
 			if c.srv.isClosing() {
 				c.fatal(pgerror.New(pgerror.AdminShutdown, "terminating connection due to administrator command"))

@@ -137,7 +137,7 @@ func (s *session) copyFromRaw(ctx context.Context, st *dialect.Statement, rc Raw
 	var buf []byte
 	total, done := 0, false
 	for !done {
-		msg, err := s.c.be.Receive()
+		msg, err := s.c.fr.receive()
 		if err != nil {
 			return writeError{err}
 		}
@@ -269,7 +269,7 @@ func (r *rawRows) parse(data []byte) {
 func (s *session) receiveCopyData() ([]byte, error) {
 	var buf bytes.Buffer
 	for {
-		msg, err := s.c.be.Receive()
+		msg, err := s.c.fr.receive()
 		if err != nil {
 			return nil, writeError{err}
 		}

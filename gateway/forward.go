@@ -703,7 +703,7 @@ func (s *session) copyToBackend(conn *pgconn.PgConn) error {
 	w := bufio.NewWriterSize(conn.Conn(), 64<<10)
 	var b []byte
 	for {
-		msg, err := s.c.be.Receive()
+		msg, err := s.c.fr.receive()
 		if err != nil {
 			// The client is gone: end the COPY on the primary too.
 			b, _ = (&pgproto3.CopyFail{Message: "client connection lost"}).Encode(b[:0])

@@ -234,3 +234,38 @@ func TestPanicEndsOnlyThatSession(t *testing.T) {
 		t.Fatalf("other session after a panic: %v", err)
 	}
 }
+
+// TestUnnamedPortalRebind runs one prepared statement on the unnamed
+// portal with changing parameters (the server reuses the portal's struct
+// and value slice), then a Bind that fails: as in PostgreSQL, the old
+// unnamed portal is gone, so executing it is an error, not a run with
+// the previous or half-replaced parameters.
+func TestUnnamedPortalRebind(t *testing.T) {
+	g := startGateway(t, nil)
+	c := g.connect(t)
+	mustExec(t, c, `CREATE TABLE kv (k int PRIMARY KEY, v text)`, `INSERT INTO kv VALUES (1,'one'),(2,'two'),(3,'three')`)
+	r := dialRaw(t, g)
+	r.send(t, &pgproto3.Parse{Name: "q", Query: `SELECT v FROM kv WHERE k = $1 OR k = $2 ORDER BY v`}, &pgproto3.Sync{})
+	r.until(t, "Z")
+	for _, c := range []struct {
+		params [][]byte
+		want   string
+	}{
+		{[][]byte{[]byte("1"), []byte("2")}, "BindComplete,D:one,D:two,C:SELECT 2,Z:I"},
+		{[][]byte{[]byte("3"), nil}, "BindComplete,D:three,C:SELECT 1,Z:I"},
+		{[][]byte{nil, []byte("2")}, "BindComplete,D:two,C:SELECT 1,Z:I"},
+	} {
+		r.send(t, &pgproto3.Bind{PreparedStatement: "q", Parameters: c.params}, &pgproto3.Execute{}, &pgproto3.Sync{})
+		if got := strings.Join(r.until(t, "Z"), ","); got != c.want {
+			t.Fatalf("params %q: %s, want %s", c.params, got, c.want)
+		}
+	}
+	r.send(t, &pgproto3.Bind{PreparedStatement: "q", Parameters: [][]byte{[]byte("1"), []byte("not a number")}}, &pgproto3.Sync{})
+	if got := strings.Join(r.until(t, "Z"), ","); got != "E:22P02,Z:I" {
+		t.Fatalf("bad parameter: %s", got)
+	}
+	r.send(t, &pgproto3.Execute{}, &pgproto3.Sync{})
+	if got := strings.Join(r.until(t, "Z"), ","); got != "E:34000,Z:I" {
+		t.Fatalf("execute after the failed bind: %s, want the unnamed portal gone (34000)", got)
+	}
+}

@@ -423,9 +423,23 @@ func (s *session) bind(m *pgproto3.Bind) error {
 	// The engine's bindings are built when the engine runs the portal
 	// (portal.engineBindings): the fast path reads values only. Every
 	// value is checked here, so a bad one still fails the Bind.
+	//
+	// A Bind replacing a portal (the unnamed one, every statement of a
+	// driver's extended protocol) reuses its struct, values and format
+	// codes: the session alone holds portals. As in PostgreSQL, the old
+	// portal is gone from here on, even if this Bind fails.
+	old := s.portals[m.DestinationPortal]
 	var values []any
-	if len(m.Parameters) > 0 {
-		values = make([]any, len(m.Parameters))
+	if old != nil {
+		old.closeCursor()
+		values = old.values[:0]
+		clear(old.values[:cap(old.values)]) // no stale boxed values kept alive
+	}
+	fail := func(err error) error {
+		if old != nil {
+			delete(s.portals, m.DestinationPortal)
+		}
+		return err
 	}
 	for i, raw := range m.Parameters {
 		f := formatAt(m.ParameterFormatCodes, i)
@@ -436,19 +450,18 @@ func (s *session) bind(m *pgproto3.Bind) error {
 			if err != nil {
 				pe := asPG(err)
 				pe.Message = fmt.Sprintf("parameter $%d: %s", i+1, pe.Message)
-				return pe
+				return fail(pe)
 			}
 		}
 		if err := bindable(v); err != nil {
-			return pgerror.New(pgerror.InvalidParameterValue, "parameter $%d: %v", i+1, err)
+			return fail(pgerror.New(pgerror.InvalidParameterValue, "parameter $%d: %v", i+1, err))
 		}
-		values[i] = v
+		values = append(values, v)
 	}
-	// A Bind replacing a portal (the unnamed one, every statement of a
-	// driver's extended protocol) reuses its struct and format codes: the
-	// session alone holds portals, and the old one's cursor is closed.
-	if old := s.portals[m.DestinationPortal]; old != nil {
-		old.closeCursor()
+	if len(values) == 0 {
+		values = nil // engineBindings: no parameters
+	}
+	if old != nil {
 		*old = portal{prep: p, values: values, formats: append(old.formats[:0], m.ResultFormatCodes...)}
 	} else {
 		s.portals[m.DestinationPortal] = &portal{prep: p, values: values, formats: append([]int16(nil), m.ResultFormatCodes...)}

@@ -72,6 +72,8 @@ func TestStatementLabels(t *testing.T) {
 	r.StatementDone("", "", time.Millisecond)
 	r.StatementDone("derived", "57014", time.Second)
 	r.StatementDone("derived", "00000", time.Second) // successful completion is ok
+	r.StatementDone("derived", "", time.Second)      // the cached series again
+	r.StatementDone("derived", "22012", time.Second) // an error after the cached ok series
 	for _, c := range []struct {
 		labels []string
 		want   float64
@@ -79,7 +81,8 @@ func TestStatementLabels(t *testing.T) {
 		{[]string{"authoritative", "ok", "00"}, 1},
 		{[]string{"none", "ok", "00"}, 1},
 		{[]string{"derived", "error", "57"}, 1},
-		{[]string{"derived", "ok", "00"}, 1},
+		{[]string{"derived", "error", "22"}, 1},
+		{[]string{"derived", "ok", "00"}, 2},
 	} {
 		if got, _ := sample(t, r, "dualgate_statements_total", c.labels...); got != c.want {
 			t.Errorf("statements%v = %v, want %v", c.labels, got, c.want)
