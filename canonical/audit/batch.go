@@ -41,11 +41,12 @@ import (
 // the batch's string table (one or two bytes) instead of the text; at and
 // as_of barely move between neighbours, so deltas take a byte or three;
 // seq and prev_hash are implied by the chain. What stays is mostly the
-// 32-byte hash, about 50 bytes a record against about 300 of JSON. Seconds
-// and nanoseconds are separate deltas because at spans years 0-9999 (the
-// JSON the hash is over refuses others), beyond int64 nanoseconds. The
-// chain does not change: a record's hash is still over its JSON (chain),
-// rebuilt by Verify from the decoded record, so the stored form is free.
+// 32-byte hash: about 50 bytes a record against about 500 of JSON (its
+// two hashes in hex alone are 128). Seconds and nanoseconds are separate
+// deltas because at spans years 0-9999 (the JSON the hash is over refuses
+// others), beyond int64 nanoseconds. The chain does not change: a
+// record's hash is still over its JSON (chain), rebuilt by Verify from the
+// decoded record, so the stored form is free.
 const batchVersion = 1
 
 // minBatchRecord is the fewest bytes a record takes in a batch (10 one-byte
