@@ -3,12 +3,15 @@
 // audit trail must survive, and be verifiable, independently of the
 // canonical store it describes).
 //
-// Layout: key 'r' + big-endian seq -> the record as JSON; key 'a' -> the
+// Layout: key 'b' + big-endian seq of its first record -> one group
+// commit's records in a compact binary form (batch.go); key 'a' -> the
 // anchor (seq and hash of the newest purged record, so the chain still
-// verifies after retention purges). Each record's hash is SHA-256 over its
-// predecessor's hash and its own JSON with the hash field empty, so
-// changing, removing or reordering any record breaks every later hash:
-// Verify finds it.
+// verifies after retention purges). Trails written by earlier builds also
+// hold key 'r' + big-endian seq -> one record as JSON; those are read as
+// before and precede every batch in seq order. Each record's hash is
+// SHA-256 over its predecessor's hash and its own JSON with the hash field
+// empty (whichever form stores it), so changing, removing or reordering
+// any record breaks every later hash: Verify finds it.
 //
 // Writes: Append hands the record to one writer goroutine that assigns
 // seq and hash in arrival order and commits what arrives within 10 ms as one
@@ -20,7 +23,6 @@
 package audit
 
 import (
-	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/binary"
@@ -91,7 +93,13 @@ type Log struct {
 	closed bool
 	err    error // first write error: the trail then refuses appends
 
-	buf []byte // the writer's record encoding scratch (pebble copies what Set gets)
+	// The writer's scratch space, reused across batches (pebble copies
+	// what Set gets): the JSON a record is hashed over, the batch's
+	// records, its encoding.
+	buf  []byte
+	recs []*Record
+	enc  batchEncoder
+	val  []byte
 	// headHex is hex(head) once the writer has chained a record (the
 	// last record's Hash, reused as the next one's PrevHash), "" before.
 	headHex string
@@ -115,12 +123,18 @@ var anchorKey = []byte{'a'}
 // crash was of a statement that ran in the last 10 ms.
 const batchWindow = 10 * time.Millisecond
 
-func recordKey(seq uint64) []byte {
+// seqKey is prefix + big-endian seq: 'r' keys hold the JSON records of
+// earlier builds, 'b' keys batches.
+func seqKey(prefix byte, seq uint64) []byte {
 	k := make([]byte, 9)
-	k[0] = 'r'
+	k[0] = prefix
 	binary.BigEndian.PutUint64(k[1:], seq)
 	return k
 }
+
+func recordKey(seq uint64) []byte { return seqKey('r', seq) }
+
+func batchKey(seq uint64) []byte { return seqKey('b', seq) }
 
 type anchor struct {
 	Seq  uint64 `json:"seq"`
@@ -152,7 +166,8 @@ func Open(dir string, opts Options) (*Log, error) {
 	return l, nil
 }
 
-// loadHead finds the newest record (or the anchor) to continue the chain.
+// loadHead finds the newest record (or the anchor) to continue the chain:
+// the last batch's last record, else the last JSON record.
 func (l *Log) loadHead() error {
 	a, err := l.anchor()
 	if err != nil {
@@ -166,24 +181,101 @@ func (l *Log) loadHead() error {
 		}
 		copy(l.head[:], h)
 	}
-	it, err := l.db.NewIter(&pebble.IterOptions{LowerBound: []byte{'r'}, UpperBound: []byte{'r' + 1}})
-	if err != nil {
-		return err
-	}
-	defer it.Close()
-	if it.Last() {
-		var r Record
-		if err := json.Unmarshal(it.Value(), &r); err != nil {
+	for _, prefix := range []byte{'b', 'r'} {
+		recs, err := l.newest(prefix)
+		if err != nil {
 			return fmt.Errorf("audit trail: newest record: %w", err)
 		}
+		if len(recs) == 0 {
+			continue
+		}
+		r := recs[len(recs)-1]
 		h, err := hex.DecodeString(r.Hash)
 		if err != nil || len(h) != 32 {
 			return fmt.Errorf("audit trail: newest record %d has a bad hash", r.Seq)
 		}
 		l.seq = r.Seq
 		copy(l.head[:], h)
+		return nil
 	}
-	return it.Error()
+	return nil
+}
+
+// newest decodes the last value under prefix (none: nil).
+func (l *Log) newest(prefix byte) ([]Record, error) {
+	it, err := l.db.NewIter(prefixBounds(prefix))
+	if err != nil {
+		return nil, err
+	}
+	defer it.Close()
+	if !it.Last() {
+		return nil, it.Error()
+	}
+	_, recs, err := decodeStored(nil, it.Key(), it.Value())
+	return recs, err
+}
+
+func prefixBounds(prefix byte) *pebble.IterOptions {
+	return &pebble.IterOptions{LowerBound: []byte{prefix}, UpperBound: []byte{prefix + 1}}
+}
+
+// decodeStored decodes one stored value: a batch ('b' key) or a JSON
+// record an earlier build wrote ('r' key), into dst (reused). seq is the
+// one the key names.
+func decodeStored(dst []Record, key, value []byte) (seq uint64, recs []Record, err error) {
+	if len(key) != 9 {
+		return 0, dst[:0], fmt.Errorf("unexpected key %x", key)
+	}
+	seq = binary.BigEndian.Uint64(key[1:])
+	if key[0] == 'b' {
+		recs, err = decodeBatch(dst, value)
+		return seq, recs, err
+	}
+	var r Record
+	if err := json.Unmarshal(value, &r); err != nil {
+		return seq, dst[:0], err
+	}
+	return seq, append(dst[:0], r), nil
+}
+
+// stored is one value as walk reads it.
+type stored struct {
+	key  []byte // valid until fn returns
+	seq  uint64 // the key's
+	recs []Record
+	err  error // the key or value does not decode
+}
+
+// walk calls fn with every stored value in seq order until it returns
+// false: the JSON records of earlier builds first, then the batches (each
+// written after every JSON record, so with higher seqs).
+func (l *Log) walk(ctx context.Context, fn func(stored) bool) error {
+	var buf []Record
+	for _, prefix := range []byte{'r', 'b'} {
+		more, err := func() (bool, error) {
+			it, err := l.db.NewIter(prefixBounds(prefix))
+			if err != nil {
+				return false, err
+			}
+			defer it.Close()
+			for ok := it.First(); ok; ok = it.Next() {
+				if err := ctx.Err(); err != nil {
+					return false, err
+				}
+				s := stored{key: it.Key()}
+				s.seq, s.recs, s.err = decodeStored(buf, it.Key(), it.Value())
+				buf = s.recs
+				if !fn(s) {
+					return false, nil
+				}
+			}
+			return true, it.Error()
+		}()
+		if !more || err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 func (l *Log) anchor() (anchor, error) {
@@ -260,15 +352,20 @@ func (l *Log) writer() {
 			}
 			continue
 		case <-l.stop:
-			// Drain what was queued before Close.
-			for {
+			// Drain what was queued before Close, as one batch.
+			var rest []item
+			for drained := false; !drained; {
 				select {
 				case it := <-l.queue:
-					l.commit([]item{it})
+					rest = append(rest, it)
 				default:
-					return
+					drained = true
 				}
 			}
+			if len(rest) > 0 {
+				l.commit(rest)
+			}
+			return
 		}
 		// Group commit: let records queue up for batchWindow (without
 		// waking for each one), then write them as one fsynced batch. A
@@ -295,12 +392,13 @@ func (l *Log) writer() {
 	}
 }
 
-// commit chains and writes a batch, then answers its flushes.
+// commit chains a batch's records and writes them as one fsynced batch
+// value, then answers its flushes.
 func (l *Log) commit(items []item) {
-	b := l.db.NewBatch()
 	l.mu.Lock()
 	seq, head, headHex := l.seq, l.head, l.headHex
 	err := l.err
+	recs := l.recs[:0]
 	for _, it := range items {
 		if it.rec == nil || err != nil {
 			continue
@@ -310,22 +408,22 @@ func (l *Log) commit(items []item) {
 		r.Seq = seq
 		r.At = r.At.UTC()
 		var h [32]byte
-		var v []byte
-		h, v, err = chainBody(head, headHex, r, &l.buf)
+		h, err = chainBody(head, headHex, r, &l.buf)
 		if err != nil {
 			break
 		}
-		if serr := b.Set(recordKey(seq), v, nil); serr != nil {
-			err = serr
-			break
-		}
+		recs = append(recs, r)
 		head, headHex = h, r.Hash
 	}
 	l.mu.Unlock()
-	if err == nil && !b.Empty() {
-		err = b.Commit(pebble.Sync)
+	if err == nil && len(recs) > 0 {
+		l.val, err = l.enc.appendBatch(l.val[:0], recs)
+		if err == nil {
+			err = l.db.Set(batchKey(recs[0].Seq), l.val, pebble.Sync)
+		}
 	}
-	_ = b.Close()
+	clear(recs) // the pool gets the records back below
+	l.recs = recs[:0]
 	l.mu.Lock()
 	if err == nil {
 		l.seq, l.head, l.headHex = seq, head, headHex
@@ -348,17 +446,14 @@ func (l *Log) commit(items []item) {
 // chain sets r's prev_hash and hash (SHA-256 over prev and r's JSON
 // without its hash) and returns the hash.
 func chain(prev [32]byte, r *Record) ([32]byte, error) {
-	h, _, err := chainBody(prev, "", r, nil)
-	return h, err
+	return chainBody(prev, "", r, nil)
 }
 
-// chainBody is chain that also returns r's JSON with the hash, encoded
-// once: hash is the last field, so the stored form is the hashed body with
-// the empty hash filled in (json.Marshal(r) gives the same bytes). buf,
-// if not nil, is scratch space reused across calls: the result aliases it
-// until the next call. prevHex, if not empty, is hex(prev) already made
-// (the previous record's Hash), so chaining encodes one hash, not two.
-func chainBody(prev [32]byte, prevHex string, r *Record, buf *[]byte) ([32]byte, []byte, error) {
+// chainBody is chain with scratch space: buf, if not nil, is reused
+// across calls for the JSON hashed. prevHex, if not empty, is hex(prev)
+// already made (the previous record's Hash), so chaining encodes one hash,
+// not two.
+func chainBody(prev [32]byte, prevHex string, r *Record, buf *[]byte) ([32]byte, error) {
 	r.validUTF8()
 	if prevHex == "" {
 		prevHex = hex.EncodeToString(prev[:])
@@ -374,25 +469,14 @@ func chainBody(prev [32]byte, prevHex string, r *Record, buf *[]byte) ([32]byte,
 	in = append(in, prev[:]...)
 	in, err := appendRecord(in, r)
 	if err != nil {
-		return [32]byte{}, nil, err
+		return [32]byte{}, err
 	}
-	// Room for the hash the stored form adds, so filling it in below
-	// neither reallocates nor leaves buf too small for the next record.
-	in = slices.Grow(in, 2*sha256.Size)
-	body := in[len(prev):]
 	out := sha256.Sum256(in)
 	r.Hash = hex.EncodeToString(out[:])
-	const tail = `"hash":""}`
-	if !bytes.HasSuffix(body, []byte(tail)) {
-		return out, nil, fmt.Errorf("audit record encoding: hash is not the last field")
-	}
-	stored := append(body[:len(body)-len(`""}`)], '"')
-	stored = append(stored, r.Hash...)
-	stored = append(stored, '"', '}')
 	if buf != nil {
 		*buf = in[:0]
 	}
-	return out, stored, nil
+	return out, nil
 }
 
 // validUTF8 replaces each invalid UTF-8 sequence in r's text with U+FFFD
@@ -421,24 +505,23 @@ func (r *Record) validUTF8() {
 
 // Scan calls fn for every record in order until it returns false.
 func (l *Log) Scan(ctx context.Context, fn func(Record) bool) error {
-	it, err := l.db.NewIter(&pebble.IterOptions{LowerBound: []byte{'r'}, UpperBound: []byte{'r' + 1}})
-	if err != nil {
-		return err
+	var err error
+	werr := l.walk(ctx, func(s stored) bool {
+		if s.err != nil {
+			err = fmt.Errorf("audit record %x: %w", s.key, s.err)
+			return false
+		}
+		for _, r := range s.recs {
+			if !fn(r) {
+				return false
+			}
+		}
+		return true
+	})
+	if werr != nil {
+		return werr
 	}
-	defer it.Close()
-	for ok := it.First(); ok; ok = it.Next() {
-		if err := ctx.Err(); err != nil {
-			return err
-		}
-		var r Record
-		if err := json.Unmarshal(it.Value(), &r); err != nil {
-			return fmt.Errorf("audit record %x: %w", it.Key(), err)
-		}
-		if !fn(r) {
-			break
-		}
-	}
-	return it.Error()
+	return err
 }
 
 // VerifyResult is the outcome of Verify.
@@ -466,57 +549,45 @@ func (l *Log) Verify(ctx context.Context) (VerifyResult, error) {
 		copy(prev[:], h)
 	}
 	next := a.Seq + 1
-	fail := func(seq uint64, format string, args ...any) {
-		if res.Problem == "" {
-			res.BrokenAt, res.Problem = seq, fmt.Sprintf(format, args...)
-		}
+	fail := func(seq uint64, format string, args ...any) bool {
+		res.BrokenAt, res.Problem = seq, fmt.Sprintf(format, args...)
+		return false
 	}
-	it, err := l.db.NewIter(&pebble.IterOptions{LowerBound: []byte{'r'}, UpperBound: []byte{'r' + 1}})
+	err = l.walk(ctx, func(s stored) bool {
+		if len(s.key) != 9 {
+			return fail(next, "unexpected key %x", s.key)
+		}
+		if s.seq != next {
+			return fail(next, "record %d missing (found %d)", next, s.seq)
+		}
+		if s.err != nil {
+			return fail(next, "record %d does not decode: %v", next, s.err)
+		}
+		for _, r := range s.recs {
+			want := r.Hash
+			if r.Seq != next {
+				return fail(next, "record %d claims seq %d", next, r.Seq)
+			}
+			if r.PrevHash != hex.EncodeToString(prev[:]) {
+				return fail(next, "record %d does not follow record %d", next, next-1)
+			}
+			// A record whose JSON cannot be made (a garbled time past
+			// year 9999) was not written by the writer, which hashes
+			// that JSON.
+			h, err := chain(prev, &r)
+			if err != nil {
+				return fail(next, "record %d does not encode: %v", next, err)
+			}
+			if r.Hash != want {
+				return fail(next, "record %d was changed after it was written", next)
+			}
+			prev = h
+			next++
+			res.Records++
+		}
+		return true
+	})
 	if err != nil {
-		return res, err
-	}
-	defer it.Close()
-	for ok := it.First(); ok && res.Problem == ""; ok = it.Next() {
-		if err := ctx.Err(); err != nil {
-			return res, err
-		}
-		key := it.Key()
-		if len(key) != 9 {
-			fail(next, "unexpected key %x", key)
-			break
-		}
-		seq := binary.BigEndian.Uint64(key[1:])
-		if seq != next {
-			fail(next, "record %d missing (found %d)", next, seq)
-			break
-		}
-		var r Record
-		if err := json.Unmarshal(it.Value(), &r); err != nil {
-			fail(seq, "record %d does not decode: %v", seq, err)
-			break
-		}
-		stored := r.Hash
-		if r.Seq != seq {
-			fail(seq, "record %d claims seq %d", seq, r.Seq)
-			break
-		}
-		if r.PrevHash != hex.EncodeToString(prev[:]) {
-			fail(seq, "record %d does not follow record %d", seq, seq-1)
-			break
-		}
-		h, err := chain(prev, &r)
-		if err != nil {
-			return res, err
-		}
-		if r.Hash != stored {
-			fail(seq, "record %d was changed after it was written", seq)
-			break
-		}
-		prev = h
-		next++
-		res.Records++
-	}
-	if err := it.Error(); err != nil {
 		return res, err
 	}
 	res.OK = res.Problem == ""
@@ -532,22 +603,42 @@ func (l *Log) Purge(ctx context.Context) error {
 		return nil
 	}
 	cutoff := l.opts.Now().Add(-l.opts.Retention)
-	var last *Record
-	err := l.Scan(ctx, func(r Record) bool {
-		if !r.At.Before(cutoff) {
+	// Whole values go: a JSON record, or a batch all of whose records
+	// are past the cutoff. The walk stops at the first value holding a
+	// record to keep.
+	var last Record
+	var lastKey []byte
+	var derr error
+	err := l.walk(ctx, func(s stored) bool {
+		if s.err != nil {
+			derr = fmt.Errorf("audit record %x: %w", s.key, s.err)
 			return false
 		}
-		rr := r
-		last = &rr
+		for _, r := range s.recs {
+			if !r.At.Before(cutoff) {
+				return false
+			}
+		}
+		last, lastKey = s.recs[len(s.recs)-1], slices.Clone(s.key)
 		return true
 	})
-	if err != nil || last == nil {
+	if err == nil {
+		err = derr
+	}
+	if err != nil || lastKey == nil {
 		return err
 	}
 	b := l.db.NewBatch()
 	defer b.Close()
+	// Every JSON record precedes every batch: purging through a batch
+	// purges them all.
 	if err := b.DeleteRange(recordKey(0), recordKey(last.Seq+1), nil); err != nil {
 		return err
+	}
+	if lastKey[0] == 'b' {
+		if err := b.DeleteRange(batchKey(0), batchKey(binary.BigEndian.Uint64(lastKey[1:])+1), nil); err != nil {
+			return err
+		}
 	}
 	v, _ := json.Marshal(anchor{Seq: last.Seq, Hash: last.Hash})
 	if err := b.Set(anchorKey, v, nil); err != nil {

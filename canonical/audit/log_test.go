@@ -4,6 +4,8 @@ import (
 	"context"
 	"encoding/hex"
 	"encoding/json"
+	"fmt"
+	"slices"
 	"testing"
 	"time"
 
@@ -21,8 +23,10 @@ func records(t *testing.T, l *Log) []Record {
 }
 
 // TestChainSurvivesRestartAndCatchesTampering appends, reopens, appends
-// more, verifies, then changes, removes and re-chains records behind the
-// log's back: Verify names the first bad record every time.
+// more and verifies; then changes, re-chains, removes, moves, truncates
+// and garbles batches behind the log's back: Verify names the first bad
+// record every time, and the trail verifies again once the batch is put
+// back.
 func TestChainSurvivesRestartAndCatchesTampering(t *testing.T) {
 	ctx := context.Background()
 	dir := t.TempDir()
@@ -30,12 +34,11 @@ func TestChainSurvivesRestartAndCatchesTampering(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for i := 0; i < 5; i++ {
-		l.Append(Record{At: time.Now(), User: "alice", Statement: "SELECT $1", Rows: int64(i), SQLState: "00000"})
-	}
-	if err := l.Flush(ctx); err != nil {
-		t.Fatal(err)
-	}
+	// Batches of known shape (the writer's depend on timing): 1-3, 4-7,
+	// 8-9, chained as the writer chains them.
+	prev := writeBatch(t, l.DB(), [32]byte{}, 1, testRecords(3, "alice"))
+	prev = writeBatch(t, l.DB(), prev, 4, testRecords(4, "alice"))
+	writeBatch(t, l.DB(), prev, 8, testRecords(2, "bob"))
 	if err := l.Close(); err != nil {
 		t.Fatal(err)
 	}
@@ -43,46 +46,191 @@ func TestChainSurvivesRestartAndCatchesTampering(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer l.Close()
-	l.Append(Record{At: time.Now(), User: "bob", Statement: "SELECT 1"})
+	l.Append(Record{At: time.Now(), User: "carol", Statement: "SELECT 1"})
 	if err := l.Flush(ctx); err != nil {
 		t.Fatal(err)
 	}
 	rs := records(t, l)
-	if len(rs) != 6 || rs[5].Seq != 6 || rs[5].PrevHash != rs[4].Hash {
+	if len(rs) != 10 || rs[9].Seq != 10 || rs[9].PrevHash != rs[8].Hash || rs[9].User != "carol" {
 		t.Fatalf("chain across restart: %+v", rs)
 	}
-	if res, err := l.Verify(ctx); err != nil || !res.OK || res.Records != 6 {
+	if res, err := l.Verify(ctx); err != nil || !res.OK || res.Records != 10 {
 		t.Fatalf("verify: %+v %v", res, err)
 	}
 
-	// Change a field of record 3.
-	r := rs[2]
-	r.User = "mallory"
-	v, _ := json.Marshal(r)
-	if err := l.DB().Set(recordKey(3), v, pebble.Sync); err != nil {
+	db := l.DB()
+	orig := getValue(t, db, batchKey(4))
+	broken := func(what string, want uint64) {
+		t.Helper()
+		res, err := l.Verify(ctx)
+		if err != nil || res.OK || res.BrokenAt != want {
+			t.Fatalf("%s: got %+v %v, want broken at %d", what, res, err, want)
+		}
+		// Put batch 4-7 back where it was: the trail verifies again.
+		if err := db.Set(batchKey(4), orig, pebble.Sync); err != nil {
+			t.Fatal(err)
+		}
+		for _, k := range [][]byte{batchKey(5), batchKey(20)} {
+			if err := db.Delete(k, pebble.Sync); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if res, err := l.Verify(ctx); err != nil || !res.OK || res.Records != 10 {
+			t.Fatalf("%s, restored: %+v %v", what, res, err)
+		}
+	}
+	rewrite := func(key []byte, edit func([]Record) []Record) {
+		t.Helper()
+		recs, err := decodeBatch(nil, orig)
+		if err != nil {
+			t.Fatal(err)
+		}
+		recs = edit(recs)
+		var enc batchEncoder
+		v, err := enc.appendBatch(nil, recPointers(recs))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := db.Set(key, v, pebble.Sync); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	rewrite(batchKey(4), func(rs []Record) []Record { rs[1].User = "mallory"; return rs })
+	broken("a field of record 5 changed", 5)
+	// Re-hash record 5 consistently: record 6 no longer follows it.
+	rewrite(batchKey(4), func(rs []Record) []Record {
+		rs[1].User = "mallory"
+		if _, err := chain(mustHash(t, rs[0].Hash), &rs[1]); err != nil {
+			t.Fatal(err)
+		}
+		return rs
+	})
+	broken("record 5 re-chained", 6)
+	rewrite(batchKey(4), func(rs []Record) []Record { return rs[:3] })
+	broken("record 7 cut from its batch", 7)
+	rewrite(batchKey(4), func(rs []Record) []Record {
+		for i := range rs {
+			rs[i].Seq++
+		}
+		return rs
+	})
+	broken("batch renumbered in place", 4)
+	if err := db.Delete(batchKey(4), pebble.Sync); err != nil {
 		t.Fatal(err)
 	}
-	if res, _ := l.Verify(ctx); res.OK || res.BrokenAt != 3 {
-		t.Fatalf("changed record not caught: %+v", res)
+	broken("batch removed", 4)
+	for _, to := range []uint64{5, 20} {
+		if err := db.Delete(batchKey(4), pebble.Sync); err != nil {
+			t.Fatal(err)
+		}
+		if err := db.Set(batchKey(to), orig, pebble.Sync); err != nil {
+			t.Fatal(err)
+		}
+		broken(fmt.Sprintf("batch moved to key %d", to), 4)
 	}
-	// Re-hash it consistently: the next record no longer follows it.
-	prev := [32]byte{}
-	copy(prev[:], mustHex(t, rs[1].Hash))
-	if _, err := chain(prev, &r); err != nil {
+	for _, n := range []int{0, 1, len(orig) / 2, len(orig) - 1} {
+		if err := db.Set(batchKey(4), orig[:n], pebble.Sync); err != nil {
+			t.Fatal(err)
+		}
+		broken(fmt.Sprintf("batch truncated to %d bytes", n), 4)
+	}
+	// Every single garbled byte is caught within the batch, never a
+	// panic; the last one is record 7's hash.
+	for i := range orig {
+		v := slices.Clone(orig)
+		v[i] ^= 0x55
+		if err := db.Set(batchKey(4), v, pebble.Sync); err != nil {
+			t.Fatal(err)
+		}
+		res, err := l.Verify(ctx)
+		if err != nil || res.OK || res.BrokenAt < 4 || res.BrokenAt > 7 || i == len(orig)-1 && res.BrokenAt != 7 {
+			t.Fatalf("byte %d of %d garbled: %+v %v", i, len(orig), res, err)
+		}
+	}
+	broken("garbled", 7)
+}
+
+// testRecords are n records of user, a second apart, with the fields a
+// statement fills in.
+func testRecords(n int, user string) []Record {
+	var rs []Record
+	for i := 0; i < n; i++ {
+		rs = append(rs, Record{At: time.Date(2026, 3, 1, 12, 0, i, 1000*i, time.UTC), User: user, Role: "analyst",
+			Application: "psql", ClientAddr: "127.0.0.1", Fingerprint: "f00d", Statement: "SELECT $1",
+			Relations: []string{"canonical.orders"}, Authority: "authoritative", AsOf: uint64(7 + i), Rows: int64(i),
+			DurationMS: 0.25, SQLState: "00000"})
+	}
+	return rs
+}
+
+// writeBatch stores recs as one batch starting at seq, chained from prev
+// as the writer chains, and returns the last record's hash.
+func writeBatch(t *testing.T, db *pebble.DB, prev [32]byte, seq uint64, recs []Record) [32]byte {
+	t.Helper()
+	for i := range recs {
+		recs[i].Seq = seq + uint64(i)
+		recs[i].At = recs[i].At.UTC()
+		var err error
+		if prev, err = chain(prev, &recs[i]); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var enc batchEncoder
+	v, err := enc.appendBatch(nil, recPointers(recs))
+	if err != nil {
 		t.Fatal(err)
 	}
-	v, _ = json.Marshal(r)
-	_ = l.DB().Set(recordKey(3), v, pebble.Sync)
-	if res, _ := l.Verify(ctx); res.OK || res.BrokenAt != 4 {
-		t.Fatalf("re-chained record not caught: %+v", res)
+	if err := db.Set(batchKey(seq), v, pebble.Sync); err != nil {
+		t.Fatal(err)
 	}
-	// Remove a record.
-	v, _ = json.Marshal(rs[2])
-	_ = l.DB().Set(recordKey(3), v, pebble.Sync)
-	_ = l.DB().Delete(recordKey(4), pebble.Sync)
-	if res, _ := l.Verify(ctx); res.OK || res.BrokenAt != 4 {
-		t.Fatalf("removed record not caught: %+v", res)
+	return prev
+}
+
+// writeJSON stores recs one JSON value each from seq, chained from prev,
+// as builds before batches did, and returns the last record's hash.
+func writeJSON(t *testing.T, db *pebble.DB, prev [32]byte, seq uint64, recs []Record) [32]byte {
+	t.Helper()
+	for i := range recs {
+		recs[i].Seq = seq + uint64(i)
+		var err error
+		if prev, err = chainMarshal(prev, &recs[i]); err != nil {
+			t.Fatal(err)
+		}
+		v, err := json.Marshal(&recs[i])
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := db.Set(recordKey(recs[i].Seq), v, pebble.Sync); err != nil {
+			t.Fatal(err)
+		}
 	}
+	return prev
+}
+
+func recPointers(recs []Record) []*Record {
+	ps := make([]*Record, len(recs))
+	for i := range recs {
+		ps[i] = &recs[i]
+	}
+	return ps
+}
+
+func getValue(t *testing.T, db *pebble.DB, key []byte) []byte {
+	t.Helper()
+	v, closer, err := db.Get(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer closer.Close()
+	return slices.Clone(v)
+}
+
+func mustHash(t *testing.T, s string) [32]byte {
+	t.Helper()
+	var h [32]byte
+	copy(h[:], mustHex(t, s))
+	return h
 }
 
 func mustHex(t *testing.T, s string) []byte {
@@ -94,39 +242,60 @@ func mustHex(t *testing.T, s string) []byte {
 	return b
 }
 
-// TestRetentionAndLegalHold purges old records (the chain still verifies
-// from the anchor) unless a legal hold is on.
+// TestRetentionAndLegalHold purges old records, JSON ones of earlier
+// builds and whole batches, none while one of a batch's records is
+// younger than the retention (the chain still verifies from the anchor),
+// and nothing under a legal hold.
 func TestRetentionAndLegalHold(t *testing.T) {
 	ctx := context.Background()
 	now := time.Date(2026, 1, 10, 0, 0, 0, 0, time.UTC)
+	day := func(d int) Record { return Record{At: time.Date(2026, 1, d, 0, 0, 0, 0, time.UTC), User: "u"} }
 	dir := t.TempDir()
-	l, err := Open(dir, Options{Logger: zerolog.Nop(), Now: func() time.Time { return now }})
+	l, err := Open(dir, Options{Logger: zerolog.Nop()})
 	if err != nil {
 		t.Fatal(err)
 	}
-	for d := 1; d <= 9; d++ {
-		l.Append(Record{At: time.Date(2026, 1, d, 0, 0, 0, 0, time.UTC), User: "u"})
-	}
-	if err := l.Flush(ctx); err != nil {
-		t.Fatal(err)
-	}
+	// JSON records 1-3 (days 1-3), batches 4-5 (days 4, 5), 6-7 (days 6,
+	// 8) and 8 (day 9).
+	prev := writeJSON(t, l.DB(), [32]byte{}, 1, []Record{day(1), day(2), day(3)})
+	prev = writeBatch(t, l.DB(), prev, 4, []Record{day(4), day(5)})
+	prev = writeBatch(t, l.DB(), prev, 6, []Record{day(6), day(8)})
+	writeBatch(t, l.DB(), prev, 8, []Record{day(9)})
 	l.Close()
-	held, err := Open(dir, Options{Logger: zerolog.Nop(), Now: func() time.Time { return now }, Retention: 72 * time.Hour, LegalHold: true})
-	if err != nil {
-		t.Fatal(err)
+	open := func(retention time.Duration, hold bool) *Log {
+		t.Helper()
+		l, err := Open(dir, Options{Logger: zerolog.Nop(), Now: func() time.Time { return now }, Retention: retention, LegalHold: hold})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return l
 	}
-	if n := len(records(t, held)); n != 9 {
-		t.Fatalf("legal hold: %d records left, want 9", n)
+	seqs := func(l *Log) (out []uint64) {
+		for _, r := range records(t, l) {
+			out = append(out, r.Seq)
+		}
+		return out
+	}
+	held := open(72*time.Hour, true)
+	if got := seqs(held); len(got) != 8 {
+		t.Fatalf("legal hold: records %v left, want 8", got)
 	}
 	held.Close()
-	l, err = Open(dir, Options{Logger: zerolog.Nop(), Now: func() time.Time { return now }, Retention: 72 * time.Hour})
-	if err != nil {
-		t.Fatal(err)
+	// Cutoff day 2 12:00: JSON records 1 and 2 go.
+	l = open(7*24*time.Hour+12*time.Hour, false)
+	if got := seqs(l); !slices.Equal(got, []uint64{3, 4, 5, 6, 7, 8}) {
+		t.Fatalf("retention to day 2.5 kept %v", got)
 	}
+	if res, err := l.Verify(ctx); err != nil || !res.OK || res.Records != 6 {
+		t.Fatalf("verify after purge: %+v %v", res, err)
+	}
+	l.Close()
+	// Cutoff day 7: record 3 and batch 4-5 go; batch 6-7 stays whole
+	// (record 7 is of day 8).
+	l = open(72*time.Hour, false)
 	defer l.Close()
-	rs := records(t, l)
-	if len(rs) != 3 || rs[0].Seq != 7 {
-		t.Fatalf("retention kept %d records from %d, want 3 from 7", len(rs), rs[0].Seq)
+	if got := seqs(l); !slices.Equal(got, []uint64{6, 7, 8}) {
+		t.Fatalf("retention to day 7 kept %v, want 6-8", got)
 	}
 	l.Append(Record{At: now, User: "v"})
 	if err := l.Flush(ctx); err != nil {
@@ -134,20 +303,6 @@ func TestRetentionAndLegalHold(t *testing.T) {
 	}
 	if res, err := l.Verify(ctx); err != nil || !res.OK || res.Records != 4 {
 		t.Fatalf("verify after purge: %+v %v", res, err)
-	}
-}
-
-// TestStoredFormIsMarshal: the record as stored is exactly json.Marshal of
-// the chained record (what Verify recomputes from).
-func TestStoredFormIsMarshal(t *testing.T) {
-	r := Record{At: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC), User: `a"b`, Statement: "SELECT ?", Relations: []string{"x.y"}, DurationMS: 0.125}
-	_, stored, err := chainBody([32]byte{1}, "", &r, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	want, _ := json.Marshal(r)
-	if string(stored) != string(want) {
-		t.Fatalf("stored %s\nwant   %s", stored, want)
 	}
 }
 
