@@ -2,12 +2,18 @@ package audit
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
 	"math"
 	"math/rand"
 	"reflect"
+	"strings"
 	"testing"
 	"time"
 
+	"github.com/cockroachdb/pebble/v2"
 	"github.com/rs/zerolog"
 )
 
@@ -279,4 +285,87 @@ func FuzzDecodeBatch(f *testing.F) {
 			}
 		}
 	})
+}
+
+// formatOneLoadHead is how builds before batches started a trail: the
+// anchor's hash as hex, then the newest JSON record. It returns their
+// error, or the seq they would continue from.
+func formatOneLoadHead(t *testing.T, db *pebble.DB) (uint64, error) {
+	t.Helper()
+	var a struct {
+		Seq  uint64 `json:"seq"`
+		Hash string `json:"hash"`
+	}
+	if err := json.Unmarshal(getValue(t, db, anchorKey), &a); err != nil {
+		return 0, err
+	}
+	if h, err := hex.DecodeString(a.Hash); a.Hash != "" && (err != nil || len(h) != 32) {
+		return 0, fmt.Errorf("audit trail anchor: bad hash %q", a.Hash)
+	}
+	return a.Seq, nil
+}
+
+// TestOlderBuildsRefuseTrail: a format-1 trail with an anchor (an old
+// build purged it) opens, verifies from that anchor and keeps its chain;
+// once opened, a format-1 build refuses it with a message saying why,
+// rather than continuing from seq 1 over batches it cannot see.
+func TestOlderBuildsRefuseTrail(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	db, err := pebble.Open(dir, &pebble.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	anchorHash := sha256.Sum256([]byte("purged record 5"))
+	v, _ := json.Marshal(map[string]any{"seq": 5, "hash": hex.EncodeToString(anchorHash[:])})
+	if err := db.Set(anchorKey, v, pebble.Sync); err != nil {
+		t.Fatal(err)
+	}
+	writeJSON(t, db, anchorHash, 6, testRecords(3, "olga"))
+	if seq, err := formatOneLoadHead(t, db); err != nil || seq != 5 {
+		t.Fatalf("format-1 trail as a format-1 build reads it: seq %d, %v", seq, err)
+	}
+	if err := db.Close(); err != nil {
+		t.Fatal(err)
+	}
+
+	l, err := Open(dir, Options{Logger: zerolog.Nop()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	l.Append(testRecords(1, "nina")[0])
+	if err := l.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if res, err := l.Verify(ctx); err != nil || !res.OK || res.Records != 4 {
+		t.Fatalf("verify from the format-1 anchor: %+v %v", res, err)
+	}
+	if rs := records(t, l); len(rs) != 4 || rs[3].Seq != 9 || rs[3].PrevHash != rs[2].Hash {
+		t.Fatalf("records after the format-1 ones: %+v", rs)
+	}
+	_, err = formatOneLoadHead(t, l.DB())
+	if err == nil || !strings.Contains(err.Error(), "written by a newer dualgate") {
+		t.Fatalf("a format-1 build opening the trail: %v, want a refusal naming the newer format", err)
+	}
+	if err := l.Close(); err != nil {
+		t.Fatal(err)
+	}
+
+	// A new, empty trail is marked too, and reopening keeps its chain.
+	empty := t.TempDir()
+	l, err = Open(empty, Options{Logger: zerolog.Nop()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := formatOneLoadHead(t, l.DB()); err == nil {
+		t.Fatal("a format-1 build would accept a new trail")
+	}
+	_ = l.Close()
+	if l, err = Open(dir, Options{Logger: zerolog.Nop()}); err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	if res, err := l.Verify(ctx); err != nil || !res.OK || res.Records != 4 {
+		t.Fatalf("verify after reopening: %+v %v", res, err)
+	}
 }

@@ -136,9 +136,38 @@ func recordKey(seq uint64) []byte { return seqKey('r', seq) }
 
 func batchKey(seq uint64) []byte { return seqKey('b', seq) }
 
+// anchor is the newest purged record's seq and hash: the chain verifies
+// from it. Trails of format 1 (JSON records only) kept the hash in Hash.
+// From format 2 (batches), Hash holds formatRefusal and the hash moves to
+// ChainHash: a format-1 build reads Hash as hex and stops with that text
+// instead of appending JSON records from seq 1 over a trail whose newest
+// records it cannot see (forking the chain). Open marks every trail it
+// opens this way, anchor or not.
 type anchor struct {
-	Seq  uint64 `json:"seq"`
-	Hash string `json:"hash"`
+	Seq       uint64 `json:"seq"`
+	Hash      string `json:"hash"`
+	Format    int    `json:"format,omitempty"`
+	ChainHash string `json:"chain_hash,omitempty"`
+}
+
+// trailFormat is the format this build writes.
+const trailFormat = 2
+
+// formatRefusal is what a format-1 build reports opening a newer trail:
+// "audit trail anchor: bad hash <this>".
+const formatRefusal = "audit trail format 2 (batched records) was written by a newer dualgate; this build cannot continue its chain: run dualgate from that release or later"
+
+// newAnchor is the anchor at seq/hash in this build's format.
+func newAnchor(seq uint64, hash string) anchor {
+	return anchor{Seq: seq, Hash: formatRefusal, Format: trailFormat, ChainHash: hash}
+}
+
+// chainHash is the anchor's hash in hex ("" for the chain's start).
+func (a anchor) chainHash() string {
+	if a.Format >= 2 {
+		return a.ChainHash
+	}
+	return a.Hash
 }
 
 // Open opens (or creates) the audit trail in dir.
@@ -159,6 +188,11 @@ func Open(dir string, opts Options) (*Log, error) {
 		cache.Unref()
 		return nil, err
 	}
+	if err := l.markFormat(); err != nil {
+		_ = db.Close()
+		cache.Unref()
+		return nil, fmt.Errorf("open audit trail %s: %w", dir, err)
+	}
 	if err := l.Purge(context.Background()); err != nil {
 		l.log.Warn().Err(err).Msg("audit retention purge failed")
 	}
@@ -173,13 +207,16 @@ func (l *Log) loadHead() error {
 	if err != nil {
 		return err
 	}
+	if a.Format > trailFormat {
+		return fmt.Errorf("audit trail format %d was written by a newer dualgate; this build reads formats up to %d: run dualgate from that release or later", a.Format, trailFormat)
+	}
 	l.seq = a.Seq
-	if a.Hash != "" {
-		h, err := hex.DecodeString(a.Hash)
-		if err != nil || len(h) != 32 {
-			return fmt.Errorf("audit trail anchor: bad hash %q", a.Hash)
+	if h := a.chainHash(); h != "" {
+		b, err := hex.DecodeString(h)
+		if err != nil || len(b) != 32 {
+			return fmt.Errorf("audit trail anchor: bad hash %q", h)
 		}
-		copy(l.head[:], h)
+		copy(l.head[:], b)
 	}
 	for _, prefix := range []byte{'b', 'r'} {
 		recs, err := l.newest(prefix)
@@ -276,6 +313,17 @@ func (l *Log) walk(ctx context.Context, fn func(stored) bool) error {
 		}
 	}
 	return nil
+}
+
+// markFormat rewrites the anchor in this build's format unless it already
+// is (see anchor): a new trail gets one at seq 0.
+func (l *Log) markFormat() error {
+	a, err := l.anchor()
+	if err != nil || a.Format == trailFormat {
+		return err
+	}
+	v, _ := json.Marshal(newAnchor(a.Seq, a.chainHash()))
+	return l.db.Set(anchorKey, v, pebble.Sync)
 }
 
 func (l *Log) anchor() (anchor, error) {
@@ -541,8 +589,8 @@ func (l *Log) Verify(ctx context.Context) (VerifyResult, error) {
 		return res, err
 	}
 	var prev [32]byte
-	if a.Hash != "" {
-		h, err := hex.DecodeString(a.Hash)
+	if ah := a.chainHash(); ah != "" {
+		h, err := hex.DecodeString(ah)
 		if err != nil || len(h) != 32 {
 			return VerifyResult{Problem: "bad anchor hash"}, nil
 		}
@@ -640,7 +688,7 @@ func (l *Log) Purge(ctx context.Context) error {
 			return err
 		}
 	}
-	v, _ := json.Marshal(anchor{Seq: last.Seq, Hash: last.Hash})
+	v, _ := json.Marshal(newAnchor(last.Seq, last.Hash))
 	if err := b.Set(anchorKey, v, nil); err != nil {
 		return err
 	}
