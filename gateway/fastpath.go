@@ -2,6 +2,7 @@ package gateway
 
 import (
 	"context"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -73,7 +74,8 @@ func (s *session) fastLookup(p *portal, describe bool) (handled bool, err error)
 	if len(keyCols) != len(lk.Keys) {
 		return false, nil
 	}
-	key := make([]any, len(keyCols))
+	key := slices.Grow(s.fastKey[:0], len(keyCols))[:len(keyCols)]
+	defer func() { clear(key); s.fastKey = key[:0] }() // LookupKey copies what it keeps
 	for i, kc := range keyCols {
 		found := false
 		for _, kv := range lk.Keys {

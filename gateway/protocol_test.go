@@ -245,17 +245,23 @@ func TestUnnamedPortalRebind(t *testing.T) {
 	c := g.connect(t)
 	mustExec(t, c, `CREATE TABLE kv (k int PRIMARY KEY, v text)`, `INSERT INTO kv VALUES (1,'one'),(2,'two'),(3,'three')`)
 	r := dialRaw(t, g)
-	r.send(t, &pgproto3.Parse{Name: "q", Query: `SELECT v FROM kv WHERE k = $1 OR k = $2 ORDER BY v`}, &pgproto3.Sync{})
+	r.send(t, &pgproto3.Parse{Name: "q", Query: `SELECT v FROM kv WHERE k = $1 OR k = $2 ORDER BY v`},
+		&pgproto3.Parse{Name: "one", Query: `SELECT v FROM kv WHERE k = $1`},
+		&pgproto3.Parse{Name: "none", Query: `SELECT count(*) FROM kv`}, &pgproto3.Sync{})
 	r.until(t, "Z")
 	for _, c := range []struct {
+		stmt   string
 		params [][]byte
 		want   string
 	}{
-		{[][]byte{[]byte("1"), []byte("2")}, "BindComplete,D:one,D:two,C:SELECT 2,Z:I"},
-		{[][]byte{[]byte("3"), nil}, "BindComplete,D:three,C:SELECT 1,Z:I"},
-		{[][]byte{nil, []byte("2")}, "BindComplete,D:two,C:SELECT 1,Z:I"},
+		{"q", [][]byte{[]byte("1"), []byte("2")}, "BindComplete,D:one,D:two,C:SELECT 2,Z:I"},
+		{"one", [][]byte{[]byte("3")}, "BindComplete,D:three,C:SELECT 1,Z:I"},
+		{"none", nil, "BindComplete,D:3,C:SELECT 1,Z:I"},
+		{"q", [][]byte{[]byte("3"), nil}, "BindComplete,D:three,C:SELECT 1,Z:I"},
+		{"q", [][]byte{nil, []byte("2")}, "BindComplete,D:two,C:SELECT 1,Z:I"},
+		{"one", [][]byte{nil}, "BindComplete,C:SELECT 0,Z:I"},
 	} {
-		r.send(t, &pgproto3.Bind{PreparedStatement: "q", Parameters: c.params}, &pgproto3.Execute{}, &pgproto3.Sync{})
+		r.send(t, &pgproto3.Bind{PreparedStatement: c.stmt, Parameters: c.params}, &pgproto3.Execute{}, &pgproto3.Sync{})
 		if got := strings.Join(r.until(t, "Z"), ","); got != c.want {
 			t.Fatalf("params %q: %s, want %s", c.params, got, c.want)
 		}

@@ -37,12 +37,18 @@ type session struct {
 	txSettings map[string]string // settings at BEGIN, restored by ROLLBACK
 	localUndo  map[string]string // values before SET LOCAL, restored at transaction end
 
-	prepared   map[string]*prepared
-	portals    map[string]*portal
-	skipToSync bool
+	prepared map[string]*prepared
+	portals  map[string]*portal
+	// sparePortal is the unnamed portal the last Sync dropped, kept for
+	// the next Bind to it: a driver's every extended-protocol statement
+	// binds the unnamed portal and ends with Sync, and reusing its struct,
+	// value and format slices saves three allocations a statement.
+	sparePortal *portal
+	skipToSync  bool
 
 	rowBuf    []byte        // reused DataRow encoding buffer
 	fastIdx   []int         // reused by the fast path: result column positions
+	fastKey   []any         // reused by the fast path: the key looked up
 	fastOut   []any         // reused by the fast path: the row sent
 	lastLabel label         // label of the last result (dualgate.last_result), if labelSeq > 0
 	labelSeq  uint64        // results labelled so far
@@ -429,11 +435,15 @@ func (s *session) bind(m *pgproto3.Bind) error {
 	// codes: the session alone holds portals. As in PostgreSQL, the old
 	// portal is gone from here on, even if this Bind fails.
 	old := s.portals[m.DestinationPortal]
+	reuse := old
+	if reuse == nil && m.DestinationPortal == "" {
+		reuse, s.sparePortal = s.sparePortal, nil // the one the last Sync dropped
+	}
 	var values []any
-	if old != nil {
-		old.closeCursor()
-		values = old.values[:0]
-		clear(old.values[:cap(old.values)]) // no stale boxed values kept alive
+	if reuse != nil {
+		reuse.closeCursor()
+		values = reuse.values[:0]
+		clear(reuse.values[:cap(reuse.values)]) // no stale boxed values kept alive
 	}
 	fail := func(err error) error {
 		if old != nil {
@@ -461,8 +471,9 @@ func (s *session) bind(m *pgproto3.Bind) error {
 	if len(values) == 0 {
 		values = nil // engineBindings: no parameters
 	}
-	if old != nil {
-		*old = portal{prep: p, values: values, formats: append(old.formats[:0], m.ResultFormatCodes...)}
+	if reuse != nil {
+		*reuse = portal{prep: p, values: values, formats: append(reuse.formats[:0], m.ResultFormatCodes...)}
+		s.portals[m.DestinationPortal] = reuse
 	} else {
 		s.portals[m.DestinationPortal] = &portal{prep: p, values: values, formats: append([]int16(nil), m.ResultFormatCodes...)}
 	}
@@ -700,6 +711,9 @@ func (s *session) sync() error {
 		for name, p := range s.portals {
 			p.closeCursor()
 			delete(s.portals, name)
+			if name == "" {
+				s.sparePortal = p // nothing else holds it; the next Bind reuses it
+			}
 		}
 	}
 	return s.ready()
