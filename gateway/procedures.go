@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"sort"
 	"strings"
 
@@ -28,6 +29,12 @@ type Procedure struct {
 	ArgTypes []uint32
 	// Description is the procedure's comment (obj_description, \df+).
 	Description string
+	// Result are the columns of the rows a successful run returns (nil:
+	// none). The extended protocol needs them before the procedure runs:
+	// Describe reports them, as PostgreSQL reports a procedure's OUT
+	// parameters, and Execute then sends the rows. A run returning other
+	// columns is a bug and fails with XX000.
+	Result []SystemColumn
 	// Run does the work.
 	Run func(ctx context.Context, call CallInfo, args []any) (ProcedureResult, error)
 }
@@ -52,7 +59,7 @@ type ProcedureResult struct {
 // Result rows go out with the simple protocol; over the extended protocol
 // a CALL reports only notices and completion, since its Describe said
 // NoData.
-func (s *session) call(st *dialect.Statement, bindings map[string]sqlparser.Expr, describe bool) error {
+func (s *session) call(st *dialect.Statement, bindings map[string]sqlparser.Expr, describe bool, formats []int16) error {
 	key := strings.ToLower(st.Call.Schema + "." + st.Call.Name)
 	proc, ok := s.c.srv.cfg.Procedures[key]
 	if !ok {
@@ -80,24 +87,54 @@ func (s *session) call(st *dialect.Statement, bindings map[string]sqlparser.Expr
 			return err
 		}
 	}
-	if len(res.Columns) > 0 && describe {
-		fields := make([]pgproto3.FieldDescription, len(res.Columns))
+	if len(res.Columns) > 0 && !slices.Equal(res.Columns, proc.Result) {
+		return pgerror.New(pgerror.InternalError, "procedure %s returned columns %v, but declares %v", key, res.Columns, proc.Result).
+			WithHint("this is a dualgate bug")
+	}
+	if len(res.Columns) > 0 {
+		// The simple protocol describes the rows here; the extended one
+		// did at Describe (callFields), and gets the rows in the formats
+		// its Bind asked for.
 		oids := make([]uint32, len(res.Columns))
 		for i, c := range res.Columns {
-			fields[i] = textField(c.Name)
-			fields[i].DataTypeOID = c.OID
 			oids[i] = c.OID
 		}
-		if err := s.c.send(&pgproto3.RowDescription{Fields: fields}); err != nil {
-			return err
+		if describe {
+			if err := s.c.send(&pgproto3.RowDescription{Fields: resultFields(res.Columns)}); err != nil {
+				return err
+			}
+			formats = nil
 		}
 		for _, r := range res.Rows {
-			if err := s.sendRow(r, oids, nil); err != nil {
+			if err := s.sendRow(r, oids, formats); err != nil {
 				return err
 			}
 		}
 	}
 	return s.c.send(&pgproto3.CommandComplete{CommandTag: []byte("CALL")})
+}
+
+// callFields are the result fields of a CALL statement (nil: none, or no
+// such procedure, which Execute reports).
+func (s *session) callFields(st *dialect.Statement) []pgproto3.FieldDescription {
+	if st.Call == nil {
+		return nil
+	}
+	proc, ok := s.c.srv.cfg.Procedures[strings.ToLower(st.Call.Schema+"."+st.Call.Name)]
+	if !ok || len(proc.Result) == 0 {
+		return nil
+	}
+	return resultFields(proc.Result)
+}
+
+// resultFields are the RowDescription fields of a procedure's columns.
+func resultFields(cols []SystemColumn) []pgproto3.FieldDescription {
+	fields := make([]pgproto3.FieldDescription, len(cols))
+	for i, c := range cols {
+		fields[i] = textField(c.Name)
+		fields[i].DataTypeOID = c.OID
+	}
+	return fields
 }
 
 // evalArgs evaluates CALL arguments with the engine.

@@ -397,6 +397,8 @@ func (s *session) describeStatement(p *prepared) error {
 		}
 	case dialect.KindShow:
 		p.fields = s.showFields(p.stmt.Show)
+	case dialect.KindCall:
+		p.fields = s.callFields(&p.stmt)
 	}
 	p.described = true
 	return nil
@@ -782,7 +784,7 @@ func (s *session) runPortal(p *portal, maxRows int64, describe bool) (err error)
 		if err != nil {
 			return err
 		}
-		return s.call(st, b, describe)
+		return s.call(st, b, describe, p.formats)
 	}
 	p.done = true
 	tag, err := s.runSessionStatement(st)

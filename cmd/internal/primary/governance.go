@@ -96,7 +96,8 @@ func (c *Side) configureGovernance(cfg *gateway.Config) {
 	if cfg.Procedures == nil {
 		cfg.Procedures = map[string]gateway.Procedure{}
 	}
-	cfg.Procedures["dualgate.verify_audit"] = gateway.Procedure{Run: func(ctx context.Context, _ gateway.CallInfo, _ []any) (gateway.ProcedureResult, error) {
+	verified := []gateway.SystemColumn{{Name: "ok", OID: pgtypes.Bool}, {Name: "records", OID: pgtypes.Int8}, {Name: "head_hash", OID: pgtypes.Text}}
+	cfg.Procedures["dualgate.verify_audit"] = gateway.Procedure{Result: verified, Run: func(ctx context.Context, _ gateway.CallInfo, _ []any) (gateway.ProcedureResult, error) {
 		if err := c.gov.audit.Flush(ctx); err != nil {
 			return gateway.ProcedureResult{}, err
 		}
@@ -109,14 +110,14 @@ func (c *Side) configureGovernance(cfg *gateway.Config) {
 				WithHint("the audit trail was changed outside dualgate; restore it from a backup")
 		}
 		return gateway.ProcedureResult{
-			Columns: []gateway.SystemColumn{{Name: "ok", OID: pgtypes.Bool}, {Name: "records", OID: pgtypes.Int8}, {Name: "head_hash", OID: pgtypes.Text}},
+			Columns: verified,
 			Rows:    [][]any{{true, int64(r.Records), r.HeadHash}},
 			Notices: []string{fmt.Sprintf("audit chain verified: %d records", r.Records)},
 		}, nil
 	}}
 	cfg.Procedures["dualgate.relay_audit"] = gateway.Procedure{Args: []string{"records"}, ArgTypes: []uint32{pgtypes.Text},
 		Description: "appends the records of statements a sidecar answered itself to dualgate.audit (needs relay_audit)",
-		Run: func(ctx context.Context, call gateway.CallInfo, args []any) (gateway.ProcedureResult, error) {
+		Result:      relayColumns, Run: func(ctx context.Context, call gateway.CallInfo, args []any) (gateway.ProcedureResult, error) {
 			return relayAudit(ctx, c.gov.audit, call, args)
 		}}
 }
@@ -142,9 +143,11 @@ func relayAudit(ctx context.Context, trail *audit.Log, call gateway.CallInfo, ar
 	if err := trail.Flush(ctx); err != nil {
 		return gateway.ProcedureResult{}, fmt.Errorf("audit relay: %w", err)
 	}
-	return gateway.ProcedureResult{Columns: []gateway.SystemColumn{{Name: "appended", OID: pgtypes.Int8}},
-		Rows: [][]any{{int64(len(recs))}}}, nil
+	return gateway.ProcedureResult{Columns: relayColumns, Rows: [][]any{{int64(len(recs))}}}, nil
 }
+
+// relayColumns are dualgate.relay_audit's result: how many records it appended.
+var relayColumns = []gateway.SystemColumn{{Name: "appended", OID: pgtypes.Int8}}
 
 // closeGovernance writes the queued audit records and closes the trail.
 func (c *Side) closeGovernance() {

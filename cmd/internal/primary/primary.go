@@ -217,8 +217,10 @@ func (c *Side) procedures() map[string]gateway.Procedure {
 	counts := []gateway.SystemColumn{{Name: "commit_id", OID: pgtypes.Int8}, {Name: "received", OID: pgtypes.Int8},
 		{Name: "committed", OID: pgtypes.Int8}, {Name: "unchanged", OID: pgtypes.Int8},
 		{Name: "duplicates", OID: pgtypes.Int8}, {Name: "quarantined", OID: pgtypes.Int8}}
+	verified := []gateway.SystemColumn{{Name: "ok", OID: pgtypes.Bool}, {Name: "commits", OID: pgtypes.Int8},
+		{Name: "versions", OID: pgtypes.Int8}, {Name: "head_hash", OID: pgtypes.Text}}
 	procs := map[string]gateway.Procedure{
-		"dualgate.verify": {Description: "re-hash the canonical commit chain and every version; fails with XX001 where it breaks", Run: func(ctx context.Context, _ gateway.CallInfo, _ []any) (gateway.ProcedureResult, error) {
+		"dualgate.verify": {Description: "re-hash the canonical commit chain and every version; fails with XX001 where it breaks", Result: verified, Run: func(ctx context.Context, _ gateway.CallInfo, _ []any) (gateway.ProcedureResult, error) {
 			r, err := c.store.Verify(ctx)
 			if err != nil {
 				return gateway.ProcedureResult{}, err
@@ -228,14 +230,13 @@ func (c *Side) procedures() map[string]gateway.Procedure {
 					WithHint("the store was changed outside dualgate; restore it from a backup and compare dualgate.commits")
 			}
 			return gateway.ProcedureResult{
-				Columns: []gateway.SystemColumn{{Name: "ok", OID: pgtypes.Bool}, {Name: "commits", OID: pgtypes.Int8},
-					{Name: "versions", OID: pgtypes.Int8}, {Name: "head_hash", OID: pgtypes.Text}},
+				Columns: verified,
 				Rows:    [][]any{{true, int64(r.Commits), int64(r.Versions), r.HeadHash.String()}},
 				Notices: []string{fmt.Sprintf("hash chain verified: %d commits, %d versions", r.Commits, r.Versions)},
 			}, nil
 		}},
 		"dualgate.replay": {Args: []string{"source", "from_seq", "to_seq"}, ArgTypes: []uint32{pgtypes.Text, pgtypes.Int8, pgtypes.Int8},
-			Description: "re-run a source's raw range through the current mapping and rules as a new commit", Run: func(ctx context.Context, call gateway.CallInfo, args []any) (gateway.ProcedureResult, error) {
+			Description: "re-run a source's raw range through the current mapping and rules as a new commit", Result: counts, Run: func(ctx context.Context, call gateway.CallInfo, args []any) (gateway.ProcedureResult, error) {
 				source := fmt.Sprint(args[0])
 				from, err1 := toUint(args[1])
 				to, err2 := toUint(args[2])

@@ -301,15 +301,17 @@ func (c *Side) reconcileProcedures(procs map[string]gateway.Procedure) {
 		return
 	}
 	re := c.recon.eng
+	exceptionColumns := []gateway.SystemColumn{col("id", pgtypes.Int8), col("rule", pgtypes.Text), col("status", pgtypes.Text), col("note", pgtypes.Text)}
+	repairColumns := []gateway.SystemColumn{col("rule", pgtypes.Text), col("action", pgtypes.Text), col("dry_run", pgtypes.Bool), col("step", pgtypes.Text)}
 	exceptionResult := func(e reconcile.Exception, verb string) gateway.ProcedureResult {
 		return gateway.ProcedureResult{
-			Columns: []gateway.SystemColumn{col("id", pgtypes.Int8), col("rule", pgtypes.Text), col("status", pgtypes.Text), col("note", pgtypes.Text)},
+			Columns: exceptionColumns,
 			Rows:    [][]any{{int64(e.ID), e.Rule, string(e.Status), e.Note}},
 			Notices: []string{fmt.Sprintf("exception %d %s", e.ID, verb)},
 		}
 	}
 	procs["reconcile.run"] = gateway.Procedure{Args: []string{"rule"}, ArgTypes: []uint32{pgtypes.Text},
-		Description: "run a reconciliation rule now; returns the run", Run: func(ctx context.Context, _ gateway.CallInfo, args []any) (gateway.ProcedureResult, error) {
+		Description: "run a reconciliation rule now; returns the run", Result: runColumns, Run: func(ctx context.Context, _ gateway.CallInfo, args []any) (gateway.ProcedureResult, error) {
 			run, err := re.Run(ctx, fmt.Sprint(args[0]), "call")
 			if err != nil {
 				return gateway.ProcedureResult{}, reconcileError(err)
@@ -318,7 +320,7 @@ func (c *Side) reconcileProcedures(procs map[string]gateway.Procedure) {
 				Notices: []string{fmt.Sprintf("%s: %s; %s; %d opened, %d resolved", run.Rule, run.Outcome, run.Coverage, run.Opened, run.Resolved)}}, nil
 		}}
 	procs["reconcile.ack"] = gateway.Procedure{Args: []string{"id", "note"}, ArgTypes: []uint32{pgtypes.Int8, pgtypes.Text},
-		Description: "acknowledge an exception with a note", Run: func(ctx context.Context, call gateway.CallInfo, args []any) (gateway.ProcedureResult, error) {
+		Description: "acknowledge an exception with a note", Result: exceptionColumns, Run: func(ctx context.Context, call gateway.CallInfo, args []any) (gateway.ProcedureResult, error) {
 			id, err := toUint(args[0])
 			if err != nil {
 				return gateway.ProcedureResult{}, pgerror.New(pgerror.InvalidParameterValue, "reconcile.ack(id, note): id must be an exception id from reconcile.exceptions")
@@ -330,7 +332,7 @@ func (c *Side) reconcileProcedures(procs map[string]gateway.Procedure) {
 			return exceptionResult(e, "acknowledged"), nil
 		}}
 	procs["reconcile.resolve"] = gateway.Procedure{Args: []string{"id", "resolution", "note"}, ArgTypes: []uint32{pgtypes.Int8, pgtypes.Text, pgtypes.Text},
-		Description: "close an exception as resolved, accepted_variance or false_positive", Run: func(ctx context.Context, call gateway.CallInfo, args []any) (gateway.ProcedureResult, error) {
+		Description: "close an exception as resolved, accepted_variance or false_positive", Result: exceptionColumns, Run: func(ctx context.Context, call gateway.CallInfo, args []any) (gateway.ProcedureResult, error) {
 			id, err := toUint(args[0])
 			if err != nil {
 				return gateway.ProcedureResult{}, pgerror.New(pgerror.InvalidParameterValue, "reconcile.resolve(id, resolution, note): id must be an exception id from reconcile.exceptions")
@@ -342,7 +344,7 @@ func (c *Side) reconcileProcedures(procs map[string]gateway.Procedure) {
 			return exceptionResult(e, "is "+string(e.Status)), nil
 		}}
 	procs["reconcile.repair"] = gateway.Procedure{Args: []string{"rule", "dry_run"}, ArgTypes: []uint32{pgtypes.Text, pgtypes.Bool},
-		Description: "run a rule's repair action (rebuild or replay) for its open exceptions, then re-verify", Run: func(ctx context.Context, call gateway.CallInfo, args []any) (gateway.ProcedureResult, error) {
+		Description: "run a rule's repair action (rebuild or replay) for its open exceptions, then re-verify", Result: repairColumns, Run: func(ctx context.Context, call gateway.CallInfo, args []any) (gateway.ProcedureResult, error) {
 			dry, ok := asBool(args[1])
 			if !ok {
 				return gateway.ProcedureResult{}, pgerror.New(pgerror.InvalidParameterValue, "reconcile.repair(rule, dry_run): dry_run must be true or false")
@@ -351,8 +353,7 @@ func (c *Side) reconcileProcedures(procs map[string]gateway.Procedure) {
 			if err != nil {
 				return gateway.ProcedureResult{}, reconcileError(err)
 			}
-			res := gateway.ProcedureResult{Columns: []gateway.SystemColumn{col("rule", pgtypes.Text), col("action", pgtypes.Text),
-				col("dry_run", pgtypes.Bool), col("step", pgtypes.Text)}}
+			res := gateway.ProcedureResult{Columns: repairColumns}
 			for _, s := range rep.Steps {
 				res.Rows = append(res.Rows, []any{rep.Rule, rep.Action, rep.DryRun, s})
 			}
