@@ -35,6 +35,7 @@ fuzz:
 	$(GO) test ./canonical/ -run '^$$' -fuzz FuzzDecodeKey -fuzztime $(FUZZTIME)
 	$(GO) test ./canonical/ -run '^$$' -fuzz FuzzDecodeRow -fuzztime $(FUZZTIME)
 	$(GO) test ./canonical/audit/ -run '^$$' -fuzz FuzzDecodeBatch -fuzztime $(FUZZTIME)
+	$(GO) test ./cmd/dgbench/ -run '^$$' -fuzz FuzzFloorConn -fuzztime $(FUZZTIME)
 
 ## bench: dualgate vs PostgreSQL 15 side by side (see BENCHMARKS.md); it
 ## includes the memory bar (a `dualgate serve` process over 1M canonical rows

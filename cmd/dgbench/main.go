@@ -107,6 +107,11 @@ func main() {
 	sidecarRows := flag.Int("sidecar-rows", 10_000, "rows of the projection the sidecar-start bar's sidecar serves")
 	only := flag.String("only", "", "run only these bars, comma-separated: main (pgbench comparison and serving lane), memory, sidecar, reconcile, reconcile-external (empty: every bar its flags enable)")
 	flag.Parse()
+	if *serveFloor {
+		err := runFloor()
+		fmt.Fprintln(os.Stderr, "dgbench:", err)
+		os.Exit(1)
+	}
 	lanes := map[string]bool{}
 	for _, l := range strings.Split(*only, ",") {
 		switch l = strings.TrimSpace(l); l {
@@ -226,6 +231,11 @@ func run(ctx context.Context, rows int, dur time.Duration, clients, threads, rou
 	}
 	defer stop()
 
+	floorT, stopFloor, err := startFloor()
+	if err != nil {
+		return err
+	}
+	defer stopFloor()
 	peerT := target{name: "postgresql-15", host: "127.0.0.1", port: pg.Port, user: "postgres", db: "postgres", cpu: postmasterCPU(pg.Pid())}
 	pgLoad, err := load(ctx, peerT, "CREATE TABLE kv (id int8 PRIMARY KEY, val text NOT NULL, n int8 NOT NULL)", "COPY kv (id, val, n) FROM STDIN", rows)
 	if err != nil {
@@ -281,6 +291,8 @@ func run(ctx context.Context, rows int, dur time.Duration, clients, threads, rou
 		// ParameterStatus label stays): libpq prints every NOTICE to
 		// pgbench's stderr, a cost of the client's on this shared machine.
 		{"serving-point-quiet", "SELECT id, val, n FROM serving.kv_view WHERE id = :id;", quiet(dgT)},
+		// What any Go server costs to answer the script (floor.go).
+		{"protocol-floor", "SELECT id, val, n FROM kv WHERE id = :id;", floorT},
 	}
 	// The Redis-backed serving lookup runs in the same rounds (its own
 	// primary on a throwaway redis-server; servingBars then measures
@@ -318,7 +330,7 @@ func run(ctx context.Context, rows int, dur time.Duration, clients, threads, rou
 		}
 		panic("dgbench: no target " + name)
 	}
-	peer, head, old, serve, serveQuiet := median("pg-point"), median("canonical-point"), median("canonical-asof"), median("serving-point"), median("serving-point-quiet")
+	peer, head, old, serve, serveQuiet, floor := median("pg-point"), median("canonical-point"), median("canonical-asof"), median("serving-point"), median("serving-point-quiet"), median("protocol-floor")
 	fmt.Printf("dgbench: %d rows (x10 versions for one key in ten), pgbench -n -M prepared -c %d -j %d -T %s, median of %d rotated rounds (ingest: one load), same machine\n\n", rows, clients, threads, dur, rounds)
 	fmt.Printf("%-44s %14s %14s %10s\n", "benchmark", "postgresql-15", "dualgate", "ratio")
 	row := func(name string, p, d float64, unit string) {
@@ -331,6 +343,7 @@ func run(ctx context.Context, rows int, dur time.Duration, clients, threads, rou
 	row("serving point lookup p99 (embedded store)", ms(peer.p99), ms(serve.p99), "ms")
 	row("  same, label NOTICE off: TPS", peer.tps, serveQuiet.tps, "tx/s")
 	row("  same, label NOTICE off: p99", ms(peer.p99), ms(serveQuiet.p99), "ms")
+	row("protocol floor (Go, constant work): TPS", peer.tps, floor.tps, "tx/s")
 	row("ingest: COPY rows, mapped and committed", rows2s(rows, pgLoad), rows2s(rows, dgLoad), "rows/s")
 	fmt.Printf("%-44s %14s %14.0f %9.2fx  (AS OF commit 2 vs head, TPS; goal <= 1.2x time)\n", "AS OF old commit point lookup TPS", "-", old.tps, head.tps/old.tps)
 	fmt.Printf("\n%-44s %14s %14s %10s\n", "CPU per transaction, median runs (µs)", "server", "pgbench", "allocs")
