@@ -1,11 +1,11 @@
 package main
 
 import (
+	"bufio"
+	"net/http"
 	"os"
-	"runtime/metrics"
 	"strconv"
 	"strings"
-	"syscall"
 	"time"
 )
 
@@ -14,16 +14,6 @@ import (
 // machine shared by pgbench and the server, TPS is bounded by the sum of
 // both sides' CPU per transaction; the split says which side a change
 // could move.
-
-// selfCPU is this process's CPU so far: dgbench hosts the dualgate
-// servers it measures (the other in-process servers idle meanwhile).
-func selfCPU() time.Duration {
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
-		return 0
-	}
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
-}
 
 // clockTick is the unit of /proc/<pid>/stat times (USER_HZ, 100 on every
 // Linux architecture dgbench runs on).
@@ -80,16 +70,29 @@ func postmasterCPU(pid int) func() time.Duration {
 	}
 }
 
-// selfMallocs counts this process's heap allocations so far, tiny ones
-// included (runtime/metrics counters, which do not stop the world).
-func selfMallocs() uint64 {
-	s := []metrics.Sample{{Name: "/gc/heap/allocs:objects"}, {Name: "/gc/heap/tiny/allocs:objects"}}
-	metrics.Read(s)
-	var n uint64
-	for _, v := range s {
-		if v.Value.Kind() == metrics.KindUint64 {
-			n += v.Value.Uint64()
+// metricsMallocs counts a dualgate process's heap allocations so far (the
+// go_memstats_mallocs_total counter of its admin /metrics; tiny objects
+// included); 0 when it cannot be read. Reading it allocates in the server
+// too, a few thousand objects per read, two reads per run.
+func metricsMallocs(admin string) func() uint64 {
+	client := &http.Client{Timeout: 5 * time.Second}
+	return func() uint64 {
+		resp, err := client.Get("http://" + admin + "/metrics")
+		if err != nil {
+			return 0
 		}
+		defer resp.Body.Close()
+		sc := bufio.NewScanner(resp.Body)
+		sc.Buffer(make([]byte, 64<<10), 1<<20)
+		for sc.Scan() {
+			if v, ok := strings.CutPrefix(sc.Text(), "go_memstats_mallocs_total "); ok {
+				f, err := strconv.ParseFloat(strings.TrimSpace(v), 64)
+				if err != nil {
+					return 0
+				}
+				return uint64(f)
+			}
+		}
+		return 0
 	}
-	return n
 }

@@ -1,10 +1,12 @@
 // Command dgbench measures dualgate against PostgreSQL 15 side by side on
 // the same machine in one run, and prints each result as a ratio against
-// the peer. It starts a throwaway PostgreSQL (package pgtest) and an
-// in-process dualgate, loads the same rows into both, then drives both with
-// the same pgbench script. The memory and sidecar-start bars run the real
-// `dualgate serve` binary instead (memory.go, sidecar.go): RSS is the
-// process's as the kernel reports it, start time is from exec. `make bench`
+// the peer. It starts a throwaway PostgreSQL (package pgtest) and a
+// `dualgate serve` process (the binary users run, built from this module
+// or -dualgate-bin), loads the same rows into both, then drives both with
+// the same pgbench script; the CPU each side spent comes from /proc. The
+// memory and sidecar-start bars run the binary too (memory.go, sidecar.go):
+// RSS is the process's as the kernel reports it, start time is from exec;
+// the reconciliation bars run a primary in this process. `make bench`
 // runs it; BENCHMARKS.md records the output with the command that produced
 // it.
 package main
@@ -17,16 +19,17 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
-	"runtime"
 	"runtime/pprof"
 	"slices"
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgconn"
@@ -48,8 +51,11 @@ type target struct {
 	// options is PGOPTIONS for pgbench (settings of its sessions).
 	options string
 	// mallocs, when set, counts the heap allocations of the server so
-	// far (dualgate servers hosted in this process).
+	// far (dualgate processes, from their /metrics).
 	mallocs func() uint64
+	// admin is a dualgate process's admin listener (profiles of
+	// -profile-target are taken from its /debug/pprof).
+	admin string
 }
 
 // quiet is t with the per-result label NOTICE off in its sessions.
@@ -91,7 +97,7 @@ func main() {
 	clients := flag.Int("clients", 8, "pgbench -c")
 	threads := flag.Int("threads", 2, "pgbench -j")
 	rounds := flag.Int("rounds", 3, "rounds of the point-lookup runs (each target once per round, rotated order); each line is a target's median run")
-	profile := flag.String("cpuprofile", "", "write a CPU profile of dualgate (the whole run, or the runs -profile-target names) to this file")
+	profile := flag.String("cpuprofile", "", "write a CPU profile to this file: of the dualgate process behind -profile-target over its first run, or without it of dgbench itself (the reconciliation bars' primaries run in it)")
 	rebuildRows := flag.Int("rebuild-rows", 1_000_000, "rows of the projection the rebuild bar rebuilds")
 	serving := flag.Bool("serving", true, "run the serving lane's Redis, freshness, GROUP BY and rebuild bars after the point lookups")
 	reconRows := flag.String("reconcile", "1000000", "entity sizes of the reconciliation bar, comma-separated (empty: skip)")
@@ -152,11 +158,9 @@ func main() {
 		fmt.Fprintln(os.Stderr, "dgbench:", err)
 		os.Exit(1)
 	}
-	if *memProfile != "" {
-		runtime.MemProfileRate = 0 // sampled only in the profiled run
-	}
-	// The dualgate servers run in this process: with the processors
-	// `dualgate serve` gives itself (GOMAXPROCS in the environment wins).
+	// The reconciliation bars' primaries run in this process: with the
+	// processors `dualgate serve` gives itself (GOMAXPROCS in the
+	// environment wins).
 	gateway.SetProcessors(0)
 	if *rounds < 1 {
 		fail(fmt.Errorf("-rounds %d: at least one round", *rounds))
@@ -220,16 +224,12 @@ func run(ctx context.Context, rows int, dur time.Duration, clients, threads, rou
 	}
 	defer pg.Stop()
 
-	bp, err := openPrimary(ctx, "bench.yaml", benchCatalog, "")
+	dg, err := startDualgate(ctx, "")
 	if err != nil {
 		return err
 	}
-	defer bp.Close()
-	dgT, stop, err := bp.serve(ctx)
-	if err != nil {
-		return err
-	}
-	defer stop()
+	defer dg.stop()
+	dgT := dg.target
 
 	floorT, stopFloor, err := startFloor()
 	if err != nil {
@@ -310,12 +310,14 @@ func run(ctx context.Context, rows int, dur time.Duration, clients, threads, rou
 		for j := range targets {
 			k := (j + r) % len(targets)
 			tg := targets[k]
-			stopProfile, err := startTargetProfile(tg.name, r)
+			stopProfile, err := startTargetProfile(ctx, tg.name, tg.t, r, dur)
 			if err != nil {
 				return err
 			}
 			res, err := bench(fmt.Sprintf("%s-%d", tg.name, r), tg.query, tg.t)
-			stopProfile()
+			if perr := stopProfile(); err == nil {
+				err = perr
+			}
 			if err != nil {
 				return err
 			}
@@ -360,51 +362,80 @@ func run(ctx context.Context, rows int, dur time.Duration, clients, threads, rou
 		return nil
 	}
 	onRedis.lookup = median("serving-redis")
-	// The in-process server above is done; stop it before the serving
-	// bars start theirs (its store closes when run returns).
-	stop()
+	// The server above is done; stop it before the serving bars start
+	// theirs.
+	dg.stop()
+	dg.stop = func() {}
 	return servingBars(ctx, peerT, peer, onRedis, rows, rebuildRows, clients)
 }
 
-// memProfile, with -profile-target, samples the heap allocations of that
-// target's first run only (sampling is off outside it).
-var memProfile = flag.String("memprofile", "", "with -profile-target: write an allocation profile of that target's first run to this file")
+// memProfile, with -profile-target, takes that target's allocation profile
+// over its first run.
+var memProfile = flag.String("memprofile", "", "with -profile-target: write the allocations of that target's first run to this file (the dualgate process's /debug/pprof/allocs over the run)")
 
-// startTargetProfile starts the CPU (and allocation) profiles of
-// -profile-target's first run when name and round are those; the returned
-// func stops them.
-func startTargetProfile(name string, round int) (stop func(), err error) {
-	path := flag.Lookup("cpuprofile").Value.String()
-	if *profileTarget != name || round != 0 || (path == "" && *memProfile == "") {
-		return func() {}, nil
+// startTargetProfile takes the CPU (and allocation) profiles of
+// -profile-target's first run, when name and round are those, from the
+// dualgate process behind t (its /debug/pprof, over the run's duration);
+// the returned func waits for them and writes the files.
+func startTargetProfile(ctx context.Context, name string, t target, round int, dur time.Duration) (stop func() error, err error) {
+	cpuPath := flag.Lookup("cpuprofile").Value.String()
+	if *profileTarget != name || round != 0 || (cpuPath == "" && *memProfile == "") {
+		return func() error { return nil }, nil
 	}
-	var stops []func()
-	if path != "" {
-		f, err := os.Create(path)
-		if err != nil {
-			return nil, err
-		}
-		if err := pprof.StartCPUProfile(f); err != nil {
-			f.Close()
-			return nil, err
-		}
-		stops = append(stops, func() { pprof.StopCPUProfile(); f.Close() })
+	if t.admin == "" {
+		return nil, fmt.Errorf("-profile-target %s: not a dualgate process (no profiles to take)", name)
 	}
-	if *memProfile != "" {
-		runtime.MemProfileRate = 512
-		stops = append(stops, func() {
-			runtime.MemProfileRate = 0
-			if f, err := os.Create(*memProfile); err == nil {
-				_ = pprof.Lookup("allocs").WriteTo(f, 0)
-				f.Close()
+	var wg sync.WaitGroup
+	errs := make(chan error, 2)
+	take := func(path, profile string) {
+		if path == "" {
+			return
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			errs <- fetchProfile(ctx, t.admin, profile, dur, path)
+		}()
+	}
+	take(cpuPath, "profile")
+	take(*memProfile, "allocs")
+	return func() error {
+		wg.Wait()
+		close(errs)
+		for err := range errs {
+			if err != nil {
+				return err
 			}
-		})
-	}
-	return func() {
-		for _, s := range stops {
-			s()
 		}
+		return nil
 	}, nil
+}
+
+// fetchProfile saves admin's /debug/pprof/<profile> over dur to path (a
+// CPU profile of that window, or the delta of a cumulative profile).
+func fetchProfile(ctx context.Context, admin, profile string, dur time.Duration, path string) error {
+	url := fmt.Sprintf("http://%s/debug/pprof/%s?seconds=%d", admin, profile, int(dur.Seconds()))
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	if err != nil {
+		return err
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return fmt.Errorf("profile %s: %w", profile, err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("profile %s: %s", url, resp.Status)
+	}
+	f, err := os.Create(path)
+	if err != nil {
+		return err
+	}
+	if _, err := io.Copy(f, resp.Body); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
 }
 
 func rows2s(rows int, d time.Duration) float64 { return float64(rows) / d.Seconds() }

@@ -8,6 +8,7 @@ import (
 	"net"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"regexp"
 	"sort"
 	"strconv"
@@ -29,8 +30,9 @@ import (
 // serving on both stores, a full projection rebuild, and a GROUP BY over
 // canonical against PostgreSQL on the same rows.
 
-// benchPrimary is an in-process dualgate primary over a fresh data
-// directory, for one bar.
+// benchPrimary is a dualgate primary in this process over a fresh data
+// directory, for the bars that build their store through its API (memory,
+// reconciliation); the point-lookup and serving bars run startDualgate.
 type benchPrimary struct {
 	side *primary.Side
 	eng  *gateway.Engine
@@ -73,45 +75,60 @@ func (b *benchPrimary) Close() {
 	_ = os.RemoveAll(b.dir)
 }
 
-// serve serves the primary on a loopback port until stop.
-func (b *benchPrimary) serve(ctx context.Context) (t target, stop func(), err error) {
-	cfg := gateway.Config{Listen: "127.0.0.1:0", Trust: true, Version: "bench", Log: zerolog.Nop()}
-	b.side.Configure(&cfg)
-	srv, err := gateway.NewServer(cfg, b.eng)
-	if err == nil {
-		err = srv.Listen()
-	}
-	if err != nil {
-		return target{}, nil, err
-	}
-	sctx, cancel := context.WithCancel(ctx)
-	go func() { _ = srv.Serve(sctx) }()
-	_, p, _ := net.SplitHostPort(srv.Addr().String())
-	port, _ := strconv.Atoi(p)
-	return target{name: "dualgate", host: "127.0.0.1", port: port, user: "bench", db: "dualgate", cpu: selfCPU, mallocs: selfMallocs}, cancel, nil
-}
-
-// dualgateOn is a served bench primary whose projections follow commits.
+// dualgateOn is a `dualgate serve` process (the binary users run) over a
+// fresh data directory with the bench catalog: its projections follow
+// canonical commits, as a deployed primary's do.
 type dualgateOn struct {
 	target
-	stop func()
+	admin string // its admin listener (/readyz, /metrics, /debug/pprof)
+	stop  func()
 }
 
-// startDualgate opens the bench catalog's primary on the embedded store
-// (redisURL "") or Redis, keeps its projections following canonical, and
-// serves it.
+// startDualgate starts the bench catalog's primary on the embedded store
+// (redisURL "") or Redis and waits until /readyz answers 200.
 func startDualgate(ctx context.Context, redisURL string) (*dualgateOn, error) {
-	b, err := openPrimary(ctx, "bench.yaml", benchCatalog, redisURL)
+	bin, err := binary(ctx)
 	if err != nil {
 		return nil, err
 	}
-	b.side.Run(ctx) // projections follow canonical commits until Close
-	t, stop, err := b.serve(ctx)
+	dir, err := os.MkdirTemp("", "dgbench-data-")
 	if err != nil {
-		b.Close()
 		return nil, err
 	}
-	return &dualgateOn{target: t, stop: func() { stop(); b.Close() }}, nil
+	catFile := filepath.Join(dir, "bench.yaml")
+	if err := os.WriteFile(catFile, []byte(benchCatalog), 0o644); err != nil {
+		_ = os.RemoveAll(dir)
+		return nil, err
+	}
+	port, err := freePort()
+	if err != nil {
+		_ = os.RemoveAll(dir)
+		return nil, err
+	}
+	adminPort, err := freePort()
+	if err != nil {
+		_ = os.RemoveAll(dir)
+		return nil, err
+	}
+	admin := fmt.Sprintf("127.0.0.1:%d", adminPort)
+	args := []string{"serve", "--data", filepath.Join(dir, "data"), "--catalog", catFile,
+		"--listen", fmt.Sprintf("127.0.0.1:%d", port), "--admin", admin, "--pprof", "--trust", "--log-level", "warn"}
+	if redisURL != "" {
+		args = append(args, "--redis", redisURL)
+	}
+	p, err := startProcess(bin, args...)
+	if err != nil {
+		_ = os.RemoveAll(dir)
+		return nil, err
+	}
+	stop := func() { p.stop(); _ = os.RemoveAll(dir) }
+	if _, err := p.waitReady(ctx, admin, 20*time.Millisecond, 2*time.Minute); err != nil {
+		stop()
+		return nil, err
+	}
+	t := target{name: "dualgate", host: "127.0.0.1", port: port, user: "bench", db: "dualgate",
+		cpu: procCPU(p.cmd.Process.Pid, false), mallocs: metricsMallocs(admin), admin: admin}
+	return &dualgateOn{target: t, admin: admin, stop: stop}, nil
 }
 
 // startRedis starts a throwaway redis-server (persistence off) on a free
@@ -218,8 +235,8 @@ func startRedisServing(ctx context.Context, rows int) (*redisServing, error) {
 		return nil, err
 	}
 	// The Redis-backed lookup's server CPU is dualgate's and Redis's.
-	redisCPU := procCPU(pid, false)
-	dg.target.cpu = func() time.Duration { return selfCPU() + redisCPU() }
+	dgCPU, redisCPU := dg.target.cpu, procCPU(pid, false)
+	dg.target.cpu = func() time.Duration { return dgCPU() + redisCPU() }
 	rs := &redisServing{dg: dg, port: port, stop: func() { dg.stop(); stopRedis() }}
 	if _, err := load(ctx, dg.target, "", "COPY raw.kv_src (id, val, n) FROM STDIN", rows); err != nil {
 		rs.stop()

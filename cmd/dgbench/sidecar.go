@@ -23,7 +23,7 @@ type sidecarStart struct {
 
 // sidecarBench measures DESIGN.md's sidecar-start bar ("ready in <= 1 s";
 // the sidecar holds no canonical data): runs times, it execs `dualgate serve
-// --role sidecar --redis URL --primary postgres://…` next to an in-process
+// --role sidecar --redis URL --primary postgres://…` next to a primary
 // primary whose projection is materialized in a real redis-server, and
 // times /readyz answering 200 and the first queries answered over the wire.
 // `dualgate version` is timed too: what exec and the binary's
@@ -67,7 +67,7 @@ func sidecarBench(ctx context.Context, runs, rows int) error {
 		starts = append(starts, s)
 	}
 
-	fmt.Printf("\nsidecar start: `dualgate serve --role sidecar` (real binary) next to an in-process primary, kv_view (%d rows) in a real redis-server; %d starts\n", rows, runs)
+	fmt.Printf("\nsidecar start: `dualgate serve --role sidecar` (real binary) next to a primary (real binary too), kv_view (%d rows) in a real redis-server; %d starts\n", rows, runs)
 	fmt.Printf("%-52s %12s %12s %12s %10s\n", "since exec", "median (ms)", "min (ms)", "max (ms)", "goal")
 	line := func(name string, pick func(sidecarStart) time.Duration, goal string) {
 		ds := make([]time.Duration, len(starts))
