@@ -30,6 +30,7 @@ fuzz:
 	$(GO) test ./gateway/ -run '^$$' -fuzz FuzzDecodeBind -fuzztime $(FUZZTIME)
 	$(GO) test ./gateway/ -run '^$$' -fuzz FuzzDecodeAuditBatch -fuzztime $(FUZZTIME)
 	$(GO) test ./gateway/dialect/ -run '^$$' -fuzz FuzzParse -fuzztime $(FUZZTIME)
+	$(GO) test ./gateway/pgcatalog/ -run '^$$' -fuzz FuzzParseIdent -fuzztime $(FUZZTIME)
 	$(GO) test ./gateway/pgtypes/ -run '^$$' -fuzz FuzzDecode -fuzztime $(FUZZTIME)
 	$(GO) test ./catalog/ -run '^$$' -fuzz FuzzLoad -fuzztime $(FUZZTIME) -fuzzminimizetime 3s
 	$(GO) test ./canonical/ -run '^$$' -fuzz FuzzDecodeKey -fuzztime $(FUZZTIME)
