@@ -11,6 +11,7 @@ import (
 	"net"
 	"os"
 	"os/exec"
+	"syscall"
 
 	"github.com/dualgate/dualgate/gateway"
 )
@@ -53,6 +54,8 @@ func startFloor() (target, func(), error) {
 	cmd := exec.Command(self, "-serve-protocol-floor")
 	cmd.ExtraFiles = []*os.File{f}
 	cmd.Stderr = os.Stderr
+	// It dies with dgbench, however dgbench ends.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	if err := cmd.Start(); err != nil {
 		return target{}, nil, fmt.Errorf("start protocol floor: %w", err)
 	}

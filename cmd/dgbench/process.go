@@ -15,6 +15,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 )
 
@@ -205,6 +206,8 @@ func startProcess(bin string, args ...string) (*process, error) {
 	p := &process{stderr: &lockedBuffer{}, exited: make(chan struct{})}
 	p.cmd = exec.Command(bin, args...)
 	p.cmd.Stderr = p.stderr
+	// A dgbench that is interrupted or fails leaves no server behind.
+	p.cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGTERM}
 	p.start = time.Now()
 	if err := p.cmd.Start(); err != nil {
 		return nil, err

@@ -88,7 +88,10 @@ func Start(ctx context.Context, opts Options) (*Server, error) {
 		args = append(args, "-c", k+"="+v)
 	}
 	s.proc = exec.Command(filepath.Join(BinDir, "postgres"), args...)
-	s.proc.SysProcAttr = &syscall.SysProcAttr{Credential: cred, Setpgid: true}
+	// SIGQUIT (immediate shutdown) when the process that started it dies
+	// without stopping it (a killed test binary or dgbench), so no server
+	// outlives it.
+	s.proc.SysProcAttr = &syscall.SysProcAttr{Credential: cred, Setpgid: true, Pdeathsig: syscall.SIGQUIT}
 	s.proc.Dir = dir
 	s.proc.Stdout, s.proc.Stderr = s.log, s.log
 	if err := s.proc.Start(); err != nil {
