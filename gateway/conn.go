@@ -44,6 +44,12 @@ type conn struct {
 	mu     sync.Mutex
 	cancel context.CancelFunc // of the running statement, nil when idle
 
+	// The fast path's statement context (lookupContext), owned by the
+	// serving goroutine: reused lookup after lookup until a cancel fires.
+	lookupCtx     context.Context
+	lookupCancel  context.CancelFunc
+	releaseLookup func() // c.endLookup, bound once
+
 	clientIP string // the client's IP address (audit records), once known
 }
 
@@ -447,6 +453,36 @@ func (c *conn) statementContext(timeout time.Duration) (context.Context, func())
 		c.mu.Unlock()
 		cancel()
 	}
+}
+
+// lookupContext is statementContext for a fast-path lookup, which must
+// not keep its context past its return: without a statement_timeout it
+// reuses one cancelable context per connection, made anew only after a
+// cancel fired, instead of two allocations a lookup. Cancel and shutdown
+// reach it as they reach any statement (c.cancel while it runs); a cancel
+// that arrives after it is released finds c.cancel nil, as before.
+func (c *conn) lookupContext(timeout time.Duration) (context.Context, func()) {
+	if timeout > 0 {
+		return c.statementContext(timeout)
+	}
+	if c.lookupCtx == nil || c.lookupCtx.Err() != nil {
+		c.lookupCtx, c.lookupCancel = context.WithCancel(context.Background())
+	}
+	if c.releaseLookup == nil {
+		c.releaseLookup = c.endLookup
+	}
+	c.mu.Lock()
+	c.cancel = c.lookupCancel
+	c.mu.Unlock()
+	return c.lookupCtx, c.releaseLookup
+}
+
+// endLookup releases lookupContext's context: no longer cancelable by
+// CancelRequest, kept for the next lookup.
+func (c *conn) endLookup() {
+	c.mu.Lock()
+	c.cancel = nil
+	c.mu.Unlock()
 }
 
 func (c *conn) cancelStatement() {

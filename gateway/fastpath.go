@@ -34,7 +34,7 @@ func (s *session) fastLookup(p *portal, describe bool) (handled bool, err error)
 	if schema == "" {
 		schema = s.currentSchema()
 	}
-	ctx, release := s.c.statementContext(s.settings.statementTimeout())
+	ctx, release := s.c.lookupContext(s.settings.statementTimeout())
 	defer release()
 	// A lookup of one serving projection is labeled from the read itself
 	// (ReadFreshness): the store reads the watermark with the row, so the

@@ -143,3 +143,45 @@ func TestBindableMatchesBindExpr(t *testing.T) {
 		t.Fatalf("bindings without parameters %v %v", b, err)
 	}
 }
+
+// TestLookupContextReuse: the fast path's statement context is cancelable
+// while a lookup runs (CancelRequest, shutdown), is made anew after a
+// cancel fired, is reused otherwise, and a statement_timeout gets a
+// context of its own that its release cancels.
+func TestLookupContextReuse(t *testing.T) {
+	c := &conn{}
+	ctx1, release := c.lookupContext(0)
+	c.cancelStatement() // a CancelRequest while the lookup runs
+	if ctx1.Err() == nil {
+		t.Fatal("a cancel while the lookup ran did not reach its context")
+	}
+	release()
+
+	ctx2, release := c.lookupContext(0)
+	if ctx2.Err() != nil || ctx2 == ctx1 {
+		t.Fatal("the lookup after a canceled one got the canceled context")
+	}
+	release()
+	c.cancelStatement() // a late cancel, after the lookup ended
+	if ctx2.Err() != nil {
+		t.Fatal("a cancel after the lookup ended canceled the kept context")
+	}
+
+	ctx3, release := c.lookupContext(0)
+	if ctx3 != ctx2 {
+		t.Fatal("the context was not reused")
+	}
+	release()
+
+	ctx4, release := c.lookupContext(time.Hour)
+	if _, ok := ctx4.Deadline(); !ok || ctx4 == ctx3 {
+		t.Fatal("statement_timeout did not give the lookup a context with a deadline")
+	}
+	release()
+	if ctx4.Err() == nil {
+		t.Fatal("releasing a timed lookup did not cancel its context")
+	}
+	if ctx3.Err() != nil {
+		t.Fatal("the timed lookup canceled the kept context")
+	}
+}
