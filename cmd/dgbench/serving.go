@@ -80,13 +80,12 @@ func (b *benchPrimary) Close() {
 // canonical commits, as a deployed primary's do.
 type dualgateOn struct {
 	target
-	admin string // its admin listener (/readyz, /metrics, /debug/pprof)
-	stop  func()
+	stop func()
 }
 
 // startDualgate starts the bench catalog's primary on the embedded store
 // (redisURL "") or Redis and waits until /readyz answers 200.
-func startDualgate(ctx context.Context, redisURL string) (*dualgateOn, error) {
+func startDualgate(ctx context.Context, redisURL string) (_ *dualgateOn, err error) {
 	bin, err := binary(ctx)
 	if err != nil {
 		return nil, err
@@ -95,19 +94,22 @@ func startDualgate(ctx context.Context, redisURL string) (*dualgateOn, error) {
 	if err != nil {
 		return nil, err
 	}
+	stop := func() { _ = os.RemoveAll(dir) }
+	defer func() {
+		if err != nil {
+			stop()
+		}
+	}()
 	catFile := filepath.Join(dir, "bench.yaml")
 	if err := os.WriteFile(catFile, []byte(benchCatalog), 0o644); err != nil {
-		_ = os.RemoveAll(dir)
 		return nil, err
 	}
 	port, err := freePort()
 	if err != nil {
-		_ = os.RemoveAll(dir)
 		return nil, err
 	}
 	adminPort, err := freePort()
 	if err != nil {
-		_ = os.RemoveAll(dir)
 		return nil, err
 	}
 	admin := fmt.Sprintf("127.0.0.1:%d", adminPort)
@@ -118,17 +120,15 @@ func startDualgate(ctx context.Context, redisURL string) (*dualgateOn, error) {
 	}
 	p, err := startProcess(bin, args...)
 	if err != nil {
-		_ = os.RemoveAll(dir)
 		return nil, err
 	}
-	stop := func() { p.stop(); _ = os.RemoveAll(dir) }
+	stop = func() { p.stop(); _ = os.RemoveAll(dir) }
 	if _, err := p.waitReady(ctx, admin, 20*time.Millisecond, 2*time.Minute); err != nil {
-		stop()
 		return nil, err
 	}
 	t := target{name: "dualgate", host: "127.0.0.1", port: port, user: "bench", db: "dualgate",
 		cpu: procCPU(p.cmd.Process.Pid, false), mallocs: metricsMallocs(admin), admin: admin}
-	return &dualgateOn{target: t, admin: admin, stop: stop}, nil
+	return &dualgateOn{target: t, stop: stop}, nil
 }
 
 // startRedis starts a throwaway redis-server (persistence off) on a free
