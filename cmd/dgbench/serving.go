@@ -13,6 +13,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -147,6 +148,7 @@ func startRedisPid() (port, pid int, stop func(), err error) {
 	port = l.Addr().(*net.TCPAddr).Port
 	l.Close()
 	cmd := exec.Command(redistest.Bin(), "--port", strconv.Itoa(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no")
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL} // gone with dgbench
 	if err := cmd.Start(); err != nil {
 		return 0, 0, nil, fmt.Errorf("redis-server (apt-get install redis-server): %w", err)
 	}
