@@ -12,6 +12,7 @@ import (
 
 	"github.com/dualgate/dualgate/gateway/dialect"
 	"github.com/dualgate/dualgate/gateway/pgerror"
+	servingtables "github.com/dualgate/dualgate/projections/sqltables"
 )
 
 // CommitClock tells the gateway where canonical history stands, so results
@@ -87,6 +88,29 @@ type label struct {
 type namedFreshness struct {
 	name string
 	f    ProjectionFreshness
+}
+
+// projectionWrite refuses an INSERT, UPDATE or DELETE whose target is a
+// serving projection (42809, as the projection's table refuses it in the
+// engine) before its freshness is checked: a projection is computed from
+// canonical, so the answer must not depend on whether it is materialized
+// or its store reachable (55000), nor be "computed from canonical" by the
+// stale policy. The target is the statement's first relation (dialect).
+func projectionWrite(st *dialect.Statement, l *label) error {
+	switch st.Tag {
+	case "INSERT", "UPDATE", "DELETE":
+	default:
+		return nil
+	}
+	if len(l.Relations) == 0 {
+		return nil
+	}
+	for _, nf := range l.freshness {
+		if strings.EqualFold(nf.name, l.Relations[0]) {
+			return engineError(servingtables.ReadOnlyError(nf.name))
+		}
+	}
+	return nil
 }
 
 // checkStaleness applies dualgate.max_staleness to the serving relations a

@@ -1001,6 +1001,10 @@ func (s *session) runEngine(p *portal, maxRows int64, describe bool) error {
 	}
 	ctx, release := s.c.statementContext(s.settings.statementTimeout())
 	l := s.labelFor(ctx, st)
+	if err := projectionWrite(st, &l); err != nil {
+		release()
+		return err
+	}
 	if err := s.checkStaleness(&l); err != nil {
 		if s.fwd != nil && isStaleFallback(err) { // a sidecar has no canonical: the primary computes it
 			release()

@@ -314,3 +314,23 @@ func TestWholeRowReferences(t *testing.T) {
 		}
 	}
 }
+
+// TestWriteTargetFirst: the target of INSERT, UPDATE and DELETE is the
+// first of a statement's relations, whatever else it reads (the gateway
+// refuses writes to projections by it).
+func TestWriteTargetFirst(t *testing.T) {
+	for _, sql := range []string{
+		`INSERT INTO serving.p (a) SELECT a FROM canonical.e JOIN serving.q ON true`,
+		`UPDATE serving.p SET a = q.a FROM serving.q WHERE q.k = p.k AND p.a IN (SELECT a FROM canonical.e)`,
+		`DELETE FROM serving.p USING serving.q WHERE q.k = p.k`,
+		`DELETE FROM serving.p WHERE a IN (SELECT a FROM serving.q)`,
+	} {
+		st, err := Parse(sql)
+		if err != nil {
+			t.Fatalf("%s: %v", sql, err)
+		}
+		if rels := st[0].Relations; len(rels) < 2 || rels[0] != (Relation{Schema: "serving", Name: "p"}) {
+			t.Errorf("%s: relations %+v, want serving.p first", sql, rels)
+		}
+	}
+}

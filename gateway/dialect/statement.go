@@ -78,7 +78,8 @@ type Statement struct {
 	// gateway can answer without planning (see Lookup).
 	Lookup *Lookup
 	// Relations lists every relation the statement reads or writes, as
-	// written (schema may be empty when unqualified).
+	// written (schema may be empty when unqualified), each once; the
+	// target of an INSERT, UPDATE or DELETE comes first.
 	Relations []Relation
 }
 

@@ -314,6 +314,19 @@ func TestStalePolicyCanonical(t *testing.T) {
 	if code, _ := pgCode(err); code != "55000" || !strings.Contains(err.Error(), "not available") {
 		t.Fatalf("unavailable with stale_policy = error: %v", err)
 	}
+	// A write to it is refused as computed from canonical (42809) under
+	// either policy, not reported unavailable nor computed from canonical.
+	for _, policy := range []string{"error", "canonical"} {
+		c.exec(t, `SET dualgate.stale_policy = `+policy)
+		for _, w := range []string{`INSERT INTO serving.fraud_features (order_id) VALUES ('o-9')`,
+			`UPDATE serving.fraud_features SET decision = 'x' WHERE false`, `DELETE FROM serving.fraud_features`} {
+			_, err = c.Exec(ctx, w).ReadAll()
+			if code, _ := pgCode(err); code != "42809" || !strings.Contains(err.Error(), "computed from canonical") {
+				t.Fatalf("%s on an unavailable projection (stale_policy = %s): %v, want 42809", w, policy, err)
+			}
+		}
+	}
+	c.exec(t, `SET dualgate.stale_policy = error`)
 
 	// Caught up, the projection answers again, derived.
 	c.exec(t, `SET dualgate.stale_policy = canonical`)
