@@ -120,17 +120,7 @@ func (mr memoryRun) measure(ctx context.Context, title, yaml, heapProfile string
 		return err
 	}
 
-	port, err := freePort()
-	if err != nil {
-		return err
-	}
-	adminPort, err := freePort()
-	if err != nil {
-		return err
-	}
-	admin := fmt.Sprintf("127.0.0.1:%d", adminPort)
-	p, err := startProcess(bin, "serve", "--data", dir, "--catalog", catFile, "--listen", fmt.Sprintf("127.0.0.1:%d", port),
-		"--admin", admin, "--pprof", "--trust", "--log-level", "warn")
+	p, port, admin, err := startServe(bin, "--data", dir, "--catalog", catFile, "--pprof", "--log-level", "warn")
 	if err != nil {
 		return err
 	}

@@ -219,6 +219,27 @@ func startProcess(bin string, args ...string) (*process, error) {
 	return p, nil
 }
 
+// startServe execs `bin serve args...` on a free loopback port, with its
+// admin listener on another and --trust, and returns the process, the
+// Postgres port and the admin address (readiness is the caller's to wait
+// for: waitReady).
+func startServe(bin string, args ...string) (p *process, port int, admin string, err error) {
+	if port, err = freePort(); err != nil {
+		return nil, 0, "", err
+	}
+	adminPort, err := freePort()
+	if err != nil {
+		return nil, 0, "", err
+	}
+	admin = fmt.Sprintf("127.0.0.1:%d", adminPort)
+	args = append(append([]string{"serve"}, args...),
+		"--listen", fmt.Sprintf("127.0.0.1:%d", port), "--admin", admin, "--trust")
+	if p, err = startProcess(bin, args...); err != nil {
+		return nil, 0, "", err
+	}
+	return p, port, admin, nil
+}
+
 // stop sends SIGTERM and waits for the exit (SIGKILL after 15 s).
 func (p *process) stop() {
 	_ = p.cmd.Process.Signal(os.Interrupt)

@@ -105,21 +105,11 @@ func startDualgate(ctx context.Context, redisURL string) (_ *dualgateOn, err err
 	if err := os.WriteFile(catFile, []byte(benchCatalog), 0o644); err != nil {
 		return nil, err
 	}
-	port, err := freePort()
-	if err != nil {
-		return nil, err
-	}
-	adminPort, err := freePort()
-	if err != nil {
-		return nil, err
-	}
-	admin := fmt.Sprintf("127.0.0.1:%d", adminPort)
-	args := []string{"serve", "--data", filepath.Join(dir, "data"), "--catalog", catFile,
-		"--listen", fmt.Sprintf("127.0.0.1:%d", port), "--admin", admin, "--pprof", "--trust", "--log-level", "warn"}
+	args := []string{"--data", filepath.Join(dir, "data"), "--catalog", catFile, "--pprof", "--log-level", "warn"}
 	if redisURL != "" {
 		args = append(args, "--redis", redisURL)
 	}
-	p, err := startProcess(bin, args...)
+	p, port, admin, err := startServe(bin, args...)
 	if err != nil {
 		return nil, err
 	}

@@ -93,17 +93,7 @@ func printDurations(name string, ds []time.Duration, goal string) {
 
 // startSidecar execs one sidecar, times it and stops it.
 func startSidecar(ctx context.Context, bin, redisURL, primaryURL string) (sidecarStart, error) {
-	port, err := freePort()
-	if err != nil {
-		return sidecarStart{}, err
-	}
-	adminPort, err := freePort()
-	if err != nil {
-		return sidecarStart{}, err
-	}
-	admin := fmt.Sprintf("127.0.0.1:%d", adminPort)
-	p, err := startProcess(bin, "serve", "--role", "sidecar", "--redis", redisURL, "--primary", primaryURL,
-		"--listen", fmt.Sprintf("127.0.0.1:%d", port), "--admin", admin, "--trust", "--log-level", "info")
+	p, port, admin, err := startServe(bin, "--role", "sidecar", "--redis", redisURL, "--primary", primaryURL, "--log-level", "info")
 	if err != nil {
 		return sidecarStart{}, err
 	}
