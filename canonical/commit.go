@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"hash"
+	"runtime"
 	"slices"
 	"sort"
 	"time"
@@ -252,90 +253,14 @@ func (t *Txn) Commit(ctx context.Context, req CommitRequest) (CommitResult, erro
 		sort.Slice(schemaTables, func(i, j int) bool { return schemaTables[i] < schemaTables[j] })
 	}
 
-	// Collapse changes per key and compare with the current rows. Keys
-	// and row encodings go to one arena, rows to one slab: a commit of many
-	// rows allocates per commit, not per row.
+	// Collapse changes per key and compare with the current rows. Each
+	// change is validated and its key and row encoded (preparePends); a
+	// large commit does that on two goroutines, each over its own half of
+	// the changes.
 	nchanges := req.changeCount()
 	pends := make([]pend, nchanges)
-	var arena []byte
-	var slab, keyBuf []any
-	var lastTS *TableSchema
-	var lastKinds []Kind
-	for i := range nchanges {
-		c := req.change(i)
-		ts := lastTS
-		if ts == nil || ts.Name != c.Table {
-			var ok bool
-			if ts, ok = cat.head(c.Table); !ok {
-				return CommitResult{}, fmt.Errorf("change %d: %w: %s", i, ErrNoSuchTable, c.Table)
-			}
-			lastTS, lastKinds = ts, ts.pkKinds()
-		}
-		var row, key []any
-		var err error
-		switch c.Op {
-		case OpUpsert:
-			if ts.normalRow(c.Row) {
-				// Already normalized (the pipeline's rows are): used as it
-				// is (a commit only reads it) rather than copied.
-				row = c.Row
-			} else {
-				if len(slab) < len(ts.Columns) {
-					slab = make([]any, len(ts.Columns)*max(1, min(nchanges-i, 1024)))
-				}
-				dst := slab[:len(ts.Columns):len(ts.Columns)]
-				if row, err = ts.normalizeRowInto(dst, c.Row); err != nil {
-					return CommitResult{}, fmt.Errorf("change %d: %w", i, err)
-				}
-				slab = slab[len(ts.Columns):]
-			}
-			keyBuf = keyBuf[:0]
-			for _, j := range ts.pkIdx {
-				keyBuf = append(keyBuf, row[j])
-			}
-			key = keyBuf
-		case OpDelete:
-			key = c.Row
-			if len(c.Row) == len(ts.Columns) && len(ts.Columns) != len(ts.pkIdx) {
-				key = ts.KeyOf(c.Row)
-			}
-			if len(key) != len(ts.pkIdx) {
-				return CommitResult{}, fmt.Errorf("change %d: %w: delete needs the full row or the %d key values", i, ErrBadValue, len(ts.pkIdx))
-			}
-			if key, err = ts.normalizeKey(key); err != nil {
-				return CommitResult{}, fmt.Errorf("change %d: %w", i, err)
-			}
-		default:
-			return CommitResult{}, fmt.Errorf("change %d: bad op %d", i, c.Op)
-		}
-		for j, v := range key {
-			if v == nil {
-				return CommitResult{}, fmt.Errorf("change %d: %w: primary key column %s is NULL", i, ErrBadValue, ts.PrimaryKey[j])
-			}
-		}
-		at := len(arena)
-		if arena, err = AppendKey(arena, lastKinds, key); err != nil {
-			return CommitResult{}, fmt.Errorf("change %d: %w", i, err)
-		}
-		p := &pends[i]
-		*p = pend{ts: ts, pk: arena[at:len(arena):len(arena)]}
-		if len(ts.Indexes) > 0 {
-			p.rows = &pendRows{}
-		}
-		if c.Op == OpUpsert {
-			at = len(arena)
-			if arena, err = encodeRow(arena, ts.kinds, row); err != nil {
-				return CommitResult{}, fmt.Errorf("change %d: %w", i, err)
-			}
-			p.newExists, p.newEnc = true, arena[at:len(arena):len(arena)]
-			if p.rows != nil {
-				p.rows.new = row
-			}
-		}
-		if i == 0 && nchanges > 1 {
-			// Room for the other changes, guessed from the first.
-			arena = growFresh(arena, (len(arena)+16)*(nchanges-1)*5/4)
-		}
+	if err := preparePends(&req, cat, pends, parallelStage); err != nil {
+		return CommitResult{}, err
 	}
 	// Key order (table id, then key); of several changes to one key the
 	// last one is its net effect.
@@ -553,6 +478,123 @@ func (t *Txn) Commit(ctx context.Context, req CommitRequest) (CommitResult, erro
 		return CommitResult{}, fmt.Errorf("canonical: apply commit %d: %w", id, err)
 	}
 	return t.published(ci, cat, unchanged), nil
+}
+
+// preparePends fills pends (one per change of req) with each change's
+// table, encoded key and, for an upsert, encoded row, normalizing and
+// checking the values. From parallelAt changes on, with two processors
+// and two CPUs, the changes are split in two halves prepared at once:
+// the work is per change, the halves share only read-only schemas, and on
+// a large load it is a serial step between the COPY's last byte and the
+// commit. Of several bad changes, the error is always the first one's.
+func preparePends(req *CommitRequest, cat *catalogState, pends []pend, parallelAt int) error {
+	n := len(pends)
+	if n < parallelAt || runtime.GOMAXPROCS(0) < 2 || runtime.NumCPU() < 2 {
+		return (&pendFiller{req: req, cat: cat, pends: pends}).fill(0, n)
+	}
+	half := n / 2
+	errc := make(chan error, 1)
+	go func() { errc <- (&pendFiller{req: req, cat: cat, pends: pends}).fill(half, n) }()
+	err := (&pendFiller{req: req, cat: cat, pends: pends}).fill(0, half)
+	if herr := <-errc; err == nil {
+		err = herr
+	}
+	return err
+}
+
+// pendFiller prepares a range of a commit's pends. Keys and row
+// encodings go to one arena, rows to one slab: a commit of many rows
+// allocates per commit (per half), not per row.
+type pendFiller struct {
+	req       *CommitRequest
+	cat       *catalogState
+	pends     []pend
+	arena     []byte
+	slab      []any
+	keyBuf    []any
+	lastTS    *TableSchema
+	lastKinds []Kind
+}
+
+// fill prepares pends[lo:hi].
+func (f *pendFiller) fill(lo, hi int) error {
+	for i := lo; i < hi; i++ {
+		c := f.req.change(i)
+		ts := f.lastTS
+		if ts == nil || ts.Name != c.Table {
+			var ok bool
+			if ts, ok = f.cat.head(c.Table); !ok {
+				return fmt.Errorf("change %d: %w: %s", i, ErrNoSuchTable, c.Table)
+			}
+			f.lastTS, f.lastKinds = ts, ts.pkKinds()
+		}
+		var row, key []any
+		var err error
+		switch c.Op {
+		case OpUpsert:
+			if ts.normalRow(c.Row) {
+				// Already normalized (the pipeline's rows are): used as it
+				// is (a commit only reads it) rather than copied.
+				row = c.Row
+			} else {
+				if len(f.slab) < len(ts.Columns) {
+					f.slab = make([]any, len(ts.Columns)*max(1, min(hi-i, 1024)))
+				}
+				dst := f.slab[:len(ts.Columns):len(ts.Columns)]
+				if row, err = ts.normalizeRowInto(dst, c.Row); err != nil {
+					return fmt.Errorf("change %d: %w", i, err)
+				}
+				f.slab = f.slab[len(ts.Columns):]
+			}
+			f.keyBuf = f.keyBuf[:0]
+			for _, j := range ts.pkIdx {
+				f.keyBuf = append(f.keyBuf, row[j])
+			}
+			key = f.keyBuf
+		case OpDelete:
+			key = c.Row
+			if len(c.Row) == len(ts.Columns) && len(ts.Columns) != len(ts.pkIdx) {
+				key = ts.KeyOf(c.Row)
+			}
+			if len(key) != len(ts.pkIdx) {
+				return fmt.Errorf("change %d: %w: delete needs the full row or the %d key values", i, ErrBadValue, len(ts.pkIdx))
+			}
+			if key, err = ts.normalizeKey(key); err != nil {
+				return fmt.Errorf("change %d: %w", i, err)
+			}
+		default:
+			return fmt.Errorf("change %d: bad op %d", i, c.Op)
+		}
+		for j, v := range key {
+			if v == nil {
+				return fmt.Errorf("change %d: %w: primary key column %s is NULL", i, ErrBadValue, ts.PrimaryKey[j])
+			}
+		}
+		at := len(f.arena)
+		if f.arena, err = AppendKey(f.arena, f.lastKinds, key); err != nil {
+			return fmt.Errorf("change %d: %w", i, err)
+		}
+		p := &f.pends[i]
+		*p = pend{ts: ts, pk: f.arena[at:len(f.arena):len(f.arena)]}
+		if len(ts.Indexes) > 0 {
+			p.rows = &pendRows{}
+		}
+		if c.Op == OpUpsert {
+			at = len(f.arena)
+			if f.arena, err = encodeRow(f.arena, ts.kinds, row); err != nil {
+				return fmt.Errorf("change %d: %w", i, err)
+			}
+			p.newExists, p.newEnc = true, f.arena[at:len(f.arena):len(f.arena)]
+			if p.rows != nil {
+				p.rows.new = row
+			}
+		}
+		if i == lo && hi-lo > 1 {
+			// Room for the other changes, guessed from the first.
+			f.arena = growFresh(f.arena, (len(f.arena)+16)*(hi-lo-1)*5/4)
+		}
+	}
+	return nil
 }
 
 // published makes commit ci, just made durable, the head readers see and

@@ -99,6 +99,8 @@ func main() {
 	rounds := flag.Int("rounds", 3, "rounds of the point-lookup runs (each target once per round, rotated order); each line is a target's median run")
 	profile := flag.String("cpuprofile", "", "write a CPU profile to this file: of the dualgate process behind -profile-target over its first run, or without it of dgbench itself (the reconciliation bars' primaries run in it)")
 	rebuildRows := flag.Int("rebuild-rows", 1_000_000, "rows of the projection the rebuild bar rebuilds")
+	ingestRows := flag.Int("ingest-rows", 1_000_000, "rows of each load of the ingest bar")
+	ingestLoads := flag.Int("ingest-loads", 3, "loads per side of the ingest bar (median reported); 0 skips it")
 	serving := flag.Bool("serving", true, "run the serving lane's Redis, freshness, GROUP BY and rebuild bars after the point lookups")
 	reconRows := flag.String("reconcile", "1000000", "entity sizes of the reconciliation bar, comma-separated (empty: skip)")
 	reconDiffs := flag.Int("reconcile-diffs", 1000, "differences seeded into serving for the reconciliation bar")
@@ -166,7 +168,7 @@ func main() {
 		fail(fmt.Errorf("-rounds %d: at least one round", *rounds))
 	}
 	if enabled("main") {
-		if err := run(context.Background(), *rows, *dur, *clients, *threads, *rounds, *serving, *rebuildRows); err != nil {
+		if err := run(context.Background(), *rows, *dur, *clients, *threads, *rounds, *serving, *rebuildRows, *ingestRows, *ingestLoads); err != nil {
 			fail(err)
 		}
 	}
@@ -214,7 +216,7 @@ func main() {
 	}
 }
 
-func run(ctx context.Context, rows int, dur time.Duration, clients, threads, rounds int, serving bool, rebuildRows int) error {
+func run(ctx context.Context, rows int, dur time.Duration, clients, threads, rounds int, serving bool, rebuildRows, ingestRows, ingestLoads int) error {
 	if _, err := exec.LookPath("pgbench"); err != nil {
 		return fmt.Errorf("pgbench not found (apt-get install postgresql-contrib or postgresql-15): %w", err)
 	}
@@ -237,12 +239,12 @@ func run(ctx context.Context, rows int, dur time.Duration, clients, threads, rou
 	}
 	defer stopFloor()
 	peerT := target{name: "postgresql-15", host: "127.0.0.1", port: pg.Port, user: "postgres", db: "postgres", cpu: postmasterCPU(pg.Pid())}
-	pgLoad, err := load(ctx, peerT, "CREATE TABLE kv (id int8 PRIMARY KEY, val text NOT NULL, n int8 NOT NULL)", "COPY kv (id, val, n) FROM STDIN", rows)
-	if err != nil {
+	// The lookup tables; the ingest bar times loads of its own
+	// (ingest.go).
+	if _, err := load(ctx, peerT, "CREATE TABLE kv (id int8 PRIMARY KEY, val text NOT NULL, n int8 NOT NULL)", "COPY kv (id, val, n) FROM STDIN", rows); err != nil {
 		return fmt.Errorf("load postgresql: %w", err)
 	}
-	dgLoad, err := load(ctx, dgT, "", "COPY raw.kv_src (id, val, n) FROM STDIN", rows)
-	if err != nil {
+	if _, err := load(ctx, dgT, "", "COPY raw.kv_src (id, val, n) FROM STDIN", rows); err != nil {
 		return fmt.Errorf("load dualgate: %w", err)
 	}
 	// Nine more versions of one key in ten, so AS OF an old commit has
@@ -344,8 +346,14 @@ func run(ctx context.Context, rows int, dur time.Duration, clients, threads, rou
 		}
 		panic("dgbench: no target " + name)
 	}
+	var ingest ingestResult
+	if ingestLoads > 0 {
+		if ingest, err = ingestBench(ctx, peerT, ingestRows, ingestLoads); err != nil {
+			return err
+		}
+	}
 	peer, head, old, serve, serveQuiet, floor := median("pg-point"), median("canonical-point"), median("canonical-asof"), median("serving-point"), median("serving-point-quiet"), median("protocol-floor")
-	fmt.Printf("dgbench: %d rows (x10 versions for one key in ten), pgbench -n -M prepared -c %d -j %d -T %s, median of %d rotated rounds after a %s warm-up run each (ingest: one load), same machine\n\n", rows, clients, threads, dur, rounds, *warmup)
+	fmt.Printf("dgbench: %d rows (x10 versions for one key in ten), pgbench -n -M prepared -c %d -j %d -T %s, median of %d rotated rounds after a %s warm-up run each; ingest: median of %d loads of %d rows per side, same machine\n\n", rows, clients, threads, dur, rounds, *warmup, ingestLoads, ingestRows)
 	fmt.Printf("%-44s %14s %14s %10s\n", "benchmark", "postgresql-15", "dualgate", "ratio")
 	row := func(name string, p, d float64, unit string) {
 		fmt.Printf("%-44s %14.3f %14.3f %9.2fx\n", name+" ("+unit+")", p, d, d/p)
@@ -358,8 +366,13 @@ func run(ctx context.Context, rows int, dur time.Duration, clients, threads, rou
 	row("  same, label NOTICE off: TPS", peer.tps, serveQuiet.tps, "tx/s")
 	row("  same, label NOTICE off: p99", ms(peer.p99), ms(serveQuiet.p99), "ms")
 	row("protocol floor (Go, constant work): TPS", peer.tps, floor.tps, "tx/s")
-	row("ingest: COPY rows, mapped and committed", rows2s(rows, pgLoad), rows2s(rows, dgLoad), "rows/s")
+	if ingestLoads > 0 {
+		row("ingest: COPY rows, mapped and committed", ingest.median(ingest.pg), ingest.median(ingest.dg), "rows/s")
+	}
 	fmt.Printf("%-44s %14s %14.0f %9.2fx  (AS OF commit 2 vs head, TPS; goal <= 1.2x time)\n", "AS OF old commit point lookup TPS", "-", old.tps, head.tps/old.tps)
+	if ingestLoads > 0 {
+		fmt.Println(ingest.loadsLine())
+	}
 	fmt.Printf("\n%-44s %14s %14s %10s\n", "CPU per transaction, median runs (µs)", "server", "pgbench", "allocs")
 	for k, tg := range targets {
 		m := medianRun(runs[k])
