@@ -387,6 +387,9 @@ func (m *Materializer) Rebuild(ctx context.Context, name string, atCommit uint64
 	if err := checkRows(rows, keyIdx); err != nil {
 		return fmt.Errorf("projections: rebuild %s: %w", name, err)
 	}
+	if h, ok := m.store.(sizeHinter); ok {
+		h.SizeHint(name, gen, len(rows))
+	}
 	for i := 0; i == 0 || i < len(rows); i += m.opts.ChunkRows {
 		end := min(i+m.opts.ChunkRows, len(rows))
 		ups := make([]Entry, 0, end-i)
@@ -636,6 +639,12 @@ func byKey(rows [][]any, keyIdx []int) (map[string]keyedRow, error) {
 		out[string(k)] = keyedRow{row: n, enc: enc}
 	}
 	return out, nil
+}
+
+// sizeHinter is a store that can prepare a generation for its size
+// (MemoryStore.SizeHint); Redis has nothing to prepare.
+type sizeHinter interface {
+	SizeHint(proj, gen string, rows int)
 }
 
 // checkRows is byKey's verdict on rows without byKey's map of encoded

@@ -16,8 +16,9 @@ type MemoryStore struct {
 }
 
 type memProj struct {
-	cur  string
-	gens map[string]*memGen
+	cur   string
+	gens  map[string]*memGen
+	hints map[string]int // rows expected by generations not yet created (SizeHint)
 }
 
 type memEntry struct {
@@ -147,7 +148,8 @@ func (m *MemoryStore) Apply(_ context.Context, proj, gen string, commit uint64, 
 	}
 	g := p.gens[gen]
 	if g == nil {
-		g = &memGen{}
+		g = newMemGen(p.hints[gen])
+		delete(p.hints, gen)
 		p.gens[gen] = g
 	} else if commit < g.wm {
 		return fmt.Errorf("%w: %s generation %s is at commit %d, got %d", ErrStale, proj, gen, g.wm, commit)
@@ -172,6 +174,43 @@ func (m *MemoryStore) Apply(_ context.Context, proj, gen string, commit uint64, 
 	}
 	g.wm = commit
 	return nil
+}
+
+// SizeHint tells the store that generation gen of proj, not yet written,
+// is about to receive about rows rows (a rebuild knows its result's size
+// before writing it). The generation's bucket maps are then made at their
+// final size when its first Apply creates it, instead of growing and
+// rehashing while it fills (a sixth of a 1M-row rebuild's CPU). It creates
+// no generation and changes no content; a hint for a generation that
+// already exists is ignored.
+func (m *MemoryStore) SizeHint(proj, gen string, rows int) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	p := m.projs[proj]
+	if p == nil {
+		p = &memProj{gens: map[string]*memGen{}}
+		m.projs[proj] = p
+	}
+	if _, ok := p.gens[gen]; ok || rows <= 0 {
+		return
+	}
+	if p.hints == nil {
+		p.hints = map[string]int{}
+	}
+	p.hints[gen] = rows
+}
+
+// newMemGen is an empty generation, its bucket maps sized for rows rows
+// (none made yet when rows is 0: Apply makes them as keys arrive).
+func newMemGen(rows int) *memGen {
+	g := &memGen{}
+	if rows > 0 {
+		per := rows/NumBuckets + rows/NumBuckets/8 + 8 // keys spread evenly, with room for the spread
+		for b := range g.buckets {
+			g.buckets[b] = make(map[string]memEntry, per)
+		}
+	}
+	return g
 }
 
 // Watermark implements Store.
@@ -246,5 +285,6 @@ func (m *MemoryStore) DropGeneration(_ context.Context, proj, gen string) error 
 		return fmt.Errorf("projections: cannot drop the current generation %q of %s", gen, proj)
 	}
 	delete(p.gens, gen)
+	delete(p.hints, gen)
 	return nil
 }
