@@ -488,14 +488,15 @@ func (t *Txn) Commit(ctx context.Context, req CommitRequest) (CommitResult, erro
 // a large load it is a serial step between the COPY's last byte and the
 // commit. Of several bad changes, the error is always the first one's.
 func preparePends(req *CommitRequest, cat *catalogState, pends []pend, parallelAt int) error {
+	fill := func(lo, hi int) error { return (&pendFiller{req: req, cat: cat, pends: pends}).fill(lo, hi) }
 	n := len(pends)
 	if n < parallelAt || runtime.GOMAXPROCS(0) < 2 || runtime.NumCPU() < 2 {
-		return (&pendFiller{req: req, cat: cat, pends: pends}).fill(0, n)
+		return fill(0, n)
 	}
 	half := n / 2
 	errc := make(chan error, 1)
-	go func() { errc <- (&pendFiller{req: req, cat: cat, pends: pends}).fill(half, n) }()
-	err := (&pendFiller{req: req, cat: cat, pends: pends}).fill(0, half)
+	go func() { errc <- fill(half, n) }()
+	err := fill(0, half)
 	if herr := <-errc; err == nil {
 		err = herr
 	}
