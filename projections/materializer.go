@@ -575,40 +575,65 @@ func (m *Materializer) fullDiff(ctx context.Context, ps *projState, gen string, 
 	if err != nil {
 		return nil, nil, err
 	}
-	newBy, err := byKey(rows, keyIdx)
-	if err != nil {
+	if err := checkRows(rows, keyIdx); err != nil {
 		return nil, nil, err
 	}
-	var ups []Entry
-	var dels [][]any
-	seen := map[string]bool{}
+	// The generation's rows by encoded key; each new row then either
+	// matches one (and takes it out) or is new, and what is left was
+	// deleted. One map, of the store's side: a projection's first load
+	// (the generation empty, every row new) builds none.
+	type stored struct {
+		key []any
+		enc []byte
+	}
+	have := map[string]stored{}
 	err = m.store.ScanGeneration(ctx, ps.p.Name, gen, func(key, row []any) error {
 		k, err := EncodeKey(key)
 		if err != nil {
 			return err
 		}
-		seen[string(k)] = true
-		n, ok := newBy[string(k)]
-		if !ok {
-			dels = append(dels, key)
-			return nil
-		}
 		enc, err := EncodeRow(nil, row)
 		if err != nil {
 			return err
 		}
-		if !bytes.Equal(enc, n.enc) {
-			ups = append(ups, Entry{Key: pick(n.row, keyIdx), Row: n.row})
-		}
+		have[string(k)] = stored{key: key, enc: enc}
 		return nil
 	})
 	if err != nil {
 		return nil, nil, err
 	}
-	for k, n := range newBy {
-		if !seen[k] {
-			ups = append(ups, Entry{Key: pick(n.row, keyIdx), Row: n.row})
+	ups := make([]Entry, 0, len(rows))
+	if len(have) == 0 {
+		for _, r := range rows {
+			ups = append(ups, Entry{Key: pick(r, keyIdx), Row: r})
 		}
+		return ups, nil, nil
+	}
+	for _, r := range rows {
+		n, err := NormalizeRow(r)
+		if err != nil {
+			return nil, nil, err
+		}
+		k, err := EncodeKey(pick(n, keyIdx))
+		if err != nil {
+			return nil, nil, err
+		}
+		h, ok := have[string(k)]
+		if ok {
+			delete(have, string(k))
+			enc, err := EncodeRow(nil, n)
+			if err != nil {
+				return nil, nil, err
+			}
+			if bytes.Equal(enc, h.enc) {
+				continue
+			}
+		}
+		ups = append(ups, Entry{Key: pick(n, keyIdx), Row: n})
+	}
+	var dels [][]any
+	for _, h := range have {
+		dels = append(dels, h.key)
 	}
 	return ups, dels, nil
 }
