@@ -141,11 +141,7 @@ func (m *MemoryStore) Apply(_ context.Context, proj, gen string, commit uint64, 
 	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	p := m.projs[proj]
-	if p == nil {
-		p = &memProj{gens: map[string]*memGen{}}
-		m.projs[proj] = p
-	}
+	p := m.projOrNew(proj)
 	g := p.gens[gen]
 	if g == nil {
 		g = newMemGen(p.hints[gen])
@@ -186,11 +182,7 @@ func (m *MemoryStore) Apply(_ context.Context, proj, gen string, commit uint64, 
 func (m *MemoryStore) SizeHint(proj, gen string, rows int) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	p := m.projs[proj]
-	if p == nil {
-		p = &memProj{gens: map[string]*memGen{}}
-		m.projs[proj] = p
-	}
+	p := m.projOrNew(proj)
 	if _, ok := p.gens[gen]; ok || rows <= 0 {
 		return
 	}
@@ -198,6 +190,17 @@ func (m *MemoryStore) SizeHint(proj, gen string, rows int) {
 		p.hints = map[string]int{}
 	}
 	p.hints[gen] = rows
+}
+
+// projOrNew returns projection proj's state, made empty if it has none.
+// m.mu is held.
+func (m *MemoryStore) projOrNew(proj string) *memProj {
+	p := m.projs[proj]
+	if p == nil {
+		p = &memProj{gens: map[string]*memGen{}}
+		m.projs[proj] = p
+	}
+	return p
 }
 
 // newMemGen is an empty generation, its bucket maps sized for rows rows
