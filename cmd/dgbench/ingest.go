@@ -13,7 +13,7 @@ import (
 // mapped and committed, each side acknowledged only once durable.
 //
 // One load per side is a poor estimate on a shared 2-core machine: the
-// same 1M-row COPY into PostgreSQL took anywhere from 490k to 770k rows/s
+// same 1M-row COPY into PostgreSQL took anywhere from 490k to 810k rows/s
 // between identical runs, and the ratio of single loads moved from 0.46x
 // to 0.78x with no code change. So the bar takes -ingest-loads loads per
 // side, alternating which side goes first in each round, and reports each
